@@ -110,11 +110,7 @@ class IndexNotFoundError(BackendError):
 def is_index_missing_message(message: str) -> bool:
     """Whether a server error text means "no such index" (RediSearch and valkey-search wordings)."""
     text = message.lower()
-    return (
-        "unknown index" in text
-        or "no such index" in text
-        or ("not found" in text and "index" in text)
-    )
+    return "unknown index" in text or "no such index" in text or ("not found" in text and "index" in text)
 
 
 def is_unknown_command_message(message: str) -> bool:

@@ -1,0 +1,230 @@
+"""What the sync and async stores share: configuration, context, and one flow builder per operation.
+
+Public methods of :class:`~agentmem_core.store.MemoryStore` and :class:`~agentmem_core.aio.AsyncMemoryStore`
+are one-liners over these builders, so every decision exists once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from agentmem_core._context import Context
+from agentmem_core._encoding import Keys
+from agentmem_core._flows_admin import live_config_commands, refresh_live_flow, setup_flow
+from agentmem_core._flows_read import get_many_flow, list_flow, recall_flow, scopes_flow, stats_flow
+from agentmem_core._flows_write import forget_by_scope_flow, forget_flow, remember_flow, update_flow
+from agentmem_core._plan import Flow, batch, expect
+from agentmem_core._records import MemoryInput
+from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
+from agentmem_core.embeddings import Embedder
+from agentmem_core.engine import PORTABLE, EngineInfo
+from agentmem_core.errors import ConfigurationError, InvalidMemoryError
+from agentmem_core.query import MemoryFilter
+from agentmem_core.schema import IndexSpec
+from agentmem_core.telemetry import NoopTelemetry, Telemetry
+from agentmem_core.types import Memory, Page, RecallResult, Stats
+
+__all__ = ["StoreBase"]
+
+
+def _check_client(client: Any) -> None:
+    pool = getattr(client, "connection_pool", None)
+    kwargs: Mapping[str, Any] = getattr(pool, "connection_kwargs", {}) if pool is not None else {}
+    if kwargs.get("decode_responses"):
+        raise ConfigurationError("pass a client with decode_responses=False (vectors are binary)")
+    if str(kwargs.get("protocol", 2)) not in ("2", "None"):
+        raise ConfigurationError("pass a client with protocol=2 (RESP2): FT.* replies differ under RESP3")
+
+
+class StoreBase:
+    """Shared state and flow builders. Not used directly."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        name: str,
+        embedder: Embedder,
+        config: StoreConfig | None = None,
+        telemetry: Telemetry | None = None,
+        clock: Callable[[], float] = time.time,
+        owns_client: bool = False,
+        **options: Any,
+    ) -> None:
+        """Create a store. No I/O happens here: call ``setup()`` once before first use.
+
+        Args:
+            client: a valkey client (RESP2, ``decode_responses=False``).
+            name: the store name (prefixes every key; see :class:`StoreConfig`).
+            embedder: the embedder (its ``dims`` sizes the index).
+            config: a full :class:`StoreConfig`; or give its fields as keyword ``options``.
+            telemetry: spans/metrics hooks (default: none).
+            clock: the time source (tests inject one).
+            owns_client: close the client in ``close()``.
+            **options: :class:`StoreConfig` fields (``threshold=...``, ``max_items_per_scope=...``), plus
+                ``weights`` / ``half_life_seconds`` shortcuts.
+
+        Raises:
+            ConfigurationError: invalid configuration or client settings.
+        """
+        _check_client(client)
+        if not isinstance(embedder, Embedder):
+            raise ConfigurationError("embedder must implement the Embedder protocol (dims, embed, aembed)")
+        if config is None:
+            weights = options.pop("weights", None)
+            half_life = options.pop("half_life_seconds", None)
+            scoring = options.pop("scoring", None) or ScoringConfig(
+                weights=_weights(weights) if weights is not None else ScoringWeights(),
+                half_life_seconds=half_life if half_life is not None else ScoringConfig().half_life_seconds,
+            )
+            index = options.pop("index", None) or IndexConfig(dims=embedder.dims)
+            try:
+                config = StoreConfig(name=name, index=index, scoring=scoring, **options)
+            except TypeError as exc:
+                raise ConfigurationError(str(exc)) from exc
+        elif options:
+            raise ConfigurationError("pass either config= or individual options, not both")
+        if config.index.dims != embedder.dims:
+            raise ConfigurationError(
+                f"index dims {config.index.dims} differ from the embedder's dims {embedder.dims}"
+            )
+        self.client = client
+        self.embedder = embedder
+        self.config = config
+        self.keys = Keys(config.name)
+        self.spec = IndexSpec(self.keys, config.index)
+        self.telemetry = telemetry or NoopTelemetry()
+        self.engine: EngineInfo = PORTABLE
+        self._clock = clock
+        self._owns_client = owns_client
+        self._live = LiveSettings()
+        self._live_read_at: float | None = None
+
+    # -- context ---------------------------------------------------------------------------------------
+    def _context(self) -> Context:
+        return Context(self.keys, self.spec, self.config.with_live(self._live), self.engine, self._clock())
+
+    def _live_due(self) -> bool:
+        interval = self.config.live_config_seconds
+        if interval is None:
+            return False
+        return self._live_read_at is None or time.monotonic() - self._live_read_at >= interval
+
+    def _live_loaded(self, live: LiveSettings) -> None:
+        self._live = live
+        self._live_read_at = time.monotonic()
+
+    def _refresh_flow(self) -> Flow[LiveSettings]:
+        return refresh_live_flow(self.keys, self.config)
+
+    @property
+    def effective_config(self) -> StoreConfig:
+        """The configuration in force (static config plus the last live config read)."""
+        return self.config.with_live(self._live)
+
+    # -- flow builders (one per public operation) ---------------------------------------------------------
+    def _setup(self) -> Flow[EngineInfo]:
+        return setup_flow(self.spec)
+
+    def _remember(self, items: Sequence[MemoryInput], vectors: Any = None) -> Flow[list[str]]:
+        return remember_flow(self._context(), items, vectors)
+
+    def _recall(
+        self,
+        query: str | Sequence[float] | np.ndarray,
+        *,
+        k: int,
+        threshold: float | None | _Default,
+        weights: ScoringWeights | Mapping[str, float] | None,
+        half_life_seconds: float | None,
+        reinforce: bool,
+        flt: MemoryFilter,
+    ) -> Flow[RecallResult]:
+        ctx = self._context()
+        scoring = ctx.config.scoring
+        if weights is not None or half_life_seconds is not None:
+            scoring = ScoringConfig(
+                weights=_weights(weights) if weights is not None else scoring.weights,
+                half_life_seconds=half_life_seconds or scoring.half_life_seconds,
+            )
+        gate = ctx.config.threshold if isinstance(threshold, _Default) else threshold
+        return recall_flow(ctx, query, k=k, flt=flt, threshold=gate, scoring=scoring, reinforce=reinforce)
+
+    def _get_many(self, ids: Sequence[str]) -> Flow[list[Memory | None]]:
+        return get_many_flow(self._context(), list(ids))
+
+    def _update(self, memory_id: str, **changes: Any) -> Flow[str]:
+        return update_flow(self._context(), memory_id, **changes)
+
+    def _list(self, flt: MemoryFilter, limit: int, cursor: str | None) -> Flow[Page]:
+        return list_flow(self._context(), flt, limit, cursor)
+
+    def _forget(self, ids: Sequence[str]) -> Flow[int]:
+        return forget_flow(self._context(), list(ids))
+
+    def _forget_by_scope(self, flt: MemoryFilter) -> Flow[int]:
+        if flt == MemoryFilter():
+            raise InvalidMemoryError("forget_by_scope needs at least one scope or filter value")
+        return forget_by_scope_flow(self._context(), flt)
+
+    def _stats(self, flt: MemoryFilter | None) -> Flow[Stats]:
+        return stats_flow(self._context(), flt)
+
+    def _scopes(self, flt: MemoryFilter | None) -> Flow[list[Any]]:
+        return scopes_flow(self._context(), flt)
+
+    def _set_live(self, values: dict[str, Any]) -> Flow[None]:
+        commands = live_config_commands(self.keys, values, self.config)
+        replies = yield batch(list(commands))
+        for reply in replies:
+            expect(reply)
+        self._live_read_at = None  # re-read on next operation
+
+
+class _Default:
+    """Sentinel: "use the store's configured value"."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT = _Default()
+
+
+def _weights(value: ScoringWeights | Mapping[str, float]) -> ScoringWeights:
+    if isinstance(value, ScoringWeights):
+        return value
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"similarity", "recency", "importance"}
+        if unknown:
+            raise ConfigurationError(f"unknown weight names: {sorted(unknown)}")
+        return ScoringWeights(**{k: float(v) for k, v in value.items()})
+    raise ConfigurationError("weights must be ScoringWeights or a mapping of similarity/recency/importance")
+
+
+def memory_input(
+    content: str,
+    *,
+    importance: float = 0.5,
+    tags: Sequence[str] | None = None,
+    kind: Kind | str = Kind.SEMANTIC,
+    source: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    ttl: float | None = None,
+    thread_id: str | None = None,
+    agent_id: str | None = None,
+    namespace: str | Sequence[str] | None = None,
+    user_id: str | None = None,
+    created_at: float | None = None,
+    key: str | None = None,
+) -> MemoryInput:
+    """Build a :class:`MemoryInput` (the keyword signature of ``remember``)."""
+    return MemoryInput(
+        content=content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata,
+        ttl=ttl, thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
+        created_at=created_at, key=key,
+    )  # fmt: skip

@@ -1,0 +1,23 @@
+"""What every flow needs to know about its store (immutable, per operation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentmem_core._encoding import Keys
+from agentmem_core.config import StoreConfig
+from agentmem_core.engine import EngineInfo
+from agentmem_core.schema import IndexSpec
+
+__all__ = ["Context"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """Store facts for one operation: key layout, index, effective config, engine and the time."""
+
+    keys: Keys
+    spec: IndexSpec
+    config: StoreConfig
+    engine: EngineInfo
+    now: float

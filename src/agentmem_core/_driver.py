@@ -1,0 +1,157 @@
+"""The two executors: they run flows, sending batches over a sync or async client. Nothing else.
+
+Both share :func:`_commands` (what to send) and :func:`_reload_plan` (what to resend after NOSCRIPT);
+the only difference between them is ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import valkey
+import valkey.asyncio as avalkey
+import valkey.exceptions as vex
+
+from agentmem_core._plan import Batch, Command, Embed, Flow, ScriptCall, is_noscript
+from agentmem_core.embeddings import Embedder
+from agentmem_core.errors import AgentMemError, EmbeddingError, translate_backend_error
+from agentmem_core.telemetry import NoopTelemetry, Telemetry
+
+T = TypeVar("T")
+
+__all__ = ["AsyncDriver", "SyncDriver"]
+
+
+def _reload_plan(commands: Sequence[Command], replies: list[Any]) -> list[int]:
+    return [i for i, r in enumerate(replies) if is_noscript(r) and isinstance(commands[i], ScriptCall)]
+
+
+def _args(command: Command) -> tuple[Any, ...]:
+    return command.command() if isinstance(command, ScriptCall) else command.args
+
+
+def _scripts_of(commands: Sequence[Command], indexes: list[int]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i in indexes:
+        cmd = commands[i]
+        assert isinstance(cmd, ScriptCall)
+        out[cmd.script.sha] = cmd.script.body
+    return out
+
+
+class SyncDriver:
+    """Runs flows on a sync valkey client (standalone or cluster)."""
+
+    def __init__(self, client: Any, embedder: Embedder, telemetry: Telemetry | None = None) -> None:
+        self.client = client
+        self.embedder = embedder
+        self.telemetry = telemetry or NoopTelemetry()
+
+    def send(self, commands: Sequence[Command]) -> list[Any]:
+        """Send commands in one pipelined round trip; server errors come back in place."""
+        try:
+            if len(commands) == 1 and not isinstance(self.client, valkey.ValkeyCluster):
+                try:
+                    replies: list[Any] = [self.client.execute_command(*_args(commands[0]))]
+                except vex.ResponseError as exc:
+                    replies = [exc]
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*_args(command))
+                replies = list(pipe.execute(raise_on_error=False))
+            missing = _reload_plan(commands, replies)
+            if missing:
+                for body in _scripts_of(commands, missing).values():
+                    self.client.script_load(body)
+                pipe = self.client.pipeline(transaction=False)
+                for i in missing:
+                    pipe.execute_command(*_args(commands[i]))
+                for i, reply in zip(missing, pipe.execute(raise_on_error=False)):
+                    replies[i] = reply
+            return replies
+        except vex.ValkeyError as exc:
+            raise translate_backend_error(exc) from exc
+
+    def run(self, name: str, flow: Flow[T]) -> T:
+        """Drive a flow to completion and return its result."""
+        with self.telemetry.operation(name):
+            reply: Any = None
+            try:
+                while True:
+                    request = flow.send(reply)
+                    if isinstance(request, Batch):
+                        reply = self.send(request.commands)
+                    else:
+                        reply = self._embed(request)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    def _embed(self, request: Embed) -> Any:
+        try:
+            return self.embedder.embed(list(request.texts))
+        except AgentMemError:
+            raise
+        except Exception as exc:  # an embedder is user code: wrap whatever it raises, chained
+            raise EmbeddingError(f"embedder failed: {type(exc).__name__}: {exc}") from exc
+
+
+class AsyncDriver:
+    """Runs flows on an asyncio valkey client (standalone or cluster)."""
+
+    def __init__(self, client: Any, embedder: Embedder, telemetry: Telemetry | None = None) -> None:
+        self.client = client
+        self.embedder = embedder
+        self.telemetry = telemetry or NoopTelemetry()
+
+    async def send(self, commands: Sequence[Command]) -> list[Any]:
+        """Send commands in one pipelined round trip; server errors come back in place."""
+        try:
+            if len(commands) == 1 and not isinstance(self.client, avalkey.ValkeyCluster):
+                try:
+                    replies: list[Any] = [await self.client.execute_command(*_args(commands[0]))]
+                except vex.ResponseError as exc:
+                    replies = [exc]
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*_args(command))
+                replies = list(await pipe.execute(raise_on_error=False))
+            missing = _reload_plan(commands, replies)
+            if missing:
+                for body in _scripts_of(commands, missing).values():
+                    await self.client.script_load(body)
+                pipe = self.client.pipeline(transaction=False)
+                for i in missing:
+                    pipe.execute_command(*_args(commands[i]))
+                for i, reply in zip(missing, await pipe.execute(raise_on_error=False)):
+                    replies[i] = reply
+            return replies
+        except vex.ValkeyError as exc:
+            raise translate_backend_error(exc) from exc
+        except asyncio.TimeoutError as exc:
+            raise translate_backend_error(vex.TimeoutError(str(exc))) from exc
+
+    async def run(self, name: str, flow: Flow[T]) -> T:
+        """Drive a flow to completion and return its result."""
+        with self.telemetry.operation(name):
+            reply: Any = None
+            try:
+                while True:
+                    request = flow.send(reply)
+                    if isinstance(request, Batch):
+                        reply = await self.send(request.commands)
+                    else:
+                        reply = await self._embed(request)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    async def _embed(self, request: Embed) -> Any:
+        try:
+            return await self.embedder.aembed(list(request.texts))
+        except AgentMemError:
+            raise
+        except Exception as exc:  # an embedder is user code: wrap whatever it raises, chained
+            raise EmbeddingError(f"embedder failed: {type(exc).__name__}: {exc}") from exc

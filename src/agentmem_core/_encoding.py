@@ -1,0 +1,189 @@
+"""Encoding of user values for the index, and the key layout.
+
+TAG values are restricted to ``[a-z0-9_]`` because no escaping scheme is correct on both RediSearch and
+every valkey-search version (shared/docs/valkey-search-compat.md §2.2). Anything a user writes (scope ids,
+tags, namespace labels, metadata) is therefore *encoded* before it reaches a query: short lowercase
+alphanumerics are kept verbatim for readability, everything else becomes ``_`` + a 128-bit BLAKE2b digest.
+The two forms cannot collide (verbatim values never contain ``_``), so encoding is injective up to hash
+collisions and no user input can change the structure of a query.
+
+Key layout (``P`` = ``am:<store>:``; ``{tag}`` is a Valkey hash tag shared by everything in one scope, so
+per-scope scripts are atomic and cluster-slot safe)::
+
+    P m:{tag}<local>    HASH  the memory (indexed: the only prefix the search index covers)
+    P s:{tag}<local>    HASH  hot counters: access_count, last_accessed_at, duplicate_count (not indexed,
+                              so reinforcement never re-indexes the document)
+    P z:{tag}           ZSET  ids of the scope by created_at (listing, capacity, forget_by_scope)
+    P x:{tag}           ZSET  "<kind>|<id>" of expiring memories by expires_at (bookkeeping of TTLs)
+    P c:{tag}           HASH  live count per kind in the scope
+    P scopes            HASH  tag -> scope descriptor (JSON), for list/stats/namespace listing
+    P config            HASH  live configuration
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agentmem_core.errors import InvalidMemoryError
+
+__all__ = ["NONE_TAG", "Keys", "ScopeKey", "encode_tag", "metadata_token", "namespace_tokens"]
+
+_VERBATIM = re.compile(r"^[a-z0-9]{1,32}$")
+NONE_TAG = "_none_"
+"""Stored in a scope TAG field when the scope value is unset (cannot collide with an encoded value)."""
+_TAG_LEN = 16
+_ID_RE = re.compile(r"^[0-9a-f]{16}[0-9a-f]{16}$")
+
+
+def encode_tag(value: str) -> str:
+    """Encode a user string as a portable TAG value (``[a-z0-9_]`` only)."""
+    if _VERBATIM.match(value):
+        return value
+    return "_" + hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def namespace_tokens(namespace: Sequence[str]) -> list[str]:
+    """Encoded tokens of every non-empty prefix of a namespace path (for hierarchical prefix match)."""
+    return [encode_tag(_canonical(list(namespace[: i + 1]))) for i in range(len(namespace))]
+
+
+def namespace_token(namespace: Sequence[str]) -> str:
+    """The encoded token of one exact namespace path (the empty path included)."""
+    return encode_tag(_canonical(list(namespace)))
+
+
+def normalise_scalar(value: object) -> object:
+    """Normalise a metadata scalar so that values equal in Python encode equally (1 == 1.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def metadata_token(key: str, value: object) -> str:
+    """The encoded TAG token for ``metadata[key] == value``."""
+    return encode_tag("m" + _canonical([key, normalise_scalar(value)]))
+
+
+@dataclass(frozen=True)
+class ScopeKey:
+    """The scope a memory belongs to: capacity, listing and co-location are per scope."""
+
+    namespace: tuple[str, ...] = ()
+    thread_id: str | None = None
+    agent_id: str | None = None
+    user_id: str | None = None
+
+    def descriptor(self) -> dict[str, object]:
+        """JSON-able description (stored in the scope registry)."""
+        return {
+            "namespace": list(self.namespace),
+            "thread_id": self.thread_id,
+            "agent_id": self.agent_id,
+            "user_id": self.user_id,
+        }
+
+    @classmethod
+    def from_descriptor(cls, raw: dict[str, object]) -> ScopeKey:
+        """Inverse of :meth:`descriptor`."""
+        ns = raw.get("namespace") or []
+        assert isinstance(ns, list)
+
+        def opt(name: str) -> str | None:
+            value = raw.get(name)
+            return None if value is None else str(value)
+
+        return cls(tuple(str(x) for x in ns), opt("thread_id"), opt("agent_id"), opt("user_id"))
+
+    @property
+    def tag(self) -> str:
+        """16-hex hash tag shared by every key of this scope."""
+        return hashlib.blake2b(_canonical(self.descriptor()).encode(), digest_size=8).hexdigest()
+
+
+def new_local_id() -> str:
+    """A random 16-hex local id."""
+    return secrets.token_hex(8)
+
+
+def local_id_for_key(key: str) -> str:
+    """A deterministic 16-hex local id for a caller-chosen key (upserts)."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8, person=b"agentmem-key").hexdigest()
+
+
+def parse_id(memory_id: str) -> tuple[str, str]:
+    """Split a memory id into (scope tag, local id).
+
+    Raises:
+        InvalidMemoryError: when the id is not one agentmem produced.
+    """
+    if not isinstance(memory_id, str) or not _ID_RE.match(memory_id):
+        raise InvalidMemoryError(f"not a memory id: {memory_id!r}")
+    return memory_id[:_TAG_LEN], memory_id[_TAG_LEN:]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names of one store (pure)."""
+
+    store: str
+
+    @property
+    def prefix(self) -> str:
+        """Common prefix of every key of the store."""
+        return f"am:{self.store}:"
+
+    @property
+    def memory_prefix(self) -> str:
+        """The only prefix the search index covers."""
+        return f"{self.prefix}m:"
+
+    @property
+    def index(self) -> str:
+        """The search index name (versioned: a schema change creates a new index)."""
+        return f"am_{self.store}_v1"
+
+    def memory(self, memory_id: str) -> str:
+        """Key of a memory hash."""
+        tag, local = parse_id(memory_id)
+        return f"{self.memory_prefix}{{{tag}}}{local}"
+
+    def stats(self, memory_id: str) -> str:
+        """Key of a memory's counter hash."""
+        tag, local = parse_id(memory_id)
+        return f"{self.prefix}s:{{{tag}}}{local}"
+
+    def id_from_memory_key(self, key: str) -> str:
+        """Inverse of :meth:`memory`."""
+        rest = key[len(self.memory_prefix) :]
+        return rest[1 : 1 + _TAG_LEN] + rest[2 + _TAG_LEN :]
+
+    def created(self, tag: str) -> str:
+        """The scope's ZSET of ids by created_at."""
+        return f"{self.prefix}z:{{{tag}}}"
+
+    def expiring(self, tag: str) -> str:
+        """The scope's ZSET of expiring ``kind|id`` members by expires_at."""
+        return f"{self.prefix}x:{{{tag}}}"
+
+    def counts(self, tag: str) -> str:
+        """The scope's per-kind count hash."""
+        return f"{self.prefix}c:{{{tag}}}"
+
+    @property
+    def scopes(self) -> str:
+        """The scope registry hash."""
+        return f"{self.prefix}scopes"
+
+    @property
+    def config(self) -> str:
+        """The live-config hash."""
+        return f"{self.prefix}config"

@@ -1,0 +1,155 @@
+"""Flows for setup (index creation/validation, engine detection) and live configuration."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from agentmem_core._encoding import Keys
+from agentmem_core._parse import as_text, pairs, parse_vector_dim
+from agentmem_core._plan import Call, Flow, batch, expect
+from agentmem_core._scripts import ALL_SCRIPTS
+from agentmem_core.config import LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
+from agentmem_core.engine import EngineInfo, detect_engine
+from agentmem_core.errors import (
+    ConfigurationError,
+    DimensionMismatchError,
+    SchemaMismatchError,
+    SearchModuleUnavailableError,
+    is_unknown_command_message,
+)
+from agentmem_core.schema import IndexSpec
+
+__all__ = ["LIVE_FIELDS", "live_config_commands", "parse_live_config", "refresh_live_flow", "setup_flow"]
+
+
+def _unknown_command(reply: Any) -> bool:
+    return isinstance(reply, BaseException) and is_unknown_command_message(str(reply))
+
+
+def setup_flow(spec: IndexSpec) -> Flow[EngineInfo]:
+    """Create the index, or validate an existing one; detect the engine; load scripts."""
+    replies = yield batch([
+        Call(("FT._LIST",)),
+        Call(("MODULE", "LIST")),
+        Call(("FT.CONFIG", "GET", "TIMEOUT")),
+    ])  # fmt: skip
+    if _unknown_command(replies[0]):
+        raise SearchModuleUnavailableError(
+            "the server has no search module: agentmem needs valkey-search (e.g. valkey-bundle, "
+            "ElastiCache/Memorystore for Valkey) or RediSearch loaded into the server"
+        )
+    names = {as_text(n) for n in expect(replies[0])}
+    engine = detect_engine(expect(replies[1]), replies[2])
+    if spec.name not in names:
+        (created,) = yield batch([Call(spec.create_command())])
+        if isinstance(created, BaseException) and "already exists" not in str(created).lower():
+            expect(created)
+        if not isinstance(created, BaseException):
+            yield from _load_scripts()
+            return engine
+    (info,) = yield batch([Call(("FT.INFO", spec.name))])
+    existing = parse_vector_dim(expect(info))
+    if existing is None:
+        raise SchemaMismatchError(f"index {spec.name!r} exists but has no vector field agentmem can read")
+    if existing != spec.config.dims:
+        raise DimensionMismatchError(spec.name, existing, spec.config.dims)
+    yield from _load_scripts()
+    return engine
+
+
+def _load_scripts() -> Flow[None]:
+    replies = yield batch([Call(("SCRIPT", "LOAD", s.body)) for s in ALL_SCRIPTS])
+    for reply in replies:
+        expect(reply)
+
+
+def drop_flow(spec: IndexSpec) -> Flow[bool]:
+    """Drop the index (not the data: valkey-search has no ``DD``)."""
+    (reply,) = yield batch([Call(("FT.DROPINDEX", spec.name))])
+    if isinstance(reply, BaseException) and "unknown index" in str(reply).lower():
+        return False
+    expect(reply)
+    return True
+
+
+LIVE_FIELDS = (
+    "similarity_weight",
+    "recency_weight",
+    "importance_weight",
+    "half_life_seconds",
+    "threshold",
+    "max_items_per_scope",
+)
+_NONE = "none"
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"live config {name}={value!r} is not a number") from exc
+    if not math.isfinite(number):
+        raise ConfigurationError(f"live config {name} must be finite")
+    return number
+
+
+def parse_live_config(raw: Any, base: StoreConfig) -> LiveSettings:
+    """Validate the live-config hash into overrides (missing fields keep the base config).
+
+    Raises:
+        ConfigurationError: for invalid values (a broken live config fails loudly, it is not ignored).
+    """
+    fields = {k: as_text(v) for k, v in pairs(raw).items()}
+    scoring = None
+    weights = base.scoring.weights
+    if {"similarity_weight", "recency_weight", "importance_weight", "half_life_seconds"} & fields.keys():
+        weights = ScoringWeights(
+            similarity=_number("similarity_weight", fields.get("similarity_weight", weights.similarity)),
+            recency=_number("recency_weight", fields.get("recency_weight", weights.recency)),
+            importance=_number("importance_weight", fields.get("importance_weight", weights.importance)),
+        )
+        half_life = _number(
+            "half_life_seconds", fields.get("half_life_seconds", base.scoring.half_life_seconds)
+        )
+        scoring = ScoringConfig(weights, half_life)
+    live = LiveSettings(scoring=scoring)
+    if "threshold" in fields:
+        value = fields["threshold"]
+        threshold = None if value == _NONE else _number("threshold", value)
+        if threshold is not None and not 0 <= threshold <= 2:
+            raise ConfigurationError("live config threshold must be a cosine distance in [0, 2]")
+        live = LiveSettings(scoring, threshold, True)
+    if "max_items_per_scope" in fields:
+        value = fields["max_items_per_scope"]
+        capacity = None if value == _NONE else int(_number("max_items_per_scope", value))
+        if capacity is not None and capacity < 1:
+            raise ConfigurationError("live config max_items_per_scope must be >= 1")
+        live = LiveSettings(live.scoring, live.threshold, live.has_threshold, capacity, True)
+    return live
+
+
+def live_config_commands(keys: Keys, values: dict[str, Any], base: StoreConfig) -> tuple[Call, ...]:
+    """Commands that write live config, validated first.
+
+    Raises:
+        ConfigurationError: for unknown fields or invalid values (nothing is written).
+    """
+    unknown = set(values) - set(LIVE_FIELDS)
+    if unknown:
+        raise ConfigurationError(f"unknown live config fields: {sorted(unknown)}; known: {LIVE_FIELDS}")
+    encoded = {k: (_NONE if v is None else repr(float(v)) if k != "max_items_per_scope" else str(int(v)))
+               for k, v in values.items()}  # fmt: skip
+    parse_live_config(encoded, base)  # validate before writing
+    if not encoded:
+        return ()
+    flat: list[str] = []
+    for k, v in encoded.items():
+        flat += [k, v]
+    return (Call(("HSET", keys.config, *flat)),)
+
+
+def refresh_live_flow(keys: Keys, base: StoreConfig) -> Flow[LiveSettings]:
+    """Read the live-config hash."""
+    (raw,) = yield batch([Call(("HGETALL", keys.config))])
+    return parse_live_config(expect(raw), base)

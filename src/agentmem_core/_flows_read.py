@@ -1,0 +1,305 @@
+"""Read flows: recall (KNN + composite score + reinforcement), get, list, stats, scope listing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from agentmem_core._context import Context
+from agentmem_core._encoding import ScopeKey, parse_id
+from agentmem_core._parse import SearchRow, as_text, pairs, parse_search
+from agentmem_core._plan import Call, Embed, Flow, ScriptCall, batch, expect
+from agentmem_core._scripts import REINFORCE, SCOPE_STATS
+from agentmem_core.config import ScoringConfig
+from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
+from agentmem_core.errors import InvalidMemoryError
+from agentmem_core.query import MemoryFilter, render_query
+from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, F, decode_memory, format_number
+from agentmem_core.scoring import composite, recency, similarity_from_distance
+from agentmem_core.types import (
+    Memory,
+    NearMiss,
+    Page,
+    RecallHit,
+    RecallResult,
+    ScopeStats,
+    ScoreBreakdown,
+    Stats,
+)
+
+__all__ = ["get_many_flow", "list_flow", "recall_flow", "scopes_flow", "stats_flow"]
+
+MAX_K = 10_000
+
+
+def query_vector_flow(query: str | Sequence[float] | np.ndarray, dims: int) -> Flow[Vectors]:
+    """Embed a text query, or validate a caller's vector."""
+    if isinstance(query, str):
+        if not query.strip():
+            raise InvalidMemoryError("recall query must be a non-empty string")
+        raw = yield Embed((query,), is_query=True)
+        return validate_vectors(raw, dims, expected=1)
+    return validate_vectors([list(np.asarray(query, dtype=np.float64))], dims, expected=1)
+
+
+def knn_command(ctx: Context, vector: bytes, filter_text: str, pool: int) -> Call:
+    """The portable KNN FT.SEARCH (EF_RUNTIME before AS, explicit LIMIT 0 k, TIMEOUT, DIALECT 2)."""
+    knn = f"[KNN {pool} @{F.EMBEDDING} $vec"
+    if ctx.spec.config.algorithm == "HNSW":
+        ef = ctx.spec.config.ef_runtime or max(pool, 64)
+        knn += f" EF_RUNTIME {min(4096, max(ef, pool if pool <= 4096 else 4096))}"
+    knn += " AS am_distance]"
+    fields = ctx.spec.return_fields
+    return Call((
+        "FT.SEARCH", ctx.spec.name, f"{filter_text}=>{knn}",
+        "PARAMS", 2, "vec", vector,
+        "RETURN", len(fields), *fields,
+        "LIMIT", 0, pool,
+        "TIMEOUT", ctx.config.timeout_ms,
+        "DIALECT", 2,
+    ))  # fmt: skip
+
+
+def _stats_commands(ctx: Context, ids: Sequence[str]) -> list[Call]:
+    return [Call(("HMGET", ctx.keys.stats(i), *STATS_FIELDS)) for i in ids]
+
+
+def _memory_from_row(ctx: Context, row: SearchRow, stats: Sequence[Any] | None) -> Memory:
+    return decode_memory(ctx.keys.id_from_memory_key(row.key), row.fields, stats)
+
+
+def knn_rows_flow(
+    ctx: Context, vector: bytes, flt: MemoryFilter, k: int, predicate: Callable[[Memory], bool] | None
+) -> Flow[tuple[list[tuple[SearchRow, Memory]], bool]]:
+    """KNN candidates (decoded, without counters) that pass ``predicate``; widens the pool until ``k`` pass.
+
+    Returns the candidates and whether the scope may hold more than were fetched.
+    """
+    filter_text = render_query(flt.leaves(ctx.now), max_leaves=ctx.engine.max_leaves)
+    pool = min(MAX_K, k * ctx.config.candidate_multiplier)
+    while True:
+        (reply,) = yield batch([knn_command(ctx, vector, filter_text, pool)])
+        rows = parse_search(expect(reply))
+        decoded = [(row, _memory_from_row(ctx, row, None)) for row in rows]
+        passing = [(r, m) for r, m in decoded if predicate is None or predicate(m)]
+        exhausted = len(rows) < pool
+        if predicate is None or len(passing) >= k or exhausted or pool >= MAX_K:
+            return passing, not exhausted
+        pool = min(MAX_K, pool * 4)
+
+
+def score_hits(
+    ctx: Context,
+    candidates: Sequence[tuple[SearchRow, Memory]],
+    stats: Sequence[Any],
+    scoring: ScoringConfig,
+) -> list[RecallHit]:
+    """Composite-score candidates (with their counters) and sort best first."""
+    hits: list[RecallHit] = []
+    for (row, memory), counters in zip(candidates, stats):
+        memory = decode_memory(memory.id, row.fields, expect(counters)) if counters is not None else memory
+        sim = similarity_from_distance(row.distance)
+        rec = recency(ctx.now, memory.last_accessed_at or memory.created_at, scoring.half_life_seconds)
+        score = composite(sim, rec, memory.importance, scoring)
+        hits.append(RecallHit(memory, row.distance, ScoreBreakdown(sim, rec, memory.importance, score)))
+    hits.sort(key=lambda h: (-h.scores.score, h.distance, h.memory.id))
+    return hits
+
+
+def reinforce_commands(ctx: Context, ids: Sequence[str]) -> list[ScriptCall]:
+    """One REINFORCE per hit (sent in one round trip; HINCRBY keeps counts exact under concurrency)."""
+    now = format_number(ctx.now)
+    return [
+        ScriptCall(REINFORCE, (ctx.keys.memory(i), ctx.keys.stats(i)), (now, F.ACCESS_COUNT)) for i in ids
+    ]
+
+
+def _with_counters(hit: RecallHit, access_count: int, now: float) -> RecallHit:
+    memory = hit.memory
+    updated = Memory(**{**memory.__dict__, "access_count": access_count, "last_accessed_at": now})
+    return RecallHit(updated, hit.distance, hit.scores)
+
+
+def recall_flow(
+    ctx: Context,
+    query: str | Sequence[float] | np.ndarray,
+    *,
+    k: int,
+    flt: MemoryFilter,
+    threshold: float | None,
+    scoring: ScoringConfig,
+    reinforce: bool,
+) -> Flow[RecallResult]:
+    """Recall: embed (if text) → KNN with every filter in the query → counters → score → reinforce."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidMemoryError(f"k must be an int in 1..{MAX_K}, got {k!r}")
+    if threshold is not None and not 0 <= threshold <= 2:
+        raise InvalidMemoryError(f"threshold is a cosine distance in [0, 2], got {threshold!r}")
+    vectors = yield from query_vector_flow(query, ctx.spec.config.dims)
+    if flt.is_unsatisfiable():
+        return RecallResult(())
+    candidates, _ = yield from knn_rows_flow(ctx, vector_to_bytes(vectors[0]), flt, k, flt.client_predicate())
+    nearest_miss = None
+    if threshold is not None:
+        kept = [(r, m) for r, m in candidates if r.distance <= threshold]
+        if not kept and candidates:
+            first = candidates[0]
+            nearest_miss = NearMiss(first[1].id, first[0].distance, threshold)
+        candidates = kept
+    if not candidates:
+        return RecallResult((), nearest_miss)
+    ids = [m.id for _, m in candidates]
+    stats = yield batch(_stats_commands(ctx, ids))
+    hits = score_hits(ctx, candidates, stats, scoring)[:k]
+    if reinforce and hits:
+        counts = yield batch(reinforce_commands(ctx, [h.memory.id for h in hits]))
+        hits = [
+            _with_counters(h, int(expect(c)), ctx.now) if int(expect(c)) >= 0 else h
+            for h, c in zip(hits, counts)
+        ]
+    return RecallResult(tuple(hits), nearest_miss)
+
+
+def get_commands(ctx: Context, ids: Sequence[str]) -> list[Call]:
+    """HMGET of the stored fields and the counters of each id."""
+    commands: list[Call] = []
+    for memory_id in ids:
+        commands.append(Call(("HMGET", ctx.keys.memory(memory_id), *STORED_FIELDS)))
+        commands.append(Call(("HMGET", ctx.keys.stats(memory_id), *STATS_FIELDS)))
+    return commands
+
+
+def decode_gets(ctx: Context, ids: Sequence[str], replies: Sequence[Any]) -> list[Memory | None]:
+    """Decode :func:`get_commands` replies (``None`` for missing or expired memories)."""
+    out: list[Memory | None] = []
+    for n, memory_id in enumerate(ids):
+        values = expect(replies[2 * n])
+        counters = expect(replies[2 * n + 1])
+        if values is None or all(v is None for v in values):
+            out.append(None)
+            continue
+        memory = decode_memory(memory_id, dict(zip(STORED_FIELDS, values)), counters)
+        if memory.expires_at is not None and memory.expires_at <= ctx.now:
+            out.append(None)
+            continue
+        out.append(memory)
+    return out
+
+
+def get_many_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[Memory | None]]:
+    """Fetch memories by id in one round trip."""
+    for memory_id in ids:
+        parse_id(memory_id)
+    if not ids:
+        return []
+    replies = yield batch(get_commands(ctx, ids))
+    return decode_gets(ctx, ids, replies)
+
+
+# -- scopes --------------------------------------------------------------------------------------------
+def scope_matches(scope: ScopeKey, flt: MemoryFilter) -> bool:
+    """Whether a scope can hold memories matching the filter's scope fields."""
+    if flt.namespace is not None and scope.namespace != flt.namespace:
+        return False
+    if flt.namespace_prefix and scope.namespace[: len(flt.namespace_prefix)] != flt.namespace_prefix:
+        return False
+    for want, have in ((flt.thread_id, scope.thread_id), (flt.agent_id, scope.agent_id),
+                       (flt.user_id, scope.user_id)):  # fmt: skip
+        if want is not None and want != have:
+            return False
+    return True
+
+
+def scopes_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[list[ScopeKey]]:
+    """Scopes in the registry (optionally only those a filter can match)."""
+    (raw,) = yield batch([Call(("HGETALL", ctx.keys.scopes))])
+    scopes = []
+    for tag, descriptor in pairs(expect(raw)).items():
+        scope = ScopeKey.from_descriptor(json.loads(as_text(descriptor)))
+        if scope.tag != tag:
+            continue
+        if flt is None or scope_matches(scope, flt):
+            scopes.append(scope)
+    scopes.sort(key=lambda s: (s.namespace, s.thread_id or "", s.agent_id or "", s.user_id or ""))
+    return scopes
+
+
+# -- list ----------------------------------------------------------------------------------------------
+def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
+    if cursor is None:
+        return None
+    try:
+        created, memory_id = cursor.split(":", 1)
+        parse_id(memory_id)
+        return float(created), memory_id
+    except (ValueError, InvalidMemoryError) as exc:
+        raise InvalidMemoryError(f"invalid list cursor {cursor!r}") from exc
+
+
+def _after(memory: Memory, cursor: tuple[float, str] | None) -> bool:
+    if cursor is None:
+        return True
+    created, memory_id = cursor
+    return memory.created_at < created or (memory.created_at == created and memory.id < memory_id)
+
+
+def list_flow(ctx: Context, flt: MemoryFilter, limit: int, cursor: str | None) -> Flow[Page]:
+    """Newest first across the matching scopes, paginated by an opaque cursor; exact (refills on filter)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_K:
+        raise InvalidMemoryError(f"limit must be an int in 1..{MAX_K}, got {limit!r}")
+    position = _parse_cursor(cursor)
+    if flt.is_unsatisfiable():
+        return Page(())
+    scopes = yield from scopes_flow(ctx, flt)
+    if not scopes:
+        return Page(())
+    upper = "+inf" if position is None else format_number(position[0])
+    fetch = limit + 1
+    while True:
+        replies = yield batch([
+            Call(("ZREVRANGEBYSCORE", ctx.keys.created(s.tag), upper, "-inf", "LIMIT", 0, fetch))
+            for s in scopes
+        ])  # fmt: skip
+        id_lists = [[as_text(x) for x in expect(r)] for r in replies]
+        more = any(len(ids) >= fetch for ids in id_lists)
+        ids = [i for ids in id_lists for i in ids]
+        memories = yield from get_many_flow(ctx, ids)
+        found = [m for m in memories if m is not None and _after(m, position) and flt.matches(m, ctx.now)]
+        found.sort(key=lambda m: (-m.created_at, _desc(m.id)))
+        if len(found) > limit or not more:
+            page = tuple(found[:limit])
+            has_next = len(found) > limit or (more and len(page) == limit)
+            next_cursor = f"{format_number(page[-1].created_at)}:{page[-1].id}" if page and has_next else None
+            return Page(page, next_cursor)
+        fetch *= 4
+
+
+def _desc(memory_id: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in memory_id)
+
+
+def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
+    """Counts per scope and kind (expired memories are purged from the bookkeeping first)."""
+    scopes = yield from scopes_flow(ctx, flt)
+    now = format_number(ctx.now)
+    replies = yield batch([
+        ScriptCall(
+            SCOPE_STATS, (ctx.keys.created(s.tag), ctx.keys.expiring(s.tag), ctx.keys.counts(s.tag)), (now,)
+        )
+        for s in scopes
+    ])  # fmt: skip
+    per_scope: list[ScopeStats] = []
+    totals: dict[str, int] = {}
+    for scope, reply in zip(scopes, replies):
+        count, raw_kinds = expect(reply)
+        kinds = {k: int(as_text(v)) for k, v in pairs(raw_kinds).items() if int(as_text(v)) > 0}
+        for kind, n in kinds.items():
+            totals[kind] = totals.get(kind, 0) + n
+        if int(count) > 0:
+            per_scope.append(
+                ScopeStats(scope.namespace, scope.thread_id, scope.agent_id, scope.user_id, int(count), kinds)
+            )
+    return Stats(sum(s.total for s in per_scope), totals, tuple(per_scope))

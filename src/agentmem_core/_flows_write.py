@@ -1,0 +1,331 @@
+"""Write flows: remember (batch embed, dedup, pipelined writes, capacity eviction), update, forget."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from agentmem_core._context import Context
+from agentmem_core._encoding import ScopeKey, encode_tag, parse_id
+from agentmem_core._flows_read import get_many_flow, knn_command, scopes_flow
+from agentmem_core._parse import as_text, parse_search
+from agentmem_core._plan import Call, Command, Embed, Flow, ScriptCall, batch, expect
+from agentmem_core._records import MemoryInput, PreparedMemory, prepare
+from agentmem_core._scripts import DELETE, DUPLICATE, WRITE
+from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
+from agentmem_core.errors import InvalidMemoryError, NotFoundError
+from agentmem_core.query import MemoryFilter, render_query
+from agentmem_core.schema import NEVER, F, format_number
+from agentmem_core.scoring import eviction_priority, recency
+
+__all__ = ["forget_by_scope_flow", "forget_flow", "remember_flow", "update_flow"]
+
+PIPELINE_CHUNK = 512
+"""Commands per round trip for bulk writes (bounded so one huge batch cannot stall the server)."""
+
+
+def _write_call(ctx: Context, item: PreparedMemory, vector: bytes) -> ScriptCall:
+    keys = ctx.keys
+    tag = item.scope.tag
+    flat: list[str | bytes] = []
+    for name, value in item.fields.items():
+        flat += [name, value]
+    flat += [F.EMBEDDING, vector]
+    return ScriptCall(
+        WRITE,
+        (keys.memory(item.id), keys.stats(item.id), keys.created(tag), keys.expiring(tag), keys.counts(tag)),
+        (
+            format_number(ctx.now),
+            item.id,
+            format_number(item.created_at),
+            item.ttl_ms,
+            format_number(item.expires_at) if item.expires_at is not None else "0",
+            item.kind.value,
+            *flat,
+        ),
+    )
+
+
+def _duplicate_call(ctx: Context, existing_id: str, item: PreparedMemory) -> ScriptCall:
+    pairs_: list[str] = []
+    for tag in item.tags:
+        pairs_ += [json.dumps(tag, ensure_ascii=False), encode_tag(tag)]
+    return ScriptCall(
+        DUPLICATE,
+        (ctx.keys.memory(existing_id), ctx.keys.stats(existing_id)),
+        (format_number(ctx.now), len(item.tags), *pairs_),
+    )
+
+
+def _scope_filter(scope: ScopeKey) -> MemoryFilter:
+    return MemoryFilter(
+        namespace=scope.namespace, thread_id=scope.thread_id, agent_id=scope.agent_id, user_id=scope.user_id
+    )
+
+
+def _find_duplicates(
+    ctx: Context, items: Sequence[PreparedMemory], vectors: Vectors, threshold: float
+) -> Flow[list[str | None]]:
+    """For each item, the id of an existing (or earlier in-batch) memory within ``threshold``, if any."""
+    commands = []
+    for item, vector in zip(items, vectors):
+        flt = render_query(_scope_filter(item.scope).leaves(ctx.now), max_leaves=ctx.engine.max_leaves)
+        commands.append(knn_command(ctx, vector_to_bytes(vector), flt, 1))
+    replies = yield batch(commands)
+    found: list[str | None] = []
+    for n, (item, reply) in enumerate(zip(items, replies)):
+        rows = parse_search(expect(reply))
+        match = None
+        if rows and rows[0].distance <= threshold and item.fields.get(F.KEY) is None:
+            match = ctx.keys.id_from_memory_key(rows[0].key)
+        if match is None and item.fields.get(F.KEY) is None:
+            # an earlier item of the same batch and scope (cosine distance = 1 - dot of unit vectors)
+            for m in range(n):
+                if found[m] is None and items[m].scope == item.scope:
+                    if 1.0 - float(np.dot(vectors[m], vectors[n])) <= threshold:
+                        match = items[m].id
+                        break
+        found.append(match)
+    return found
+
+
+def remember_flow(
+    ctx: Context, inputs: Sequence[MemoryInput], vectors: Sequence[Sequence[float]] | None = None
+) -> Flow[list[str]]:
+    """Validate everything, embed in one batch call, then write in pipelined round trips."""
+    items = [prepare(item, ctx.config, ctx.now) for item in inputs]  # raises before any I/O
+    if not items:
+        return []
+    dims = ctx.spec.config.dims
+    if vectors is None:
+        raw = yield Embed(tuple(item.content for item in items))
+        matrix = validate_vectors(raw, dims, expected=len(items))
+    else:
+        matrix = validate_vectors(vectors, dims, expected=len(items))
+    duplicates: list[str | None] = [None] * len(items)
+    if ctx.config.dedup_threshold is not None:
+        duplicates = yield from _find_duplicates(ctx, items, matrix, ctx.config.dedup_threshold)
+
+    commands: list[Command] = []
+    registered: set[str] = set()
+    for item, vector, duplicate in zip(items, matrix, duplicates):
+        if duplicate is not None:
+            commands.append(_duplicate_call(ctx, duplicate, item))
+            continue
+        commands.append(_write_call(ctx, item, vector_to_bytes(vector)))
+        if item.scope.tag not in registered:
+            registered.add(item.scope.tag)
+            descriptor = json.dumps(item.scope.descriptor(), sort_keys=True, ensure_ascii=False)
+            commands.append(Call(("HSET", ctx.keys.scopes, item.scope.tag, descriptor)))
+    replies: list[Any] = []
+    for start in range(0, len(commands), PIPELINE_CHUNK):
+        replies += yield batch(commands[start : start + PIPELINE_CHUNK])
+
+    ids: list[str] = []
+    over: dict[str, ScopeKey] = {}
+    capacity = ctx.config.max_items_per_scope
+    reply_iter = iter(zip(commands, replies))
+    for item, duplicate in zip(items, duplicates):
+        command, reply = next(reply_iter)
+        while isinstance(command, Call):  # registry writes
+            expect(reply)
+            command, reply = next(reply_iter)
+        result = expect(reply)
+        if duplicate is not None:
+            if int(result) < 0:  # the duplicate vanished between search and write: nothing was merged
+                raise InvalidMemoryError("near-duplicate target disappeared during the write; retry")
+            ids.append(duplicate)
+            continue
+        ids.append(item.id)
+        if capacity is not None and int(result[1]) > capacity:
+            over[item.scope.tag] = item.scope
+    for rest_command, rest_reply in reply_iter:
+        expect(rest_reply)
+        del rest_command
+    for scope in over.values():
+        yield from evict_flow(ctx, scope, capacity or 0)
+    return ids
+
+
+def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
+    """Evict the lowest ``importance + recency`` memories of a scope down to ``capacity``.
+
+    Victims are chosen on the client (the scoring lives in one place), then deleted by a script that
+    re-checks the count atomically, so concurrent writers never evict below capacity; the loop repeats
+    while another writer's inserts keep the scope above capacity.
+    """
+    keys = ctx.keys
+    tag = scope.tag
+    removed_total = 0
+    for _ in range(8):
+        (members,) = yield batch([Call(("ZRANGE", keys.created(tag), 0, -1))])
+        ids = [as_text(m) for m in expect(members)]
+        if len(ids) <= capacity:
+            return removed_total
+        replies = yield batch(
+            [Call(("HMGET", keys.memory(i), F.IMPORTANCE, F.CREATED_AT)) for i in ids]
+            + [Call(("HMGET", keys.stats(i), F.LAST_ACCESSED_AT)) for i in ids]
+        )
+        half_life = ctx.config.scoring.half_life_seconds
+        ranked: list[tuple[float, str]] = []
+        for n, memory_id in enumerate(ids):
+            importance, created = expect(replies[n])
+            (last,) = expect(replies[len(ids) + n])
+            if importance is None:
+                ranked.append((-1.0, memory_id))  # already gone: cheapest to drop from the bookkeeping
+                continue
+            seen = float(as_text(last)) if last is not None else float(as_text(created))
+            ranked.append(
+                (eviction_priority(float(as_text(importance)), recency(ctx.now, seen, half_life)), memory_id)
+            )
+        ranked.sort()
+        victims = [memory_id for _, memory_id in ranked]
+        (reply,) = yield batch([_delete_call(ctx, tag, victims, keep=capacity)])
+        removed_total += len(expect(reply))
+    return removed_total
+
+
+def _delete_call(ctx: Context, tag: str, ids: Sequence[str], keep: int) -> ScriptCall:
+    keys = ctx.keys
+    script_keys = [keys.created(tag), keys.expiring(tag), keys.counts(tag)]
+    for memory_id in ids:
+        script_keys += [keys.memory(memory_id), keys.stats(memory_id)]
+    return ScriptCall(DELETE, tuple(script_keys), (format_number(ctx.now), keep, *ids))
+
+
+def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
+    """Delete memories by id (grouped per scope; one round trip). Returns how many existed."""
+    by_scope: dict[str, list[str]] = {}
+    for memory_id in ids:
+        tag, _ = parse_id(memory_id)
+        by_scope.setdefault(tag, [])
+        if memory_id not in by_scope[tag]:
+            by_scope[tag].append(memory_id)
+    if not by_scope:
+        return 0
+    replies = yield batch([_delete_call(ctx, tag, group, keep=-1) for tag, group in by_scope.items()])
+    return sum(len(expect(r)) for r in replies)
+
+
+def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500) -> Flow[int]:
+    """Delete every memory matching the filter, scope by scope, ``batch_size`` ids per script call.
+
+    Each call touches one scope (one slot), so this is cluster-safe; nothing outside the filter is
+    touched because candidates come from the matching scopes and are re-checked against the filter.
+    """
+    if flt.is_unsatisfiable():
+        return 0
+    scopes = yield from scopes_flow(ctx, flt)
+    whole_scope = _covers_whole_scope(flt)
+    deleted = 0
+    for scope in scopes:
+        offset = 0
+        while True:
+            key = ctx.keys.created(scope.tag)
+            (members,) = yield batch([Call(("ZRANGE", key, offset, offset + batch_size - 1))])
+            ids = [as_text(m) for m in expect(members)]
+            if not ids:
+                break
+            if whole_scope:
+                victims = ids
+            else:
+                memories = yield from get_many_flow(ctx, ids)
+                victims = [m.id for m in memories if m is not None and flt.matches(m, ctx.now)]
+                offset += len(ids) - len(victims)
+            if victims:
+                (reply,) = yield batch([_delete_call(ctx, scope.tag, victims, keep=-1)])
+                deleted += len(expect(reply))
+            if len(ids) < batch_size:
+                break
+        yield from _unregister_if_empty(ctx, scope)
+    return deleted
+
+
+def _covers_whole_scope(flt: MemoryFilter) -> bool:
+    return (
+        flt.source is None
+        and flt.tags is None
+        and flt.kinds is None
+        and flt.created_after is None
+        and flt.created_before is None
+        and not flt.metadata
+    )
+
+
+def _unregister_if_empty(ctx: Context, scope: ScopeKey) -> Flow[None]:
+    # HDEL, then re-check: a concurrent writer registers *after* its insert, so re-adding on a non-empty
+    # scope closes the race without a cross-slot transaction.
+    key = ctx.keys.created(scope.tag)
+    (count,) = yield batch([Call(("ZCARD", key))])
+    if int(expect(count)) > 0:
+        return
+    replies = yield batch([Call(("HDEL", ctx.keys.scopes, scope.tag)), Call(("ZCARD", key))])
+    expect(replies[0])
+    if int(expect(replies[1])) > 0:
+        descriptor = json.dumps(scope.descriptor(), sort_keys=True, ensure_ascii=False)
+        (again,) = yield batch([Call(("HSET", ctx.keys.scopes, scope.tag, descriptor))])
+        expect(again)
+
+
+def update_flow(
+    ctx: Context,
+    memory_id: str,
+    *,
+    content: str | None,
+    importance: float | None,
+    tags: Sequence[str] | None,
+    metadata: dict[str, Any] | None,
+    kind: str | None,
+    ttl: float | None,
+) -> Flow[str]:
+    """Rewrite a memory (scope and id unchanged); re-embeds only when the content changes.
+
+    Raises:
+        NotFoundError: when the memory does not exist.
+    """
+    (current,) = yield from get_many_flow(ctx, [memory_id])
+    if current is None:
+        raise NotFoundError(f"memory {memory_id} does not exist")
+    remaining = None if current.expires_at is None else max(0.001, current.expires_at - ctx.now)
+    new = MemoryInput(
+        content=current.content if content is None else content,
+        importance=current.importance if importance is None else importance,
+        tags=current.tags if tags is None else tags,
+        kind=current.kind if kind is None else kind,
+        source=current.source,
+        metadata=current.metadata if metadata is None else metadata,
+        ttl=ttl if ttl is not None else remaining,
+        thread_id=current.thread_id,
+        agent_id=current.agent_id,
+        namespace=current.namespace,
+        user_id=current.user_id,
+        created_at=current.created_at,
+        key=current.key,
+        id=current.id,
+    )
+    item = prepare(new, ctx.config, ctx.now)
+    if remaining is None and ttl is None:
+        # a memory that never expired keeps never expiring (a kind change does not start a default TTL)
+        never = str(NEVER)
+        item = replace(
+            item,
+            expires_at=None,
+            ttl_ms=0,
+            fields={**item.fields, F.EXPIRES_AT: never, F.X_EXPIRES_AT: never},
+        )
+    if content is not None and content != current.content:
+        raw = yield Embed((item.content,))
+        vector = vector_to_bytes(validate_vectors(raw, ctx.spec.config.dims, expected=1)[0])
+    else:
+        (blob,) = yield batch([Call(("HGET", ctx.keys.memory(memory_id), F.EMBEDDING))])
+        existing = expect(blob)
+        if existing is None:
+            raise NotFoundError(f"memory {memory_id} does not exist")
+        vector = existing if isinstance(existing, bytes) else bytes(existing, "latin-1")
+    (reply,) = yield batch([_write_call(ctx, item, vector)])
+    expect(reply)
+    return memory_id

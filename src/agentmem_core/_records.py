@@ -1,0 +1,238 @@
+"""Validation of user input and the hash a memory is written as (pure)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentmem_core._encoding import (
+    NONE_TAG,
+    ScopeKey,
+    encode_tag,
+    local_id_for_key,
+    metadata_token,
+    namespace_token,
+    namespace_tokens,
+    new_local_id,
+)
+from agentmem_core.config import Kind, StoreConfig
+from agentmem_core.errors import InvalidMemoryError
+from agentmem_core.schema import NEVER, F, format_number
+
+__all__ = ["MemoryInput", "PreparedMemory", "normalise_namespace", "prepare", "scope_value"]
+
+_MAX_SCOPE_CHARS = 512
+_MAX_TAG_CHARS = 256
+
+
+def normalise_namespace(namespace: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A namespace as a tuple of labels: ``"travel"`` -> ``("travel",)``, ``None`` -> ``()``.
+
+    Raises:
+        InvalidMemoryError: for non-string or empty labels.
+    """
+    if namespace is None:
+        return ()
+    if isinstance(namespace, str):
+        namespace = (namespace,)
+    labels = tuple(namespace)
+    for label in labels:
+        if not isinstance(label, str) or label == "":
+            raise InvalidMemoryError(f"namespace labels must be non-empty strings, got {label!r}")
+        if len(label) > _MAX_SCOPE_CHARS:
+            raise InvalidMemoryError(f"namespace label longer than {_MAX_SCOPE_CHARS} characters")
+    return labels
+
+
+def scope_value(name: str, value: str | None) -> str | None:
+    """Validate one scope id (thread/agent/user/source).
+
+    Raises:
+        InvalidMemoryError: for non-strings, empty strings and oversized values.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or value == "":
+        raise InvalidMemoryError(f"{name} must be a non-empty string or None, got {value!r}")
+    if len(value) > _MAX_SCOPE_CHARS:
+        raise InvalidMemoryError(f"{name} is longer than {_MAX_SCOPE_CHARS} characters")
+    return value
+
+
+def _tags(tags: Sequence[str] | None, config: StoreConfig) -> tuple[str, ...]:
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        raise InvalidMemoryError("tags must be a sequence of strings, not a single string")
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or tag == "":
+            raise InvalidMemoryError(f"tags must be non-empty strings, got {tag!r}")
+        if len(tag) > _MAX_TAG_CHARS:
+            raise InvalidMemoryError(f"tag longer than {_MAX_TAG_CHARS} characters")
+        if tag not in out:
+            out.append(tag)
+    if len(out) > config.max_tags:
+        raise InvalidMemoryError(f"at most {config.max_tags} tags per memory")
+    return tuple(out)
+
+
+def _metadata(metadata: Mapping[str, Any] | None, config: StoreConfig) -> tuple[dict[str, Any], str]:
+    if metadata is None:
+        return {}, "{}"
+    if not isinstance(metadata, Mapping):
+        raise InvalidMemoryError("metadata must be a mapping")
+    for key in metadata:
+        if not isinstance(key, str):
+            raise InvalidMemoryError(f"metadata keys must be strings, got {key!r}")
+    try:
+        text = json.dumps(dict(metadata), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMemoryError(f"metadata must be JSON-serialisable: {exc}") from exc
+    if len(text.encode("utf-8")) > config.max_metadata_bytes:
+        raise InvalidMemoryError(f"metadata larger than {config.max_metadata_bytes} bytes")
+    decoded: dict[str, Any] = json.loads(text)
+    return decoded, text
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+@dataclass(frozen=True)
+class MemoryInput:
+    """What a caller asked to remember (validated by :func:`prepare`)."""
+
+    content: str
+    importance: float = 0.5
+    tags: Sequence[str] | None = None
+    kind: Kind | str = Kind.SEMANTIC
+    source: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    ttl: float | None = None
+    thread_id: str | None = None
+    agent_id: str | None = None
+    namespace: str | Sequence[str] | None = None
+    user_id: str | None = None
+    created_at: float | None = None
+    key: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedMemory:
+    """A validated memory, ready to be written (everything but the vector)."""
+
+    id: str
+    scope: ScopeKey
+    kind: Kind
+    content: str
+    tags: tuple[str, ...]
+    created_at: float
+    expires_at: float | None
+    ttl_ms: int
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemory:
+    """Validate a :class:`MemoryInput` and build its hash fields.
+
+    Raises:
+        InvalidMemoryError: for any invalid input (nothing is written then).
+    """
+    if not isinstance(item.content, str) or not item.content.strip():
+        raise InvalidMemoryError("content must be a non-empty string")
+    if len(item.content) > config.max_content_chars:
+        raise InvalidMemoryError(
+            f"content is {len(item.content)} characters; the limit is {config.max_content_chars}"
+        )
+    importance = item.importance
+    if isinstance(importance, bool) or not isinstance(importance, (int, float)):
+        raise InvalidMemoryError(f"importance must be a number in [0, 1], got {importance!r}")
+    if not math.isfinite(importance) or not 0.0 <= importance <= 1.0:
+        raise InvalidMemoryError(f"importance must be in [0, 1], got {importance!r}")
+    kind = Kind.parse(item.kind)
+    namespace = normalise_namespace(item.namespace)
+    scope = ScopeKey(
+        namespace,
+        scope_value("thread_id", item.thread_id),
+        scope_value("agent_id", item.agent_id),
+        scope_value("user_id", item.user_id),
+    )
+    source = scope_value("source", item.source)
+    tags = _tags(item.tags, config)
+    metadata, metadata_text = _metadata(item.metadata, config)
+    created_at = now if item.created_at is None else item.created_at
+    if (
+        isinstance(created_at, bool)
+        or not isinstance(created_at, (int, float))
+        or not math.isfinite(created_at)
+    ):
+        raise InvalidMemoryError(f"created_at must be a Unix timestamp, got {item.created_at!r}")
+    ttl = item.ttl if item.ttl is not None else config.ttl_by_kind.get(kind)
+    if ttl is not None and (not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0):
+        raise InvalidMemoryError(f"ttl must be a positive number of seconds, got {item.ttl!r}")
+    # A TTL counts from the write, not from a back-dated created_at (importing history must not expire it).
+    expires_at = None if ttl is None else now + float(ttl)
+    key = item.key
+    if key is not None and (not isinstance(key, str) or key == "" or len(key) > _MAX_SCOPE_CHARS):
+        raise InvalidMemoryError(f"key must be a non-empty string of at most {_MAX_SCOPE_CHARS} characters")
+    if item.id is not None:
+        memory_id = item.id
+    else:
+        memory_id = scope.tag + (local_id_for_key(key) if key is not None else new_local_id())
+
+    meta_tokens = sorted(
+        {metadata_token(k, v) for k, v in metadata.items() if _is_scalar(v)}
+        | {
+            metadata_token(k, x)
+            for k, v in metadata.items()
+            if isinstance(v, list)
+            for x in v
+            if _is_scalar(x)
+        }
+    )
+    fields: dict[str, str] = {
+        F.CONTENT: item.content,
+        F.KIND: kind.value,
+        F.IMPORTANCE: format_number(float(importance)),
+        F.CREATED_AT: format_number(float(created_at)),
+        F.UPDATED_AT: format_number(now),
+        F.EXPIRES_AT: format_number(expires_at if expires_at is not None else NEVER),
+        F.X_CREATED_AT: format_number(float(created_at)),
+        F.X_EXPIRES_AT: format_number(expires_at if expires_at is not None else NEVER),
+        F.NAMESPACE: json.dumps(list(namespace), ensure_ascii=False),
+        F.TAGS: json.dumps(list(tags), ensure_ascii=False),
+        F.METADATA: metadata_text,
+        F.X_NS: namespace_token(namespace),
+        F.X_THREAD: encode_tag(scope.thread_id) if scope.thread_id is not None else NONE_TAG,
+        F.X_AGENT: encode_tag(scope.agent_id) if scope.agent_id is not None else NONE_TAG,
+        F.X_USER: encode_tag(scope.user_id) if scope.user_id is not None else NONE_TAG,
+        F.X_SOURCE: encode_tag(source) if source is not None else NONE_TAG,
+    }
+    # Omit a field rather than writing an empty string (portable-subset rule for TAG fields).
+    if namespace:
+        fields[F.X_NS_ANC] = "|".join(namespace_tokens(namespace))
+    if tags:
+        fields[F.X_TAGS] = "|".join(encode_tag(t) for t in tags)
+    if meta_tokens:
+        fields[F.X_META] = "|".join(meta_tokens)
+    for name, value in ((F.THREAD_ID, scope.thread_id), (F.AGENT_ID, scope.agent_id),
+                        (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key)):  # fmt: skip
+        if value is not None:
+            fields[name] = value
+    ttl_ms = 0 if expires_at is None else max(1, int(round(float(ttl or 0) * 1000)))
+    return PreparedMemory(
+        id=memory_id,
+        scope=scope,
+        kind=kind,
+        content=item.content,
+        tags=tags,
+        created_at=float(created_at),
+        expires_at=expires_at,
+        ttl_ms=ttl_ms,
+        fields=fields,
+    )

@@ -1,0 +1,161 @@
+"""Server-side Lua scripts.
+
+Each touches the keys of ONE scope (one hash slot), so each is atomic and cluster-safe. Every key a
+script touches is passed in KEYS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+__all__ = ["DELETE", "DUPLICATE", "REINFORCE", "SCOPE_STATS", "WRITE", "Script"]
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script and its SHA1 (EVALSHA; the executor loads it on NOSCRIPT)."""
+
+    name: str
+    body: str
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.body.encode()).hexdigest())
+
+
+# Drop the scope's bookkeeping of memories whose TTL has passed (the keys themselves expire by PEXPIRE).
+# x holds "<kind>|<id>" so the per-kind counts stay exact without reading the expired hash.
+_PURGE = """
+local function purge(z, x, c, now)
+  local gone = redis.call('ZRANGEBYSCORE', x, '-inf', now)
+  for _, m in ipairs(gone) do
+    local sep = string.find(m, '|', 1, true)
+    local kind = string.sub(m, 1, sep - 1)
+    local id = string.sub(m, sep + 1)
+    if redis.call('ZREM', z, id) == 1 then redis.call('HINCRBY', c, kind, -1) end
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', x, '-inf', now) end
+end
+"""
+
+WRITE = Script(
+    "write",
+    _PURGE
+    + """
+-- KEYS: mem, stats, z, x, c   ARGV: now, id, created_at, ttl_ms, expires_at, kind, field, value, ...
+local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+purge(KEYS[3], KEYS[4], KEYS[5], now)
+local old_kind = redis.call('HGET', KEYS[1], 'kind')
+local is_new = 1
+if old_kind then
+  is_new = 0
+  if redis.call('ZREM', KEYS[3], id) == 1 then redis.call('HINCRBY', KEYS[5], old_kind, -1) end
+  redis.call('ZREM', KEYS[4], old_kind .. '|' .. id)
+  redis.call('DEL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HINCRBY', KEYS[5], kind, 1)
+redis.call('ZADD', KEYS[3], created, id)
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('ZADD', KEYS[4], exp, kind .. '|' .. id)
+end
+-- counters live in their own (non-indexed) hash, created on first reinforcement; keep its lifetime
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if is_new == 1 then redis.call('DEL', KEYS[2])
+  elseif ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl)
+  else redis.call('PERSIST', KEYS[2]) end
+end
+return {is_new, redis.call('ZCARD', KEYS[3])}
+""",
+)
+
+REINFORCE = Script(
+    "reinforce",
+    """
+-- KEYS: mem, stats   ARGV: now, field ('access_count' | 'duplicate_count')
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl == -2 then return -1 end
+local n = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('HSET', KEYS[2], 'last_accessed_at', ARGV[1])
+if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) end
+return n
+""",
+)
+
+DUPLICATE = Script(
+    "duplicate",
+    """
+-- A near-duplicate write: bump duplicate_count, refresh last access, merge tags.
+-- KEYS: mem, stats   ARGV: now, n, then n pairs (json-encoded tag, encoded token)
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl == -2 then return -1 end
+local n = tonumber(ARGV[2])
+if n > 0 then
+  local tags = redis.call('HGET', KEYS[1], 'tags') or '[]'
+  local tokens = redis.call('HGET', KEYS[1], 'x_tags') or ''
+  local have = {}
+  for t in string.gmatch(tokens, '[^|]+') do have[t] = true end
+  local changed = false
+  for i = 1, n do
+    local json_tag, token = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
+    if not have[token] then
+      have[token] = true
+      changed = true
+      if tags == '[]' then tags = '[' .. json_tag .. ']'
+      else tags = string.sub(tags, 1, -2) .. ',' .. json_tag .. ']' end
+      if tokens == '' then tokens = token else tokens = tokens .. '|' .. token end
+    end
+  end
+  if changed then redis.call('HSET', KEYS[1], 'tags', tags, 'x_tags', tokens, 'updated_at', ARGV[1]) end
+end
+local count = redis.call('HINCRBY', KEYS[2], 'duplicate_count', 1)
+redis.call('HSET', KEYS[2], 'last_accessed_at', ARGV[1])
+if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) end
+return count
+""",
+)
+
+DELETE = Script(
+    "delete",
+    _PURGE
+    + """
+-- Delete memories of one scope, in the given order, while more than `keep` remain (keep < 0: all).
+-- KEYS: z, x, c, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, id1, id2, ...
+purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+local keep = tonumber(ARGV[2])
+local n = redis.call('ZCARD', KEYS[1])
+local removed = {}
+for i = 3, #ARGV do
+  if keep >= 0 and n <= keep then break end
+  local id = ARGV[i]
+  local mem, stats = KEYS[2 + 2 * (i - 2)], KEYS[3 + 2 * (i - 2)]
+  local kind = redis.call('HGET', mem, 'kind')
+  local member = redis.call('ZREM', KEYS[1], id)
+  if kind then
+    if member == 1 then redis.call('HINCRBY', KEYS[3], kind, -1) end
+    redis.call('ZREM', KEYS[2], kind .. '|' .. id)
+  end
+  local existed = redis.call('DEL', mem)
+  redis.call('DEL', stats)
+  if existed == 1 or member == 1 then
+    n = n - member
+    table.insert(removed, id)
+  end
+end
+return removed
+""",
+)
+
+SCOPE_STATS = Script(
+    "scope_stats",
+    _PURGE
+    + """
+-- KEYS: z, x, c   ARGV: now   ->  {count, {kind, n, ...}}
+purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3])}
+""",
+)
+
+ALL_SCRIPTS = (WRITE, REINFORCE, DUPLICATE, DELETE, SCOPE_STATS)

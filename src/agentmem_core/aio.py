@@ -1,0 +1,300 @@
+"""The asynchronous memory store (same API as :class:`~agentmem_core.store.MemoryStore`, awaitable).
+
+Example::
+
+    from agentmem_core import AsyncMemoryStore
+    from agentmem_core.embeddings import SentenceTransformerEmbedder
+
+    async with AsyncMemoryStore.from_url("valkey://localhost:6379", name="travel",
+                              embedder=SentenceTransformerEmbedder()) as store:
+        await store.asetup()
+        await store.aremember("Prefers window seats", user_id="ana", importance=0.8)
+        for hit in await store.arecall("seat preference", user_id="ana", k=5):
+            print(hit.memory.content, hit.scores)
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import valkey.asyncio as avalkey
+from typing_extensions import Self, Unpack
+
+from agentmem_core._base import DEFAULT, StoreBase, _Default, memory_input
+from agentmem_core._driver import AsyncDriver
+from agentmem_core._encoding import ScopeKey
+from agentmem_core._records import MemoryInput
+from agentmem_core.config import Kind, ScoringWeights
+from agentmem_core.connection import client_options
+from agentmem_core.embeddings import Embedder
+from agentmem_core.engine import EngineInfo
+from agentmem_core.query import FilterArgs, to_filter
+from agentmem_core.types import Memory, Page, RecallResult, Stats
+
+__all__ = ["AsyncMemoryStore"]
+
+MemoryLike = MemoryInput | Mapping[str, Any] | str
+
+
+def as_input(item: MemoryLike) -> MemoryInput:
+    """Accept a :class:`MemoryInput`, a mapping of ``remember`` keywords, or plain content."""
+    if isinstance(item, MemoryInput):
+        return item
+    if isinstance(item, str):
+        return memory_input(item)
+    return memory_input(**item)
+
+
+class AsyncMemoryStore(StoreBase):
+    """Long-term memory on Valkey (async).
+
+    Same methods as :class:`~agentmem_core.store.MemoryStore`, awaitable; each is also available with an
+    ``a`` prefix (``asetup``, ``arecall``, ...) for LangGraph-style code.
+    """
+
+    def __init__(self, client: avalkey.Valkey | avalkey.ValkeyCluster, **kwargs: Any) -> None:
+        """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
+        super().__init__(client, **kwargs)
+        self._driver = AsyncDriver(client, self.embedder, self.telemetry)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, name: str, embedder: Embedder, cluster: bool = False, **kwargs: Any
+    ) -> AsyncMemoryStore:
+        """Connect with a ``valkey://`` or ``valkeys://`` (TLS) URL; the store owns and closes the client.
+
+        Args:
+            url: ``valkey[s]://[user:password@]host:port[/db]``.
+            name: the store name.
+            embedder: the embedder.
+            cluster: connect with the cluster client.
+            **kwargs: store options (see :class:`~agentmem_core._base.StoreBase`).
+        """
+        url, options = client_options(url)
+        client: avalkey.Valkey | avalkey.ValkeyCluster
+        if cluster:
+            client = avalkey.ValkeyCluster.from_url(url, **options)
+        else:
+            client = avalkey.Valkey.from_url(url, **options)
+        return cls(client, name=name, embedder=embedder, owns_client=True, **kwargs)
+
+    async def _run(self, name: str, flow: Any) -> Any:
+        if self._live_due():
+            self._live_loaded(await self._driver.run("live_config", self._refresh_flow()))
+        return await self._driver.run(name, flow)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    async def setup(self) -> EngineInfo:
+        """Create the index (or validate the existing one) and detect the search engine.
+
+        Raises:
+            SearchModuleUnavailableError: the server has no search module.
+            DimensionMismatchError: the existing index has another vector dimension.
+        """
+        self.engine = await self._driver.run("setup", self._setup())
+        return self.engine
+
+    async def close(self) -> None:
+        """Close the client if this store created it."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- writes ------------------------------------------------------------------------------------------
+    async def remember(
+        self,
+        content: str,
+        *,
+        importance: float = 0.5,
+        tags: Sequence[str] | None = None,
+        kind: Kind | str = Kind.SEMANTIC,
+        source: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        namespace: str | Sequence[str] | None = None,
+        user_id: str | None = None,
+        created_at: float | None = None,
+        key: str | None = None,
+    ) -> str:
+        """Store one memory and return its id.
+
+        Args:
+            content: the text (embedded and stored).
+            importance: ``0..1``; weighs in recall and capacity eviction.
+            tags: labels for filtering.
+            kind: :class:`Kind` (decides the default TTL).
+            source: who wrote it.
+            metadata: JSON-able dict; scalar values are filterable.
+            ttl: seconds until it expires (default: the kind's TTL).
+            thread_id: thread/session scope.
+            agent_id: agent scope.
+            namespace: hierarchical namespace (a string or a path of labels).
+            user_id: user scope.
+            created_at: when it happened (Unix seconds; default now).
+            key: a stable key within the scope: writing the same key again replaces the memory.
+
+        Returns:
+            The id (the existing memory's id when write-time dedup merged it).
+        """
+        item = memory_input(
+            content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata, ttl=ttl,
+            thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
+            created_at=created_at, key=key,
+        )  # fmt: skip
+        (memory_id,) = await self._run("remember", self._remember([item]))
+        return str(memory_id)
+
+    async def remember_many(
+        self, items: Sequence[MemoryLike], *, vectors: Sequence[Sequence[float]] | np.ndarray | None = None
+    ) -> builtins.list[str]:
+        """Store many memories: one embedding call, pipelined writes. All are validated before any write.
+
+        Args:
+            items: :class:`MemoryInput` objects, mappings of :meth:`remember` keywords, or strings.
+            vectors: precomputed vectors (one per item) instead of calling the embedder.
+        """
+        return list(await self._run("remember_many", self._remember([as_input(i) for i in items], vectors)))
+
+    async def update(
+        self,
+        memory_id: str,
+        *,
+        content: str | None = None,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        kind: Kind | str | None = None,
+        ttl: float | None = None,
+    ) -> Memory:
+        """Change a memory (its scope and id stay); re-embeds only if the content changed.
+
+        Raises:
+            NotFoundError: the memory does not exist.
+        """
+        flow = self._update(
+            memory_id, content=content, importance=importance, tags=tags, metadata=metadata,
+            kind=kind, ttl=ttl,
+        )  # fmt: skip
+        await self._run("update", flow)
+        memory = await self.get(memory_id)
+        assert memory is not None
+        return memory
+
+    async def forget(self, memory_id: str) -> bool:
+        """Delete one memory; ``False`` if it did not exist."""
+        return bool(await self._run("forget", self._forget([memory_id])))
+
+    async def forget_many(self, memory_ids: Sequence[str]) -> int:
+        """Delete memories by id; returns how many existed."""
+        return int(await self._run("forget", self._forget(memory_ids)))
+
+    async def forget_by_scope(self, **filters: Unpack[FilterArgs]) -> int:
+        """Delete every memory matching the filters (batched per scope, cluster-slot safe).
+
+        Returns:
+            How many memories were deleted.
+        """
+        return int(await self._run("forget_by_scope", self._forget_by_scope(to_filter(filters))))
+
+    async def set_live_config(self, **values: float | int | None) -> None:
+        """Write live config that every store on this name picks up within ``live_config_seconds``.
+
+        Fields: ``similarity_weight``, ``recency_weight``, ``importance_weight``, ``half_life_seconds``,
+        ``threshold``, ``max_items_per_scope``; ``None`` clears a threshold / capacity.
+        """
+        await self._driver.run("set_live_config", self._set_live(dict(values)))
+
+    # -- reads -------------------------------------------------------------------------------------------
+    async def recall(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        threshold: float | None | _Default = DEFAULT,
+        weights: ScoringWeights | Mapping[str, float] | None = None,
+        half_life_seconds: float | None = None,
+        reinforce: bool = True,
+        **filters: Unpack[FilterArgs],
+    ) -> RecallResult:
+        """Recall the ``k`` best memories for a text query.
+
+        Args:
+            query: the text to search for.
+            k: how many hits.
+            threshold: maximum cosine distance (default: the store's, ``None`` = no gate).
+            weights: override the composite weights for this call.
+            half_life_seconds: override the recency half-life for this call.
+            reinforce: bump ``access_count``/``last_accessed_at`` of the hits (one round trip).
+            **filters: scope and filters (``thread_id``, ``agent_id``, ``namespace``, ``namespace_prefix``,
+                ``user_id``, ``source``, ``tags``, ``kinds``, ``created_after``, ``created_before``,
+                ``metadata``), all evaluated by the index.
+
+        Returns:
+            Hits best first, each with ``distance`` and the score breakdown.
+        """
+        flow = self._recall(
+            query, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
+            reinforce=reinforce, flt=to_filter(filters),
+        )  # fmt: skip
+        result: RecallResult = await self._run("recall", flow)
+        return result
+
+    async def recall_by_vector(
+        self,
+        vector: Sequence[float] | np.ndarray,
+        *,
+        k: int = 10,
+        threshold: float | None | _Default = DEFAULT,
+        weights: ScoringWeights | Mapping[str, float] | None = None,
+        half_life_seconds: float | None = None,
+        reinforce: bool = True,
+        **filters: Unpack[FilterArgs],
+    ) -> RecallResult:
+        """Like :meth:`recall` with a precomputed query vector (validated and normalised)."""
+        flow = self._recall(
+            vector, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
+            reinforce=reinforce, flt=to_filter(filters),
+        )  # fmt: skip
+        result: RecallResult = await self._run("recall", flow)
+        return result
+
+    async def get(self, memory_id: str) -> Memory | None:
+        """One memory by id, or ``None`` if it does not exist (or expired)."""
+        (memory,) = await self._run("get", self._get_many([memory_id]))
+        return memory  # type: ignore[no-any-return]
+
+    async def get_many(self, memory_ids: Sequence[str]) -> builtins.list[Memory | None]:
+        """Memories by id (``None`` where missing), in one round trip."""
+        return list(await self._run("get_many", self._get_many(memory_ids)))
+
+    async def list(
+        self, *, limit: int = 50, cursor: str | None = None, **filters: Unpack[FilterArgs]
+    ) -> Page:
+        """Memories newest first, ``limit`` per page; pass ``page.next_cursor`` for the next page."""
+        page: Page = await self._run("list", self._list(to_filter(filters), limit, cursor))
+        return page
+
+    async def stats(self, **filters: Unpack[FilterArgs]) -> Stats:
+        """Counts per scope and kind (optionally for the scopes a filter matches)."""
+        stats: Stats = await self._run("stats", self._stats(to_filter(filters) if filters else None))
+        return stats
+
+    async def scopes(self, **filters: Unpack[FilterArgs]) -> builtins.list[ScopeKey]:
+        """The scopes (namespace, thread, agent, user) that hold memories."""
+        return list(await self._run("scopes", self._scopes(to_filter(filters) if filters else None)))
+
+
+for _name in ("setup", "remember", "remember_many", "update", "forget", "forget_many", "forget_by_scope",
+              "set_live_config", "recall", "recall_by_vector", "get", "get_many", "list", "stats", "scopes",
+              "close"):  # fmt: skip
+    setattr(AsyncMemoryStore, "a" + _name, getattr(AsyncMemoryStore, _name))

@@ -1,0 +1,226 @@
+"""Store configuration: small, frozen, validated dataclasses. Nothing here does I/O.
+
+The defaults are chosen by measurement on LoCoMo (see ``benchmarks/README.md``):
+
+* **No default distance gate.** A fixed cosine-distance gate of 0.33 drops LoCoMo evidence recall@10
+  from 45% to 8% with all-MiniLM-L6-v2 and returns nothing for 71% of answerable questions, so
+  ``threshold`` is ``None`` unless you set it; when a threshold empties a recall the result carries the
+  nearest miss (:attr:`RecallResult.nearest_miss`) so the gate can be tuned.
+* **Recency is a tie-breaker, not a filter.** With real conversation timestamps spread over months,
+  betterdb's 0.25 recency weight with a 7-day half-life drops recall@10 by 11 points. The default weights
+  keep similarity dominant while a newer near-equal memory still ranks above an older one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Literal
+
+from agentmem_core.errors import ConfigurationError
+
+__all__ = [
+    "DAY",
+    "IndexConfig",
+    "Kind",
+    "ScoringConfig",
+    "ScoringWeights",
+    "StoreConfig",
+]
+
+DAY = 86_400.0
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+
+
+class Kind(str, Enum):
+    """What a memory is. Each kind has its own default TTL (:attr:`StoreConfig.ttl_by_kind`)."""
+
+    EPISODIC = "episodic"
+    """Something that happened (an event, a conversation turn). Expires after 7 days by default."""
+    SEMANTIC = "semantic"
+    """A fact or preference. Kept until forgotten by default."""
+    PROCEDURAL = "procedural"
+    """How to do something (instructions, learned procedures)."""
+    SUMMARY = "summary"
+    """A consolidated summary of other memories."""
+
+    @classmethod
+    def parse(cls, value: Kind | str) -> Kind:
+        """Return the :class:`Kind` for ``value``.
+
+        Raises:
+            InvalidMemoryError: for an unknown kind.
+        """
+        from agentmem_core.errors import InvalidMemoryError
+
+        if isinstance(value, Kind):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            known = ", ".join(k.value for k in cls)
+            raise InvalidMemoryError(f"unknown memory kind {value!r}; expected one of: {known}") from None
+
+
+@dataclass(frozen=True)
+class ScoringWeights:
+    """Weights of the composite recall score ``w_s·similarity + w_r·recency + w_i·importance``.
+
+    Each component is in ``[0, 1]``; the weights must be non-negative and not all zero. They are not
+    required to sum to 1 (the score is divided by their sum, so it stays in ``[0, 1]``).
+    """
+
+    similarity: float = 0.9
+    recency: float = 0.05
+    importance: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("similarity", "recency", "importance"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigurationError(f"weight {name} must be a finite number >= 0, got {value!r}")
+        if self.similarity + self.recency + self.importance <= 0:
+            raise ConfigurationError("at least one scoring weight must be > 0")
+
+    @property
+    def total(self) -> float:
+        """The sum of the weights."""
+        return self.similarity + self.recency + self.importance
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How recall ranks candidates.
+
+    Attributes:
+        weights: the composite weights.
+        half_life_seconds: recency halves every this many seconds since the memory was last accessed
+            (or created, if never recalled).
+    """
+
+    weights: ScoringWeights = field(default_factory=ScoringWeights)
+    half_life_seconds: float = 30 * DAY
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.half_life_seconds) or self.half_life_seconds <= 0:
+            raise ConfigurationError(f"half_life_seconds must be > 0, got {self.half_life_seconds!r}")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """The vector index. Only the portable subset of FT.CREATE options is exposed.
+
+    Attributes:
+        dims: vector dimension (1..32767, the portable range).
+        algorithm: ``HNSW`` (approximate, fast) or ``FLAT`` (exact).
+        m: HNSW graph degree (2..512).
+        ef_construction: HNSW build-time beam (1..4096).
+        ef_runtime: HNSW query-time beam (1..4096); ``None`` uses ``max(k, 64)`` per query.
+    """
+
+    dims: int
+    algorithm: Literal["HNSW", "FLAT"] = "HNSW"
+    m: int = 16
+    ef_construction: int = 200
+    ef_runtime: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dims, int) or not 1 <= self.dims <= 32767:
+            raise ConfigurationError(f"dims must be an int in 1..32767, got {self.dims!r}")
+        if self.algorithm not in ("HNSW", "FLAT"):
+            raise ConfigurationError(f"algorithm must be 'HNSW' or 'FLAT', got {self.algorithm!r}")
+        if not 2 <= self.m <= 512:
+            raise ConfigurationError(f"m must be in 2..512, got {self.m!r}")
+        if not 1 <= self.ef_construction <= 4096:
+            raise ConfigurationError(f"ef_construction must be in 1..4096, got {self.ef_construction!r}")
+        if self.ef_runtime is not None and not 1 <= self.ef_runtime <= 4096:
+            raise ConfigurationError(f"ef_runtime must be in 1..4096, got {self.ef_runtime!r}")
+
+
+def _default_ttls() -> Mapping[Kind, float | None]:
+    return {Kind.EPISODIC: 7 * DAY, Kind.SEMANTIC: None, Kind.PROCEDURAL: None, Kind.SUMMARY: None}
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Everything a memory store needs besides its connection and embedder.
+
+    Attributes:
+        name: the store name; it namespaces every key (``am:<name>:``) and the index (``am_<name>_v1``).
+        index: vector index settings.
+        scoring: composite-score settings (live-reloadable).
+        threshold: maximum cosine distance of a recall hit (``0..2``); ``None`` (default) keeps every hit.
+        ttl_by_kind: default TTL in seconds per kind (``None``: never expires). ``remember(ttl=...)``
+            overrides it per memory.
+        max_items_per_scope: capacity per scope (namespace, thread, agent, user); the lowest
+            ``importance + recency`` memories are evicted beyond it. ``None``: unlimited.
+        dedup_threshold: opt-in write-time dedup: a new memory within this cosine distance of an existing
+            one in the same scope bumps that one instead of inserting. ``None``: off.
+        candidate_multiplier: recall ranks ``k × candidate_multiplier`` nearest neighbours by the
+            composite score before cutting to ``k``.
+        max_content_chars: longest accepted content.
+        max_metadata_bytes: largest accepted metadata (JSON-encoded).
+        max_tags: most tags per memory.
+        live_config_seconds: how often live config (threshold, weights, half-life, capacity) is re-read
+            from Valkey; ``None`` disables live config.
+        timeout_ms: FT.SEARCH ``TIMEOUT`` (1..60000).
+    """
+
+    name: str
+    index: IndexConfig
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    threshold: float | None = None
+    ttl_by_kind: Mapping[Kind, float | None] = field(default_factory=_default_ttls)
+    max_items_per_scope: int | None = None
+    dedup_threshold: float | None = None
+    candidate_multiplier: int = 3
+    max_content_chars: int = 32_768
+    max_metadata_bytes: int = 32_768
+    max_tags: int = 64
+    live_config_seconds: float | None = 5.0
+    timeout_ms: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise ConfigurationError(
+                f"store name must match [A-Za-z0-9_-]{{1,48}} (it becomes part of keys), got {self.name!r}"
+            )
+        for label, value in (("threshold", self.threshold), ("dedup_threshold", self.dedup_threshold)):
+            if value is not None and not (math.isfinite(value) and 0 <= value <= 2):
+                raise ConfigurationError(f"{label} is a cosine distance in [0, 2], got {value!r}")
+        if self.max_items_per_scope is not None and self.max_items_per_scope < 1:
+            raise ConfigurationError("max_items_per_scope must be >= 1 or None")
+        if not 1 <= self.candidate_multiplier <= 50:
+            raise ConfigurationError("candidate_multiplier must be in 1..50")
+        if not 1 <= self.timeout_ms <= 60_000:
+            raise ConfigurationError("timeout_ms must be in 1..60000 (the portable TIMEOUT range)")
+        if self.live_config_seconds is not None and self.live_config_seconds < 0:
+            raise ConfigurationError("live_config_seconds must be >= 0 or None")
+        ttls = {Kind.parse(k): v for k, v in self.ttl_by_kind.items()}
+        for kind, ttl in ttls.items():
+            if ttl is not None and not (math.isfinite(ttl) and ttl > 0):
+                raise ConfigurationError(f"ttl for {kind.value} must be > 0 seconds or None")
+        object.__setattr__(self, "ttl_by_kind", {**_default_ttls(), **ttls})
+
+    def with_live(self, live: LiveSettings) -> StoreConfig:
+        """Return the config with live overrides applied."""
+        return replace(
+            self,
+            scoring=live.scoring if live.scoring is not None else self.scoring,
+            threshold=live.threshold if live.has_threshold else self.threshold,
+            max_items_per_scope=(live.max_items_per_scope if live.has_capacity else self.max_items_per_scope),
+        )
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """Overrides read from the store's live-config hash (see ``MemoryStore.set_live_config``)."""
+
+    scoring: ScoringConfig | None = None
+    threshold: float | None = None
+    has_threshold: bool = False
+    max_items_per_scope: int | None = None
+    has_capacity: bool = False

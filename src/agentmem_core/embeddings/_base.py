@@ -1,0 +1,81 @@
+"""The embedder seam: a small protocol with batch sync and async methods, plus vector validation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from agentmem_core.errors import EmbeddingError, InvalidVectorError
+
+__all__ = ["Embedder", "Vectors", "validate_vectors", "vector_to_bytes"]
+
+Vectors = npt.NDArray[np.float32]
+"""A ``(n, dims)`` float32 matrix of L2-normalised rows."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into vectors, in batches.
+
+    Implementations return one vector per input text, in order. They need not normalise: the store
+    validates (dimension, finite, non-zero) and L2-normalises every vector itself.
+    """
+
+    @property
+    def dims(self) -> int:
+        """The vector dimension this embedder produces."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Sequence[Sequence[float]] | npt.NDArray[np.floating]:
+        """Embed a batch of texts (one call, however many texts)."""
+        ...
+
+    async def aembed(self, texts: Sequence[str]) -> Sequence[Sequence[float]] | npt.NDArray[np.floating]:
+        """Async twin of :meth:`embed`."""
+        ...
+
+
+def validate_vectors(
+    raw: Sequence[Sequence[float]] | npt.NDArray[np.floating], dims: int, *, expected: int | None = None
+) -> Vectors:
+    """Check vectors and return them as an L2-normalised float32 matrix.
+
+    Args:
+        raw: vectors from an embedder or a caller.
+        dims: the required dimension.
+        expected: the number of vectors required (``None``: any).
+
+    Raises:
+        InvalidVectorError: wrong dimension, NaN/inf, or a zero vector.
+        EmbeddingError: the embedder returned the wrong number of vectors.
+    """
+    try:
+        matrix = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVectorError(f"vectors must be numeric arrays of dimension {dims}: {exc}") from exc
+    if matrix.ndim == 1 and expected in (None, 1) and matrix.size:
+        matrix = matrix.reshape(1, -1)
+    if matrix.ndim != 2:
+        raise InvalidVectorError(f"expected a list of vectors of dimension {dims}, got shape {matrix.shape}")
+    if expected is not None and matrix.shape[0] != expected:
+        raise EmbeddingError(f"embedder returned {matrix.shape[0]} vectors for {expected} texts")
+    if matrix.shape[1] != dims:
+        raise InvalidVectorError(f"vector dimension {matrix.shape[1]} does not match the store's {dims}")
+    if not np.all(np.isfinite(matrix)):
+        raise InvalidVectorError("vectors must be finite (found NaN or inf)")
+    # Scale each row by its largest magnitude first, so the norm cannot overflow for huge finite values.
+    peaks = np.max(np.abs(matrix), axis=1)
+    if np.any(peaks == 0):
+        raise InvalidVectorError("zero vectors cannot be stored or queried (cosine distance is undefined)")
+    scaled = matrix / peaks[:, None]
+    norms = np.linalg.norm(scaled, axis=1)
+    normalised: Vectors = (scaled / norms[:, None]).astype(np.float32)
+    return normalised
+
+
+def vector_to_bytes(vector: npt.NDArray[np.float32]) -> bytes:
+    """Little-endian float32 bytes, as the search module expects (never native order)."""
+    return vector.astype("<f4", copy=False).tobytes()

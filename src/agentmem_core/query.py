@@ -1,0 +1,374 @@
+"""Typed filters, rendered in one place: to an FT.SEARCH filter string and to a Python predicate.
+
+A :class:`MemoryFilter` is what callers (and adapters) use to scope recall, list and forget. It renders to
+the portable FT.SEARCH subset (encoded TAG values, fixed-point numeric ranges, at most 8 AND-ed leaves on
+engines with the 16-node budget) and, for paths that do not go through the search index (listing by
+scope, filters the index cannot express), to an exact Python predicate with the same semantics.
+
+Metadata conditions follow LangGraph's store filters: a plain value means ``$eq``; a dict may use
+``$eq``, ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``. Equality on scalars is pushed into the query (via
+indexed tokens); ranges and non-scalar equality are checked on the client, and recall then widens its
+candidate pool until ``k`` hits pass or the scope is exhausted, so post-filtering never silently returns
+fewer than ``k``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from typing_extensions import TypedDict
+
+from agentmem_core._encoding import (
+    encode_tag,
+    metadata_token,
+    namespace_token,
+    normalise_scalar,
+)
+from agentmem_core._records import normalise_namespace, scope_value
+from agentmem_core.config import Kind
+from agentmem_core.errors import InvalidMemoryError, QueryTooComplexError
+from agentmem_core.schema import F, format_number
+from agentmem_core.types import Memory
+
+__all__ = [
+    "FilterArgs",
+    "MemoryFilter",
+    "MetadataCondition",
+    "NumRange",
+    "TagIn",
+    "render_query",
+    "to_filter",
+]
+
+MetaOp = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"]
+_OPS: tuple[str, ...] = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+
+
+@dataclass(frozen=True)
+class TagIn:
+    """``@field:{t1|t2|…}`` (any of the encoded tokens), or its negation."""
+
+    field: str
+    tokens: tuple[str, ...]
+    negate: bool = False
+
+    def render(self) -> str:
+        """FT syntax."""
+        return f"{'-' if self.negate else ''}@{self.field}:{{{'|'.join(self.tokens)}}}"
+
+
+@dataclass(frozen=True)
+class NumRange:
+    """``@field:[lo hi]`` with optional exclusive bounds (``None`` is unbounded)."""
+
+    field: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_exclusive: bool = False
+    hi_exclusive: bool = False
+
+    def render(self) -> str:
+        """FT syntax (fixed-point numbers only)."""
+        lo = "-inf" if self.lo is None else ("(" if self.lo_exclusive else "") + format_number(self.lo)
+        hi = "+inf" if self.hi is None else ("(" if self.hi_exclusive else "") + format_number(self.hi)
+        return f"@{self.field}:[{lo} {hi}]"
+
+    def is_empty(self) -> bool:
+        """Whether no value can match (valkey-search errors on empty ranges, so we never send one)."""
+        if self.lo is None or self.hi is None:
+            return False
+        if self.lo > self.hi:
+            return True
+        return self.lo == self.hi and (self.lo_exclusive or self.hi_exclusive)
+
+
+Leaf = TagIn | NumRange
+
+
+@dataclass(frozen=True)
+class MetadataCondition:
+    """One condition on a top-level metadata key."""
+
+    key: str
+    op: MetaOp
+    value: Any
+
+    def pushable(self) -> bool:
+        """Whether the index can evaluate it exactly (scalar equality / inequality)."""
+        return self.op in ("$eq", "$ne") and _is_scalar(self.value)
+
+    def leaf(self) -> TagIn:
+        """The FT leaf for a pushable condition."""
+        return TagIn(F.X_META, (metadata_token(self.key, self.value),), negate=self.op == "$ne")
+
+    def matches(self, metadata: Mapping[str, Any]) -> bool:
+        """Exact Python semantics (LangGraph's store filters)."""
+        present = self.key in metadata
+        actual = metadata.get(self.key)
+        if self.op in ("$eq", "$ne"):
+            if _is_scalar(self.value) and _is_scalar(actual) and present:
+                equal = metadata_token(self.key, actual) == metadata_token(self.key, self.value)
+            else:
+                equal = present and actual == self.value
+            return equal if self.op == "$eq" else not equal
+        if not present or not _comparable(actual, self.value):
+            return False
+        if self.op == "$gt":
+            return bool(actual > self.value)
+        if self.op == "$gte":
+            return bool(actual >= self.value)
+        if self.op == "$lt":
+            return bool(actual < self.value)
+        return bool(actual <= self.value)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _comparable(a: object, b: object) -> bool:
+    numeric = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return False
+    return (isinstance(a, numeric) and isinstance(b, numeric)) or (isinstance(a, str) and isinstance(b, str))
+
+
+def parse_metadata_filter(raw: Mapping[str, Any] | None) -> tuple[MetadataCondition, ...]:
+    """Parse ``{"key": value | {"$op": value, …}}``.
+
+    Raises:
+        InvalidMemoryError: for unknown operators, non-string keys or non-finite numbers.
+    """
+    if not raw:
+        return ()
+    conditions: list[MetadataCondition] = []
+    for key, spec in raw.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidMemoryError(f"metadata filter keys must be non-empty strings, got {key!r}")
+        if isinstance(spec, Mapping) and spec and all(isinstance(k, str) and k.startswith("$") for k in spec):
+            for op, value in spec.items():
+                if op not in _OPS:
+                    raise InvalidMemoryError(f"unknown filter operator {op!r}; use one of {', '.join(_OPS)}")
+                conditions.append(MetadataCondition(key, op, _check_value(value)))
+        else:
+            conditions.append(MetadataCondition(key, "$eq", _check_value(spec)))
+    return tuple(conditions)
+
+
+def _check_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidMemoryError("filter values must be finite")
+    return normalise_scalar(value)
+
+
+def _opt_tuple(values: Sequence[str] | None, name: str) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        raise InvalidMemoryError(f"{name} must be a sequence of strings, not a single string")
+    out = tuple(values)
+    for v in out:
+        if not isinstance(v, str) or v == "":
+            raise InvalidMemoryError(f"{name} values must be non-empty strings, got {v!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Which memories an operation sees. Every field narrows; ``None`` means "any".
+
+    Attributes:
+        namespace: exact namespace path.
+        namespace_prefix: the namespace path starts with this (hierarchical scopes).
+        thread_id: thread / session.
+        agent_id: agent.
+        user_id: user.
+        source: writer of the memory.
+        tags: memories carrying at least one of these tags.
+        kinds: memories of one of these kinds.
+        created_after: ``created_at >= created_after``.
+        created_before: ``created_at < created_before``.
+        metadata: metadata conditions (see module docs).
+    """
+
+    namespace: tuple[str, ...] | None = None
+    namespace_prefix: tuple[str, ...] | None = None
+    thread_id: str | None = None
+    agent_id: str | None = None
+    user_id: str | None = None
+    source: str | None = None
+    tags: tuple[str, ...] | None = None
+    kinds: tuple[Kind, ...] | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    metadata: tuple[MetadataCondition, ...] = field(default=())
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        namespace: str | Sequence[str] | None = None,
+        namespace_prefix: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        user_id: str | None = None,
+        source: str | None = None,
+        tags: Sequence[str] | None = None,
+        kinds: Sequence[Kind | str] | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> MemoryFilter:
+        """Validate user arguments into a filter.
+
+        Raises:
+            InvalidMemoryError: for invalid values.
+        """
+        for label, bound in (("created_after", created_after), ("created_before", created_before)):
+            if bound is not None and (
+                isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound)
+            ):
+                raise InvalidMemoryError(f"{label} must be a Unix timestamp, got {bound!r}")
+        kind_values = None if kinds is None else tuple(Kind.parse(k) for k in _as_seq(kinds))
+        return cls(
+            namespace=None if namespace is None else normalise_namespace(namespace),
+            namespace_prefix=None if namespace_prefix is None else normalise_namespace(namespace_prefix),
+            thread_id=scope_value("thread_id", thread_id),
+            agent_id=scope_value("agent_id", agent_id),
+            user_id=scope_value("user_id", user_id),
+            source=scope_value("source", source),
+            tags=_opt_tuple(tags, "tags"),
+            kinds=kind_values,
+            created_after=created_after,
+            created_before=created_before,
+            metadata=parse_metadata_filter(metadata),
+        )
+
+    # -- rendering -----------------------------------------------------------------------------------
+    def leaves(self, now: float) -> list[Leaf]:
+        """The FT leaves this filter pushes into the index (plus "not expired")."""
+        out: list[Leaf] = [NumRange(F.X_EXPIRES_AT, lo=now, lo_exclusive=True)]
+        if self.namespace is not None:
+            out.append(TagIn(F.X_NS, (namespace_token(self.namespace),)))
+        if self.namespace_prefix:
+            out.append(TagIn(F.X_NS_ANC, (namespace_token(self.namespace_prefix),)))
+        for fname, value in ((F.X_THREAD, self.thread_id), (F.X_AGENT, self.agent_id),
+                             (F.X_USER, self.user_id), (F.X_SOURCE, self.source)):  # fmt: skip
+            if value is not None:
+                out.append(TagIn(fname, (encode_tag(value),)))
+        if self.tags is not None:
+            out.append(TagIn(F.X_TAGS, tuple(dict.fromkeys(encode_tag(t) for t in self.tags))))
+        if self.kinds is not None:
+            out.append(TagIn(F.KIND, tuple(dict.fromkeys(k.value for k in self.kinds))))
+        if self.created_after is not None or self.created_before is not None:
+            out.append(
+                NumRange(F.X_CREATED_AT, lo=self.created_after, hi=self.created_before, hi_exclusive=True)
+            )
+        out.extend(c.leaf() for c in self.metadata if c.pushable())
+        return out
+
+    @property
+    def client_conditions(self) -> tuple[MetadataCondition, ...]:
+        """Conditions the index cannot evaluate (checked on the client)."""
+        return tuple(c for c in self.metadata if not c.pushable())
+
+    def is_unsatisfiable(self) -> bool:
+        """Whether the filter can match nothing (e.g. an empty tag list or time range)."""
+        if self.tags is not None and not self.tags:
+            return True
+        if self.kinds is not None and not self.kinds:
+            return True
+        rng = NumRange(F.X_CREATED_AT, lo=self.created_after, hi=self.created_before, hi_exclusive=True)
+        return rng.is_empty()
+
+    def matches(self, memory: Memory, now: float) -> bool:
+        """Exact Python predicate with the same semantics as the rendered query."""
+        if memory.expires_at is not None and memory.expires_at <= now:
+            return False
+        if self.namespace is not None and memory.namespace != self.namespace:
+            return False
+        if self.namespace_prefix and memory.namespace[: len(self.namespace_prefix)] != self.namespace_prefix:
+            return False
+        for want, have in ((self.thread_id, memory.thread_id), (self.agent_id, memory.agent_id),
+                           (self.user_id, memory.user_id), (self.source, memory.source)):  # fmt: skip
+            if want is not None and want != have:
+                return False
+        if self.tags is not None and not set(self.tags) & set(memory.tags):
+            return False
+        if self.kinds is not None and memory.kind not in self.kinds:
+            return False
+        if self.created_after is not None and memory.created_at < self.created_after:
+            return False
+        if self.created_before is not None and memory.created_at >= self.created_before:
+            return False
+        return all(c.matches(memory.metadata) for c in self.metadata)
+
+    def client_predicate(self) -> Callable[[Memory], bool] | None:
+        """Predicate for the conditions the index cannot evaluate, or ``None`` when there are none."""
+        conditions = self.client_conditions
+        if not conditions:
+            return None
+        return lambda memory: all(c.matches(memory.metadata) for c in conditions)
+
+
+def _as_seq(values: Sequence[Kind | str]) -> Sequence[Kind | str]:
+    if isinstance(values, (str, Kind)):
+        return (values,)
+    return values
+
+
+def render_query(leaves: Sequence[Leaf], *, max_leaves: int) -> str:
+    """Render AND-ed leaves as the filter part of a KNN query (``*`` when empty).
+
+    Raises:
+        QueryTooComplexError: more leaves than the engine's predicate budget allows.
+    """
+    if not leaves:
+        return "*"
+    if len(leaves) > max_leaves:
+        raise QueryTooComplexError(
+            f"this filter needs {len(leaves)} predicates; the portable FT.SEARCH budget is {max_leaves}. "
+            "Combine tag alternatives into one list or drop a condition"
+        )
+    return "(" + " ".join(leaf.render() for leaf in leaves) + ")"
+
+
+class FilterArgs(TypedDict, total=False):
+    """Keyword filters accepted by ``recall``, ``list``, ``forget_by_scope``, ``stats`` and ``scopes``."""
+
+    namespace: str | Sequence[str] | None
+    namespace_prefix: str | Sequence[str] | None
+    thread_id: str | None
+    agent_id: str | None
+    user_id: str | None
+    source: str | None
+    tags: Sequence[str] | None
+    kinds: Sequence[Kind | str] | None
+    created_after: float | None
+    created_before: float | None
+    metadata: Mapping[str, Any] | None
+    filter: MemoryFilter | None
+
+
+def to_filter(args: FilterArgs) -> MemoryFilter:
+    """Build a :class:`MemoryFilter` from keyword filters (or pass ``filter=`` a prebuilt one).
+
+    Raises:
+        InvalidMemoryError: for invalid values or unknown filter names.
+    """
+    values = dict(args)
+    prebuilt = values.pop("filter", None)
+    known = set(FilterArgs.__annotations__) - {"filter"}
+    unknown = set(values) - known
+    if unknown:
+        raise InvalidMemoryError(f"unknown filter arguments: {sorted(unknown)}")
+    if prebuilt is not None:
+        if values:
+            raise InvalidMemoryError("pass either filter= or keyword filters, not both")
+        if not isinstance(prebuilt, MemoryFilter):
+            raise InvalidMemoryError("filter must be a MemoryFilter")
+        return prebuilt
+    return MemoryFilter.build(**values)  # type: ignore[arg-type]

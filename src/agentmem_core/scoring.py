@@ -1,0 +1,34 @@
+"""The composite recall score (pure functions; the only place scoring lives)."""
+
+from __future__ import annotations
+
+import math
+
+from agentmem_core.config import ScoringConfig
+
+__all__ = ["composite", "eviction_priority", "recency", "similarity_from_distance"]
+
+
+def similarity_from_distance(distance: float) -> float:
+    """Cosine distance (``0..2``) to a similarity in ``[0, 1]``: ``1 - distance / 2``."""
+    return min(1.0, max(0.0, 1.0 - distance / 2.0))
+
+
+def recency(now: float, last_accessed_at: float, half_life_seconds: float) -> float:
+    """True half-life decay: 1 when just accessed, 0.5 after one half-life, 0.25 after two, ...
+
+    Timestamps in the future (clock skew, back-dated "now") count as "just accessed".
+    """
+    age = max(0.0, now - last_accessed_at)
+    return math.pow(0.5, age / half_life_seconds)
+
+
+def composite(similarity: float, recency_value: float, importance: float, config: ScoringConfig) -> float:
+    """The weighted composite in ``[0, 1]`` (weights are normalised by their sum)."""
+    w = config.weights
+    return (w.similarity * similarity + w.recency * recency_value + w.importance * importance) / w.total
+
+
+def eviction_priority(importance: float, recency_value: float) -> float:
+    """What capacity eviction keeps: the highest ``importance + recency`` survive."""
+    return importance + recency_value

@@ -1,0 +1,159 @@
+"""Result types returned by the store. All are immutable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentmem_core.config import Kind
+
+__all__ = ["Memory", "NearMiss", "Page", "RecallHit", "RecallResult", "ScopeStats", "ScoreBreakdown", "Stats"]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One stored memory.
+
+    Attributes:
+        id: opaque id (32 hex characters; the first 16 identify the scope).
+        content: the remembered text.
+        kind: what the memory is.
+        importance: caller-assigned importance in ``[0, 1]``.
+        tags: caller tags (as given).
+        namespace: hierarchical namespace path (``()`` when none).
+        thread_id: conversation / session scope, if any.
+        agent_id: agent scope, if any.
+        user_id: user scope, if any.
+        source: who wrote it (e.g. an agent role), if any.
+        key: the caller's stable key for upserts, if one was given.
+        metadata: caller JSON metadata.
+        created_at: when it happened (Unix seconds; may be back-dated by the caller).
+        updated_at: last write (Unix seconds).
+        expires_at: when it expires (Unix seconds), or ``None``.
+        access_count: how many recalls returned it with reinforcement on.
+        last_accessed_at: last reinforced recall (``created_at`` if never).
+        duplicate_count: how many near-duplicate writes were merged into it.
+    """
+
+    id: str
+    content: str
+    kind: Kind
+    importance: float
+    tags: tuple[str, ...]
+    namespace: tuple[str, ...]
+    thread_id: str | None
+    agent_id: str | None
+    user_id: str | None
+    source: str | None
+    key: str | None
+    metadata: Mapping[str, Any]
+    created_at: float
+    updated_at: float
+    expires_at: float | None
+    access_count: int = 0
+    last_accessed_at: float | None = None
+    duplicate_count: int = 0
+
+
+@dataclass(frozen=True)
+class ScoreBreakdown:
+    """How a recall hit was ranked (every component is higher-is-better, in ``[0, 1]``).
+
+    Attributes:
+        similarity: ``1 - distance / 2`` (cosine distance mapped to ``[0, 1]``).
+        recency: ``0.5 ** (seconds since last access / half_life)``.
+        importance: the memory's importance.
+        lexical: normalised lexical (keyword) match, when hybrid recall is on; else ``0``.
+        score: the weighted composite (what hits are sorted by).
+    """
+
+    similarity: float
+    recency: float
+    importance: float
+    score: float
+    lexical: float = 0.0
+
+
+@dataclass(frozen=True)
+class RecallHit:
+    """A recalled memory with its cosine ``distance`` (lower is closer) and score breakdown."""
+
+    memory: Memory
+    distance: float
+    scores: ScoreBreakdown
+
+    @property
+    def score(self) -> float:
+        """The composite score (higher is better)."""
+        return self.scores.score
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """The closest candidate a configured ``threshold`` rejected (diagnostic for tuning the gate)."""
+
+    memory_id: str
+    distance: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class RecallResult:
+    """Hits of one recall, best first. Iterable and sized like a list of :class:`RecallHit`.
+
+    Attributes:
+        hits: the hits.
+        nearest_miss: set when a threshold rejected every candidate.
+    """
+
+    hits: tuple[RecallHit, ...]
+    nearest_miss: NearMiss | None = None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.hits)
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __getitem__(self, index: int) -> RecallHit:
+        return self.hits[index]
+
+    @property
+    def memories(self) -> list[Memory]:
+        """Just the memories, best first."""
+        return [h.memory for h in self.hits]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of :meth:`MemoryStore.list` (newest first).
+
+    Attributes:
+        memories: the page.
+        next_cursor: pass to ``list(cursor=...)`` for the next page; ``None`` at the end.
+    """
+
+    memories: tuple[Memory, ...]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ScopeStats:
+    """Counts of one scope."""
+
+    namespace: tuple[str, ...]
+    thread_id: str | None
+    agent_id: str | None
+    user_id: str | None
+    total: int
+    by_kind: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts per scope and kind."""
+
+    total: int
+    by_kind: Mapping[str, int]
+    scopes: tuple[ScopeStats, ...]
