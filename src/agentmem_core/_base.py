@@ -127,11 +127,13 @@ class StoreBase:
         return self.config.with_live(self._live)
 
     # -- flow builders (one per public operation) ---------------------------------------------------------
+    # Each is a generator, so nothing (not even the context's clock and live config) is read until the
+    # driver starts it, after any live-config refresh.
     def _setup(self) -> Flow[EngineInfo]:
-        return setup_flow(self.spec)
+        return (yield from setup_flow(self.spec))
 
     def _remember(self, items: Sequence[MemoryInput], vectors: Any = None) -> Flow[list[str]]:
-        return remember_flow(self._context(), items, vectors)
+        return (yield from remember_flow(self._context(), items, vectors))
 
     def _recall(
         self,
@@ -152,30 +154,34 @@ class StoreBase:
                 half_life_seconds=half_life_seconds or scoring.half_life_seconds,
             )
         gate = ctx.config.threshold if isinstance(threshold, _Default) else threshold
-        return recall_flow(ctx, query, k=k, flt=flt, threshold=gate, scoring=scoring, reinforce=reinforce)
+        return (
+            yield from recall_flow(
+                ctx, query, k=k, flt=flt, threshold=gate, scoring=scoring, reinforce=reinforce
+            )
+        )
 
     def _get_many(self, ids: Sequence[str]) -> Flow[list[Memory | None]]:
-        return get_many_flow(self._context(), list(ids))
+        return (yield from get_many_flow(self._context(), list(ids)))
 
     def _update(self, memory_id: str, **changes: Any) -> Flow[str]:
-        return update_flow(self._context(), memory_id, **changes)
+        return (yield from update_flow(self._context(), memory_id, **changes))
 
     def _list(self, flt: MemoryFilter, limit: int, cursor: str | None) -> Flow[Page]:
-        return list_flow(self._context(), flt, limit, cursor)
+        return (yield from list_flow(self._context(), flt, limit, cursor))
 
     def _forget(self, ids: Sequence[str]) -> Flow[int]:
-        return forget_flow(self._context(), list(ids))
+        return (yield from forget_flow(self._context(), list(ids)))
 
     def _forget_by_scope(self, flt: MemoryFilter) -> Flow[int]:
         if flt == MemoryFilter():
             raise InvalidMemoryError("forget_by_scope needs at least one scope or filter value")
-        return forget_by_scope_flow(self._context(), flt)
+        return (yield from forget_by_scope_flow(self._context(), flt))
 
     def _stats(self, flt: MemoryFilter | None) -> Flow[Stats]:
-        return stats_flow(self._context(), flt)
+        return (yield from stats_flow(self._context(), flt))
 
     def _scopes(self, flt: MemoryFilter | None) -> Flow[list[Any]]:
-        return scopes_flow(self._context(), flt)
+        return (yield from scopes_flow(self._context(), flt))
 
     def _set_live(self, values: dict[str, Any]) -> Flow[None]:
         commands = live_config_commands(self.keys, values, self.config)

@@ -1,0 +1,181 @@
+"""Pure (no network) tests of encoding, filters, scoring, schema, parsing and engine detection."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+
+from agentmem_core import ScoringConfig, ScoringWeights
+from agentmem_core._encoding import NONE_TAG, Keys, ScopeKey, encode_tag, namespace_tokens, parse_id
+from agentmem_core._parse import parse_search, parse_vector_dim
+from agentmem_core.config import DAY, IndexConfig, StoreConfig
+from agentmem_core.engine import detect_engine
+from agentmem_core.errors import ConfigurationError, InvalidMemoryError, QueryTooComplexError
+from agentmem_core.query import MemoryFilter, NumRange, TagIn, render_query
+from agentmem_core.schema import IndexSpec, format_number
+from agentmem_core.scoring import composite, recency, similarity_from_distance
+
+TAG_VALUE = re.compile(r"^[a-z0-9_]+$")
+
+
+@pytest.mark.parametrize(
+    "value", ["abc", "ABC", "a|b", "x}y", "*", "=>[KNN 10]", "@f:{x}", "é", " ", "a b", "_none_", "-1", "a" * 40]
+)
+def test_encode_tag_is_portable_and_injective(value: str) -> None:
+    token = encode_tag(value)
+    assert TAG_VALUE.match(token)
+    assert token != NONE_TAG
+    assert encode_tag(value) == token
+    # case-variants must not collide (RediSearch folds case of tag values)
+    if value.lower() != value:
+        assert encode_tag(value.lower()) != token
+
+
+def test_short_lowercase_values_stay_readable() -> None:
+    assert encode_tag("travel") == "travel"
+    assert encode_tag("travel_x").startswith("_")
+
+
+def test_namespace_tokens_are_prefixes() -> None:
+    a = namespace_tokens(("a", "b"))
+    assert a[0] == namespace_tokens(("a",))[0]
+    assert namespace_tokens(("ab",))[0] != a[0]
+    assert namespace_tokens(("a*",))[0] != a[0]
+
+
+def test_ids_and_keys_roundtrip() -> None:
+    keys = Keys("s1")
+    scope = ScopeKey(("x",), "t", None, "u")
+    memory_id = scope.tag + "0123456789abcdef"
+    key = keys.memory(memory_id)
+    assert key == f"am:s1:m:{{{scope.tag}}}0123456789abcdef"
+    assert keys.id_from_memory_key(key) == memory_id
+    assert keys.stats(memory_id).startswith("am:s1:s:{")
+    with pytest.raises(InvalidMemoryError):
+        parse_id("not-an-id")
+
+
+def test_filter_renders_portable_query() -> None:
+    flt = MemoryFilter.build(user_id="Ana*", tags=["x|y", "z"], kinds=["episodic"], created_after=10.5)
+    text = render_query(flt.leaves(now=100.0), max_leaves=8)
+    assert text.startswith("(") and text.endswith(")")
+    assert "*" not in text.replace("-inf", "").replace("+inf", "")
+    assert "=>" not in text
+    assert "@x_expires_at:[(100 +inf]" in text
+    assert "@x_created_at:[10.5 (+inf]" not in text  # hi is unbounded, never "(+inf"
+    assert "@kind:{episodic}" in text
+
+
+def test_query_budget() -> None:
+    leaves = [TagIn("f", (str(i),)) for i in range(9)]
+    with pytest.raises(QueryTooComplexError):
+        render_query(leaves, max_leaves=8)
+    assert render_query([], max_leaves=8) == "*"
+
+
+def test_numrange_never_scientific() -> None:
+    assert NumRange("n", lo=1e-7, hi=1e12).render() == "@n:[0 1000000000000]"
+    assert format_number(1795303546.736039) == "1795303546.736039"
+    assert NumRange("n", lo=5, hi=1).is_empty()
+
+
+def test_metadata_filter_semantics() -> None:
+    flt = MemoryFilter.build(metadata={"a": 1, "b": {"$gt": 2}, "c": {"$ne": "x"}})
+    pushed = [c for c in flt.metadata if c.pushable()]
+    assert {c.key for c in pushed} == {"a", "c"}
+    (cond,) = flt.client_conditions
+    assert cond.matches({"b": 3}) and not cond.matches({"b": 2}) and not cond.matches({})
+    with pytest.raises(InvalidMemoryError):
+        MemoryFilter.build(metadata={"a": {"$regex": "x"}})
+
+
+def test_scoring() -> None:
+    assert similarity_from_distance(0.0) == 1.0
+    assert similarity_from_distance(2.0) == 0.0
+    assert recency(now=100.0, last_accessed_at=100.0, half_life_seconds=10) == 1.0
+    assert math.isclose(recency(now=110.0, last_accessed_at=100.0, half_life_seconds=10), 0.5)
+    assert math.isclose(recency(now=120.0, last_accessed_at=100.0, half_life_seconds=10), 0.25)
+    cfg = ScoringConfig(ScoringWeights(0.6, 0.25, 0.15), 7 * DAY)
+    assert math.isclose(composite(1.0, 1.0, 1.0, cfg), 1.0)
+    assert math.isclose(composite(0.5, 0.0, 0.0, cfg), 0.3)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigurationError):
+        StoreConfig(name="bad name", index=IndexConfig(dims=4))
+    with pytest.raises(ConfigurationError):
+        IndexConfig(dims=40000)
+    with pytest.raises(ConfigurationError):
+        ScoringWeights(-1, 0, 0)
+    with pytest.raises(ConfigurationError):
+        StoreConfig(name="ok", index=IndexConfig(dims=4), threshold=3.0)
+
+
+def test_create_command_is_portable_subset() -> None:
+    spec = IndexSpec(Keys("s"), IndexConfig(dims=384))
+    cmd = spec.create_command()
+    assert cmd[:7] == ("FT.CREATE", "am_s_v1", "ON", "HASH", "PREFIX", 1, "am:s:m:")
+    text = " ".join(map(str, cmd))
+    for banned in ("SORTABLE", "TEXT", "NOINDEX", "JSON", "CASESENSITIVE", "{", "}"):
+        assert banned not in text
+    assert text.count("SEPARATOR |") == text.count(" TAG ")
+    vec = cmd.index("VECTOR")
+    n = cmd[vec + 2]
+    assert isinstance(n, int) and cmd[vec + 3 + n] in ("kind",)
+
+
+def test_parse_search_sorts_and_skips_nil_rows() -> None:
+    reply = [3, b"k2", [b"am_distance", b"0.5", b"content", b"b"], b"k1", [b"am_distance", b"0.1"], b"k3", None]
+    rows = parse_search(reply)
+    assert [r.key for r in rows] == ["k1", "k2"]
+    with pytest.raises(Exception, match="FT.SEARCH failed"):
+        parse_search(b"Request timed out")
+
+
+def test_parse_vector_dim_both_layouts() -> None:
+    redisearch = [b"attributes", [[b"identifier", b"v", b"type", b"VECTOR", b"dim", 4]]]
+    valkey_search = ["attributes", [["identifier", "v", "type", "VECTOR", "index", ["dimensions", "8"]]]]
+    assert parse_vector_dim(redisearch) == 4
+    assert parse_vector_dim(valkey_search) == 8
+
+
+def test_engine_detection() -> None:
+    rs = detect_engine([[b"name", b"search", b"ver", 21005]], [[b"TIMEOUT", b"500"]])
+    assert rs.kind == "redisearch" and rs.version == (2, 10, 5) and rs.full_text
+    vs10 = detect_engine([[b"name", b"search", b"ver", 10003]], Exception("unknown command"))
+    assert vs10.kind == "valkey-search" and vs10.version == (1, 0, 3) and vs10.max_leaves == 8
+    vs12 = detect_engine([[b"name", b"search", b"ver", 66049]], Exception("unknown command"))
+    assert vs12.version == (1, 2, 1) and vs12.full_text
+    assert detect_engine([], None).kind == "unknown"
+
+
+def test_core_imports_no_framework() -> None:
+    code = (
+        "import sys, agentmem_core, agentmem_core.store, agentmem_core.aio, agentmem_core.embeddings;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in "
+        "('langchain','langchain_core','langgraph','crewai','llama_index','openai','torch','sentence_transformers')];"
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"agentmem_core imported frameworks: {result.stdout} {result.stderr}"
+
+
+def test_public_exports_are_pinned() -> None:
+    import agentmem_core
+
+    assert sorted(agentmem_core.__all__) == sorted(
+        [
+            "DAY", "AgentMemError", "AsyncMemoryStore", "BackendConnectionError", "BackendError",
+            "ConfigurationError", "DimensionMismatchError", "EmbeddingError", "EngineInfo", "IndexConfig",
+            "IndexNotFoundError", "InvalidMemoryError", "InvalidVectorError", "Kind", "Memory", "MemoryFilter",
+            "MemoryInput", "MemoryStore", "NearMiss", "NotFoundError", "Page", "QueryTooComplexError",
+            "RecallHit", "RecallResult", "SchemaMismatchError", "ScopeKey", "ScopeStats", "ScoreBreakdown",
+            "ScoringConfig", "ScoringWeights", "SearchModuleUnavailableError", "Stats", "StoreConfig",
+        ]
+    )  # fmt: skip
+    for name in agentmem_core.__all__:
+        assert getattr(agentmem_core, name) is not None
