@@ -102,6 +102,8 @@ def test_scoring() -> None:
     cfg = ScoringConfig(ScoringWeights(0.6, 0.25, 0.15), 7 * DAY)
     assert math.isclose(composite(1.0, 1.0, 1.0, cfg), 1.0)
     assert math.isclose(composite(0.5, 0.0, 0.0, cfg), 0.3)
+    defaults = ScoringConfig()
+    assert defaults.weights.similarity > 10 * defaults.weights.recency
 
 
 def test_config_validation() -> None:
