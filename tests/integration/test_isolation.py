@@ -141,14 +141,18 @@ def present(store: MemoryStore, ids: Sequence[str]) -> set[str]:
 
 def store_keys(store: MemoryStore) -> dict[bytes, bytes | None]:
     """Every key of the store with its DUMP (to prove that nothing at all was written)."""
-    return {k: store.client.dump(k) for k in store.client.scan_iter(match=f"{store.keys.prefix}*", count=1000)}
+    return {
+        k: store.client.dump(k) for k in store.client.scan_iter(match=f"{store.keys.prefix}*", count=1000)
+    }
 
 
 # -- thread / agent / user ------------------------------------------------------------------------------
 @pytest.mark.parametrize("field", ["thread_id", "agent_id", "user_id"])
 @PROPERTY
 @given(pair=pairs)
-def test_scope_ids_isolate_recall_list_stats_and_forget(valkey_url: str, field: str, pair: tuple[str, str]) -> None:
+def test_scope_ids_isolate_recall_list_stats_and_forget(
+    valkey_url: str, field: str, pair: tuple[str, str]
+) -> None:
     a, b = pair
     assume(a != b)
     with fresh_store(valkey_url) as store:
@@ -304,7 +308,10 @@ async def test_async_store_isolates_scopes_and_prefixes(valkey_url: str, pair: t
             [{"content": TEXTS[0], "user_id": a, "namespace": (a, "n")}, {"content": TEXTS[1], "user_id": a}]
         )
         b_ids = await store.remember_many(
-            [{"content": TEXTS[0], "user_id": b, "namespace": (a + "*", "n")}, {"content": TEXTS[2], "user_id": b}]
+            [
+                {"content": TEXTS[0], "user_id": b, "namespace": (a + "*", "n")},
+                {"content": TEXTS[2], "user_id": b},
+            ]
         )
         hits = await store.recall(QUERY, k=50, user_id=a)
         assert {h.memory.id for h in hits} == set(a_ids)
