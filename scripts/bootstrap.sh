@@ -9,7 +9,7 @@ VENV=${VENV:-.venv}
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
+pip_install() { "$VENV/bin/python" -m pip install -qq --disable-pip-version-check "$@"; }
 
 # The CPU build of torch must come first: sentence-transformers (the `local` extra) would otherwise pull
 # the newest torch with several GB of CUDA packages.

@@ -99,6 +99,7 @@ class StoreBase:
         self.spec = IndexSpec(self.keys, config.index)
         self.telemetry = telemetry or NoopTelemetry()
         self.engine: EngineInfo = PORTABLE
+        self._lexical = False
         self._clock = clock
         self._owns_client = owns_client
         self._live = LiveSettings()
@@ -106,7 +107,9 @@ class StoreBase:
 
     # -- context ---------------------------------------------------------------------------------------
     def _context(self) -> Context:
-        return Context(self.keys, self.spec, self.config.with_live(self._live), self.engine, self._clock())
+        return Context(
+            self.keys, self.spec, self.config.with_live(self._live), self.engine, self._clock(), self._lexical
+        )
 
     def _live_due(self) -> bool:
         interval = self.config.live_config_seconds
@@ -130,7 +133,14 @@ class StoreBase:
     # Each is a generator, so nothing (not even the context's clock and live config) is read until the
     # driver starts it, after any live-config refresh.
     def _setup(self) -> Flow[EngineInfo]:
-        return (yield from setup_flow(self.spec))
+        result = yield from setup_flow(self.spec, self.config.hybrid)
+        self.engine, self.spec, self._lexical = result.engine, result.spec, result.lexical
+        return result.engine
+
+    @property
+    def hybrid_enabled(self) -> bool:
+        """Whether text recalls use the lexical (BM25) channel next to the vector channel."""
+        return self._lexical
 
     def _remember(self, items: Sequence[MemoryInput], vectors: Any = None) -> Flow[list[str]]:
         return (yield from remember_flow(self._context(), items, vectors))

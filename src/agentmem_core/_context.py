@@ -21,3 +21,5 @@ class Context:
     config: StoreConfig
     engine: EngineInfo
     now: float
+    lexical: bool = False
+    """Whether recall may use the index's full-text channel (engine support + TEXT field present)."""

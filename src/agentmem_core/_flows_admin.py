@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentmem_core._encoding import Keys
-from agentmem_core._parse import as_text, pairs, parse_vector_dim
+from agentmem_core._parse import as_text, has_text_field, pairs, parse_vector_dim
 from agentmem_core._plan import Call, Flow, batch, expect
 from agentmem_core._scripts import ALL_SCRIPTS
 from agentmem_core.config import LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
@@ -18,7 +19,7 @@ from agentmem_core.errors import (
     SearchModuleUnavailableError,
     is_unknown_command_message,
 )
-from agentmem_core.schema import IndexSpec
+from agentmem_core.schema import F, IndexSpec
 
 __all__ = ["LIVE_FIELDS", "live_config_commands", "parse_live_config", "refresh_live_flow", "setup_flow"]
 
@@ -27,8 +28,21 @@ def _unknown_command(reply: Any) -> bool:
     return isinstance(reply, BaseException) and is_unknown_command_message(str(reply))
 
 
-def setup_flow(spec: IndexSpec) -> Flow[EngineInfo]:
-    """Create the index, or validate an existing one; detect the engine; load scripts."""
+@dataclass(frozen=True)
+class SetupResult:
+    """What setup found: the engine, the index spec in force and whether hybrid recall is available."""
+
+    engine: EngineInfo
+    spec: IndexSpec
+    lexical: bool
+
+
+def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
+    """Create the index, or validate an existing one; detect the engine; load scripts.
+
+    A new index gets a TEXT field for ``content`` only when the detected engine supports full-text
+    search and ``hybrid`` is on; an existing index is used as it is (hybrid only if it has the field).
+    """
     replies = yield batch([
         Call(("FT._LIST",)),
         Call(("MODULE", "LIST")),
@@ -41,21 +55,24 @@ def setup_flow(spec: IndexSpec) -> Flow[EngineInfo]:
         )
     names = {as_text(n) for n in expect(replies[0])}
     engine = detect_engine(expect(replies[1]), replies[2])
+    spec = replace(spec, full_text=hybrid and engine.full_text)
     if spec.name not in names:
         (created,) = yield batch([Call(spec.create_command())])
         if isinstance(created, BaseException) and "already exists" not in str(created).lower():
             expect(created)
         if not isinstance(created, BaseException):
             yield from _load_scripts()
-            return engine
+            return SetupResult(engine, spec, spec.full_text)
     (info,) = yield batch([Call(("FT.INFO", spec.name))])
-    existing = parse_vector_dim(expect(info))
+    info = expect(info)
+    existing = parse_vector_dim(info)
     if existing is None:
         raise SchemaMismatchError(f"index {spec.name!r} exists but has no vector field agentmem can read")
     if existing != spec.config.dims:
         raise DimensionMismatchError(spec.name, existing, spec.config.dims)
+    spec = replace(spec, full_text=engine.full_text and has_text_field(info, F.CONTENT))
     yield from _load_scripts()
-    return engine
+    return SetupResult(engine, spec, hybrid and spec.full_text)
 
 
 def _load_scripts() -> Flow[None]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, parse_id
-from agentmem_core._parse import SearchRow, as_text, pairs, parse_search
+from agentmem_core._lexical import fuse_scores, query_terms, text_clause
+from agentmem_core._parse import SearchRow, as_text, pairs, parse_search, parse_text_search
 from agentmem_core._plan import Call, Embed, Flow, ScriptCall, batch, expect
 from agentmem_core._scripts import REINFORCE, SCOPE_STATS
 from agentmem_core.config import ScoringConfig
@@ -91,20 +93,75 @@ def knn_rows_flow(
         pool = min(MAX_K, pool * 4)
 
 
-def score_hits(
-    ctx: Context,
-    candidates: Sequence[tuple[SearchRow, Memory]],
-    stats: Sequence[Any],
-    scoring: ScoringConfig,
+@dataclass
+class Candidate:
+    """A recall candidate from either channel (``distance`` is filled in later for lexical-only ones)."""
+
+    memory: Memory
+    fields: dict[str, Any]
+    distance: float | None
+    lexical: float | None
+    in_knn: bool
+
+
+def text_command(ctx: Context, filter_text: str, terms: list[str], pool: int) -> Call:
+    """The lexical channel: BM25 over ``content`` under the same filter (engines with full text only)."""
+    clause = text_clause(F.CONTENT, terms)
+    query = clause if filter_text == "*" else f"{filter_text} {clause}"
+    return Call((
+        "FT.SEARCH", ctx.spec.name, query, "SCORER", "BM25STD", "WITHSCORES",
+        "RETURN", len(STORED_FIELDS), *STORED_FIELDS,
+        "LIMIT", 0, pool,
+        "TIMEOUT", ctx.config.timeout_ms,
+        "DIALECT", 2,
+    ))  # fmt: skip
+
+
+def hybrid_candidates_flow(
+    ctx: Context, vector: bytes, flt: MemoryFilter, terms: list[str], k: int
+) -> Flow[list[Candidate]]:
+    """Both channels in one round trip; candidates keyed by id."""
+    filter_text = render_query(flt.leaves(ctx.now), max_leaves=ctx.engine.max_leaves)
+    pool = min(MAX_K, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
+    knn_reply, text_reply = yield batch(
+        [knn_command(ctx, vector, filter_text, pool), text_command(ctx, filter_text, terms, pool)]
+    )
+    out: dict[str, Candidate] = {}
+    for row in parse_search(expect(knn_reply)):
+        memory = _memory_from_row(ctx, row, None)
+        out[memory.id] = Candidate(memory, row.fields, row.distance, None, True)
+    for key, score, fields in parse_text_search(expect(text_reply)):
+        memory_id = ctx.keys.id_from_memory_key(key)
+        if memory_id in out:
+            out[memory_id].lexical = score
+        else:
+            out[memory_id] = Candidate(decode_memory(memory_id, fields, None), fields, None, score, False)
+    return list(out.values())
+
+
+def score_candidates(
+    ctx: Context, candidates: Sequence[Candidate], stats: Sequence[Any], scoring: ScoringConfig
 ) -> list[RecallHit]:
     """Composite-score candidates (with their counters) and sort best first."""
+    lexical_raw = {c.memory.id: c.lexical for c in candidates if c.lexical is not None}
+    fused: dict[str, tuple[float, float]] = {}
+    if lexical_raw:
+        dense_raw = {
+            c.memory.id: similarity_from_distance(c.distance)
+            for c in candidates
+            if c.in_knn and c.distance is not None
+        }
+        fused = fuse_scores(dense_raw, lexical_raw, ctx.config.lexical_weight)
     hits: list[RecallHit] = []
-    for (row, memory), counters in zip(candidates, stats):
-        memory = decode_memory(memory.id, row.fields, expect(counters)) if counters is not None else memory
-        sim = similarity_from_distance(row.distance)
+    for candidate, counters in zip(candidates, stats):
+        memory = decode_memory(candidate.memory.id, candidate.fields, expect(counters))
+        distance = candidate.distance if candidate.distance is not None else 2.0
+        sim = similarity_from_distance(distance)
+        relevance, lexical = fused.get(memory.id, (0.0, 0.0)) if fused else (sim, 0.0)
         rec = recency(ctx.now, memory.last_accessed_at or memory.created_at, scoring.half_life_seconds)
-        score = composite(sim, rec, memory.importance, scoring)
-        hits.append(RecallHit(memory, row.distance, ScoreBreakdown(sim, rec, memory.importance, score)))
+        score = composite(relevance, rec, memory.importance, scoring)
+        breakdown = ScoreBreakdown(sim, rec, memory.importance, score, relevance, lexical)
+        hits.append(RecallHit(memory, distance, breakdown))
     hits.sort(key=lambda h: (-h.scores.score, h.distance, h.memory.id))
     return hits
 
@@ -133,7 +190,10 @@ def recall_flow(
     scoring: ScoringConfig,
     reinforce: bool,
 ) -> Flow[RecallResult]:
-    """Recall: embed (if text) → KNN with every filter in the query → counters → score → reinforce."""
+    """Recall: embed, search (KNN, plus BM25 when hybrid), read counters, score, reinforce.
+
+    Round trips: the search (both channels pipelined), the counters, the reinforcement.
+    """
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidMemoryError(f"k must be an int in 1..{MAX_K}, got {k!r}")
     if threshold is not None and not 0 <= threshold <= 2:
@@ -141,19 +201,44 @@ def recall_flow(
     vectors = yield from query_vector_flow(query, ctx.spec.config.dims)
     if flt.is_unsatisfiable():
         return RecallResult(())
-    candidates, _ = yield from knn_rows_flow(ctx, vector_to_bytes(vectors[0]), flt, k, flt.client_predicate())
+    query_vector = vectors[0]
+    blob = vector_to_bytes(query_vector)
+    predicate = flt.client_predicate()
+    terms = query_terms(query) if ctx.lexical and isinstance(query, str) else []
+    candidates: list[Candidate]
+    if terms:
+        candidates = yield from hybrid_candidates_flow(ctx, blob, flt, terms, k)
+        if predicate is not None:
+            candidates = [c for c in candidates if predicate(c.memory)]
+    else:
+        rows, _ = yield from knn_rows_flow(ctx, blob, flt, k, predicate)
+        candidates = [Candidate(m, r.fields, r.distance, None, True) for r, m in rows]
+    if not candidates:
+        return RecallResult(())
+    # counters of every candidate, and the vectors of lexical-only ones (for their exact distance)
+    ids = [c.memory.id for c in candidates]
+    missing = [c for c in candidates if c.distance is None]
+    replies = yield batch(
+        _stats_commands(ctx, ids)
+        + [Call(("HGET", ctx.keys.memory(c.memory.id), F.EMBEDDING)) for c in missing]
+    )
+    stats = list(replies[: len(ids)])
+    for candidate, blob_reply in zip(missing, replies[len(ids) :]):
+        raw = expect(blob_reply)
+        if isinstance(raw, bytes) and len(raw) == 4 * ctx.spec.config.dims:
+            stored = np.frombuffer(raw, dtype="<f4")
+            candidate.distance = max(0.0, min(2.0, 1.0 - float(np.dot(stored, query_vector))))
     nearest_miss = None
     if threshold is not None:
-        kept = [(r, m) for r, m in candidates if r.distance <= threshold]
-        if not kept and candidates:
-            first = candidates[0]
-            nearest_miss = NearMiss(first[1].id, first[0].distance, threshold)
-        candidates = kept
-    if not candidates:
-        return RecallResult((), nearest_miss)
-    ids = [m.id for _, m in candidates]
-    stats = yield batch(_stats_commands(ctx, ids))
-    hits = score_hits(ctx, candidates, stats, scoring)[:k]
+        pairs_ = [(c, s) for c, s in zip(candidates, stats) if c.distance is not None]
+        kept = [(c, s) for c, s in pairs_ if c.distance is not None and c.distance <= threshold]
+        if not kept:
+            if pairs_:
+                closest = min(pairs_, key=lambda p: p[0].distance or 0.0)[0]
+                nearest_miss = NearMiss(closest.memory.id, float(closest.distance or 0.0), threshold)
+            return RecallResult((), nearest_miss)
+        candidates, stats = [c for c, _ in kept], [s for _, s in kept]
+    hits = score_candidates(ctx, candidates, stats, scoring)[:k]
     if reinforce and hits:
         counts = yield batch(reinforce_commands(ctx, [h.memory.id for h in hits]))
         hits = [

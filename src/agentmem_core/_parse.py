@@ -90,6 +90,44 @@ def parse_vector_dim(info: Any) -> int | None:
     return None
 
 
+def has_text_field(info: Any, field: str) -> bool:
+    """Whether FT.INFO lists ``field`` as a TEXT attribute."""
+    for attribute in pairs(info).get("attributes") or []:
+        if not isinstance(attribute, (list, tuple)):
+            continue
+        flat = [as_text(x).lower() if isinstance(x, (bytes, str)) else x for x in attribute]
+        if field.lower() in flat and "text" in flat:
+            return True
+    return False
+
+
+def parse_text_search(reply: Any) -> list[tuple[str, float, dict[str, Any]]]:
+    """Parse an FT.SEARCH ``WITHSCORES`` reply into ``(key, score, fields)``, best first.
+
+    Raises:
+        BackendError: for a non-list reply.
+    """
+    if not isinstance(reply, (list, tuple)) or not reply:
+        raise BackendError(f"FT.SEARCH failed: {as_text(reply) if reply is not None else 'no reply'}")
+    out: list[tuple[str, float, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for i in range(1, len(reply) - 2, 3):
+        key = as_text(reply[i])
+        raw = reply[i + 2]
+        if not raw or key in seen:
+            continue
+        try:
+            score = float(as_text(reply[i + 1]))
+        except ValueError:
+            continue
+        if not math.isfinite(score):
+            continue
+        seen.add(key)
+        out.append((key, score, pairs(raw)))
+    out.sort(key=lambda r: (-r[1], r[0]))
+    return out
+
+
 def _find_dim(node: Sequence[Any]) -> int | None:
     for j in range(len(node) - 1):
         name = node[j]

@@ -94,8 +94,7 @@ class AsyncMemoryStore(StoreBase):
             SearchModuleUnavailableError: the server has no search module.
             DimensionMismatchError: the existing index has another vector dimension.
         """
-        self.engine = await self._driver.run("setup", self._setup())
-        return self.engine
+        return await self._driver.run("setup", self._setup())
 
     async def close(self) -> None:
         """Close the client if this store created it."""

@@ -168,6 +168,10 @@ class StoreConfig:
         live_config_seconds: how often live config (threshold, weights, half-life, capacity) is re-read
             from Valkey; ``None`` disables live config.
         timeout_ms: FT.SEARCH ``TIMEOUT`` (1..60000).
+        hybrid: add a lexical (BM25) channel to text recalls when the engine has full-text search
+            (RediSearch, valkey-search >= 1.2); the index gets a TEXT field for ``content``.
+        lexical_weight: share of the lexical channel in the fused relevance (``0..1``).
+        hybrid_pool: candidates per channel in hybrid recall (at least ``k × candidate_multiplier``).
     """
 
     name: str
@@ -183,6 +187,9 @@ class StoreConfig:
     max_tags: int = 64
     live_config_seconds: float | None = 5.0
     timeout_ms: int = 10_000
+    hybrid: bool = True
+    lexical_weight: float = 0.6
+    hybrid_pool: int = 50
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -198,6 +205,10 @@ class StoreConfig:
             raise ConfigurationError("candidate_multiplier must be in 1..50")
         if not 1 <= self.timeout_ms <= 60_000:
             raise ConfigurationError("timeout_ms must be in 1..60000 (the portable TIMEOUT range)")
+        if not (math.isfinite(self.lexical_weight) and 0 <= self.lexical_weight <= 1):
+            raise ConfigurationError("lexical_weight must be in [0, 1]")
+        if not 1 <= self.hybrid_pool <= 10_000:
+            raise ConfigurationError("hybrid_pool must be in 1..10000")
         if self.live_config_seconds is not None and self.live_config_seconds < 0:
             raise ConfigurationError("live_config_seconds must be >= 0 or None")
         ttls = {Kind.parse(k): v for k, v in self.ttl_by_kind.items()}

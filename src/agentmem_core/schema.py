@@ -64,7 +64,7 @@ class F:
     DUPLICATE_COUNT = "duplicate_count"
 
 
-FieldType = Literal["VECTOR", "TAG", "NUMERIC"]
+FieldType = Literal["VECTOR", "TAG", "NUMERIC", "TEXT"]
 
 _INDEXED: tuple[tuple[str, FieldType], ...] = (
     (F.EMBEDDING, "VECTOR"),
@@ -116,6 +116,8 @@ class IndexSpec:
 
     keys: Keys
     config: IndexConfig
+    full_text: bool = False
+    """Index ``content`` as TEXT too (only when the engine supports it: not in the portable subset)."""
 
     @property
     def name(self) -> str:
@@ -126,7 +128,8 @@ class IndexSpec:
         """The FT.CREATE command (portable subset)."""
         args: list[str | int] = ["FT.CREATE", self.name, "ON", "HASH", "PREFIX", 1, self.keys.memory_prefix]
         args.append("SCHEMA")
-        for name, ftype in _INDEXED:
+        fields = _INDEXED + (((F.CONTENT, "TEXT"),) if self.full_text else ())
+        for name, ftype in fields:
             if ftype == "VECTOR":
                 params: list[str | int] = [
                     "TYPE",
@@ -141,6 +144,8 @@ class IndexSpec:
                 args += [name, "VECTOR", self.config.algorithm, len(params), *params]
             elif ftype == "TAG":
                 args += [name, "TAG", "SEPARATOR", "|"]
+            elif ftype == "TEXT":
+                args += [name, "TEXT"]
             else:
                 args += [name, "NUMERIC"]
         return tuple(args)

@@ -95,8 +95,7 @@ class MemoryStore(StoreBase):
             SearchModuleUnavailableError: the server has no search module.
             DimensionMismatchError: the existing index has another vector dimension.
         """
-        self.engine = self._driver.run("setup", self._setup())
-        return self.engine
+        return self._driver.run("setup", self._setup())
 
     def close(self) -> None:
         """Close the client if this store created it."""

@@ -64,14 +64,18 @@ class ScoreBreakdown:
         similarity: ``1 - distance / 2`` (cosine distance mapped to ``[0, 1]``).
         recency: ``0.5 ** (seconds since last access / half_life)``.
         importance: the memory's importance.
-        lexical: normalised lexical (keyword) match, when hybrid recall is on; else ``0``.
-        score: the weighted composite (what hits are sorted by).
+        score: the weighted composite (what hits are sorted by):
+            ``(w_s·relevance + w_r·recency + w_i·importance) / (w_s + w_r + w_i)``.
+        relevance: how well the memory matches the query: ``similarity`` in vector-only recall; in hybrid
+            recall, the fusion of the vector and lexical channels (each min-max scaled over its candidates).
+        lexical: the scaled lexical (BM25) match in hybrid recall; ``0`` otherwise.
     """
 
     similarity: float
     recency: float
     importance: float
     score: float
+    relevance: float
     lexical: float = 0.0
 
 
