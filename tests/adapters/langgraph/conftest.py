@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +105,16 @@ async def async_cluster_client(cluster_url: str) -> AsyncIterator[avalkey.Valkey
     await client.aclose()
 
 
-def prefix_keys(client: Any, prefix: str) -> list[bytes]:
+async def _keys_under(client: Any, prefix: str) -> list[bytes]:
     """Every key under ``prefix`` (SCAN on every node), for "nothing left behind" checks."""
+    if isinstance(client, (avalkey.Valkey, avalkey.ValkeyCluster)):
+        return sorted([k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)])
     return sorted(client.scan_iter(match=f"{prefix}:*", count=1000))
 
 
-async def aprefix_keys(client: Any, prefix: str) -> list[bytes]:
-    return sorted([k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)])
+@pytest.fixture
+def keys_under() -> Callable[[Any, str], Awaitable[list[bytes]]]:
+    return _keys_under
 
 
 @pytest.fixture
