@@ -1,0 +1,341 @@
+"""Checkpointer benchmark: agentmem savers vs langgraph-checkpoint-aws and InMemorySaver.
+
+Measures, in one run against one throwaway valkey-server (or --valkey-url):
+
+* put / put_writes / get_tuple latency (p50, p95) for a checkpoint whose ``messages`` channel grows to 20
+  messages of ~200 characters (20 steps per thread, several threads);
+* the floor for get_tuple: one GET of that serialized checkpoint (what a single key read costs);
+* wall time per turn of a 2-node StateGraph (``respond`` -> ``count``, add_messages) over 20 turns,
+  for no checkpointer, InMemorySaver, agentmem and the AWS saver, sync (invoke) and async (ainvoke).
+
+Usage::
+
+    .venv/bin/python benchmarks/checkpoint_bench.py [--valkey-url valkey://127.0.0.1:6379] [--threads 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, TypedDict
+
+import valkey
+import valkey.asyncio as avalkey
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, empty_checkpoint
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph_checkpoint_aws import AsyncValkeySaver as AwsAsyncValkeySaver
+from langgraph_checkpoint_aws import ValkeySaver as AwsValkeySaver
+
+from agentmem_core.testing.server import ValkeyServer
+from agentmem_langgraph import AsyncValkeySaver, ValkeySaver
+
+TURNS = 20
+TEXT = (
+    "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore " * 2
+)
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000.0
+
+
+def message(i: int) -> AnyMessage:
+    cls = HumanMessage if i % 2 == 0 else AIMessage
+    return cls(content=f"{i:03d} {TEXT}"[:200], id=f"m-{i}")
+
+
+def make_checkpoint(
+    saver: BaseCheckpointSaver[Any], prev: Checkpoint | None, n: int
+) -> tuple[Checkpoint, dict[str, Any]]:
+    cp = empty_checkpoint() if prev is None else dict(prev)  # type: ignore[assignment]
+    cp = {**cp, "id": empty_checkpoint()["id"]}  # type: ignore[typeddict-item]
+    versions = dict(cp.get("channel_versions", {}))
+    new_versions = {
+        "messages": saver.get_next_version(versions.get("messages"), None),  # type: ignore[arg-type]
+        "turns": saver.get_next_version(versions.get("turns"), None),  # type: ignore[arg-type]
+    }
+    versions.update(new_versions)
+    cp["channel_versions"] = versions
+    cp["channel_values"] = {"messages": [message(i) for i in range(n)], "turns": n}
+    return cp, new_versions  # type: ignore[return-value]
+
+
+# --- micro benchmark ----------------------------------------------------------------------------------
+
+
+def micro_sync(saver: BaseCheckpointSaver[Any], threads: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"put": [], "put_writes": [], "get_tuple": []}
+    for t in range(threads):
+        thread = f"bench-{uuid.uuid4().hex[:8]}-{t}"
+        config: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+        prev = None
+        for n in range(1, TURNS + 1):
+            cp, new_versions = make_checkpoint(saver, prev, n)
+            t0 = time.perf_counter()
+            config = saver.put(config, cp, {"source": "loop", "step": n, "parents": {}}, new_versions)  # type: ignore[assignment]
+            t1 = time.perf_counter()
+            saver.put_writes(config, [("messages", [message(n)])], f"task-{n}", "respond")  # type: ignore[arg-type]
+            t2 = time.perf_counter()
+            got = saver.get_tuple({"configurable": {"thread_id": thread, "checkpoint_ns": ""}})
+            t3 = time.perf_counter()
+            assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == n
+            out["put"].append(t1 - t0)
+            out["put_writes"].append(t2 - t1)
+            out["get_tuple"].append(t3 - t2)
+            prev = cp
+    return out
+
+
+async def micro_async(saver: BaseCheckpointSaver[Any], threads: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"put": [], "put_writes": [], "get_tuple": []}
+    for t in range(threads):
+        thread = f"bench-{uuid.uuid4().hex[:8]}-{t}"
+        config: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+        prev = None
+        for n in range(1, TURNS + 1):
+            cp, new_versions = make_checkpoint(saver, prev, n)
+            t0 = time.perf_counter()
+            config = await saver.aput(config, cp, {"source": "loop", "step": n, "parents": {}}, new_versions)  # type: ignore[assignment]
+            t1 = time.perf_counter()
+            await saver.aput_writes(config, [("messages", [message(n)])], f"task-{n}", "respond")  # type: ignore[arg-type]
+            t2 = time.perf_counter()
+            got = await saver.aget_tuple({"configurable": {"thread_id": thread, "checkpoint_ns": ""}})
+            t3 = time.perf_counter()
+            assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == n
+            out["put"].append(t1 - t0)
+            out["put_writes"].append(t2 - t1)
+            out["get_tuple"].append(t3 - t2)
+            prev = cp
+    return out
+
+
+def floor_payload(saver: BaseCheckpointSaver[Any]) -> tuple[str, bytes]:
+    cp, _ = make_checkpoint(saver, None, TURNS)
+    return saver.serde.dumps_typed(cp)
+
+
+def floor_sync(client: valkey.Valkey, typed: tuple[str, bytes], samples: int, load: bool) -> list[float]:
+    """One GET of the serialized checkpoint (and, with ``load``, its deserialization)."""
+    serde = InMemorySaver().serde
+    key = f"bench-floor-{uuid.uuid4().hex[:8]}"
+    client.set(key, typed[1])
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        raw = client.get(key)
+        if load:
+            serde.loads_typed((typed[0], raw))
+        out.append(time.perf_counter() - t0)
+    client.delete(key)
+    return out
+
+
+async def floor_async(
+    client: avalkey.Valkey, typed: tuple[str, bytes], samples: int, load: bool
+) -> list[float]:
+    serde = InMemorySaver().serde
+    key = f"bench-floor-{uuid.uuid4().hex[:8]}"
+    await client.set(key, typed[1])
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        raw = await client.get(key)
+        if load:
+            serde.loads_typed((typed[0], raw))
+        out.append(time.perf_counter() - t0)
+    await client.delete(key)
+    return out
+
+
+# --- graph benchmark ----------------------------------------------------------------------------------
+
+
+class ChatState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+    turns: int
+
+
+def respond(state: ChatState) -> dict[str, Any]:
+    last = state["messages"][-1]
+    return {"messages": [AIMessage(content=f"echo {TEXT}"[:200], id=f"ai-{last.id}")]}
+
+
+def count(state: ChatState) -> dict[str, Any]:
+    return {"turns": state.get("turns", 0) + 1}
+
+
+def chat_graph(saver: BaseCheckpointSaver[Any] | None) -> Any:
+    builder = StateGraph(ChatState)
+    builder.add_node("respond", respond)
+    builder.add_node("count", count)
+    builder.add_edge(START, "respond")
+    builder.add_edge("respond", "count")
+    builder.add_edge("count", END)
+    return builder.compile(checkpointer=saver)
+
+
+def turn_input(state: dict[str, Any] | None, thread: str, n: int, stateless: bool) -> dict[str, Any]:
+    msg = HumanMessage(content=f"{thread} {n} {TEXT}"[:200], id=f"h-{thread}-{n}")
+    if stateless and state is not None:  # no checkpointer: carry the conversation in the input
+        return {"messages": [*state["messages"], msg], "turns": state["turns"]}
+    return {"messages": [msg]}
+
+
+def graph_sync(saver: BaseCheckpointSaver[Any] | None, threads: int) -> list[float]:
+    graph = chat_graph(saver)
+    out: list[float] = []
+    for t in range(threads + 1):  # thread 0 warms up
+        thread = f"g-{uuid.uuid4().hex[:8]}"
+        config = {"configurable": {"thread_id": thread}}
+        state = None
+        for n in range(TURNS):
+            value = turn_input(state, thread, n, saver is None)
+            t0 = time.perf_counter()
+            state = graph.invoke(value, config)
+            if t:
+                out.append(time.perf_counter() - t0)
+        assert state is not None and len(state["messages"]) == 2 * TURNS
+    return out
+
+
+async def graph_async(saver: BaseCheckpointSaver[Any] | None, threads: int) -> list[float]:
+    graph = chat_graph(saver)
+    out: list[float] = []
+    for t in range(threads + 1):
+        thread = f"g-{uuid.uuid4().hex[:8]}"
+        config = {"configurable": {"thread_id": thread}}
+        state = None
+        for n in range(TURNS):
+            value = turn_input(state, thread, n, saver is None)
+            t0 = time.perf_counter()
+            state = await graph.ainvoke(value, config)
+            if t:
+                out.append(time.perf_counter() - t0)
+        assert state is not None and len(state["messages"]) == 2 * TURNS
+    return out
+
+
+# --- driver -------------------------------------------------------------------------------------------
+
+
+async def run(url: str, threads: int, graph_threads: int) -> str:
+    sync_client = valkey.Valkey.from_url(url)
+    async_client = avalkey.Valkey.from_url(url)
+    run_prefix = "bench" + uuid.uuid4().hex[:6]
+    savers_sync: dict[str, Callable[[], BaseCheckpointSaver[Any]]] = {
+        "agentmem ValkeySaver": lambda: ValkeySaver(sync_client, prefix=run_prefix),
+        "aws ValkeySaver": lambda: AwsValkeySaver(sync_client),
+        "InMemorySaver": InMemorySaver,
+    }
+    savers_async: dict[str, Callable[[], BaseCheckpointSaver[Any]]] = {
+        "agentmem AsyncValkeySaver": lambda: AsyncValkeySaver(async_client, prefix=run_prefix),
+        "aws AsyncValkeySaver": lambda: AwsAsyncValkeySaver(async_client),
+        "InMemorySaver (async)": InMemorySaver,
+    }
+    lines: list[str] = []
+    payload = floor_payload(InMemorySaver())
+    samples = threads * TURNS
+    floor_s = floor_sync(sync_client, payload, samples, load=False)
+    floor_a = await floor_async(async_client, payload, samples, load=False)
+    floor_sl = floor_sync(sync_client, payload, samples, load=True)
+    floor_al = await floor_async(async_client, payload, samples, load=True)
+
+    lines.append(
+        f"### Saver operations (ms; {threads} threads x {TURNS} steps, messages grow to {TURNS} x 200 chars)"
+    )
+    lines.append("")
+    lines.append(
+        "| saver | put p50 | put p95 | put_writes p50 | put_writes p95 | get_tuple p50 | get_tuple p95 "
+        "| get_tuple / GET (p50) | get_tuple / GET+deserialize (p50) |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    micro: dict[str, dict[str, list[float]]] = {}
+    for name, make in savers_sync.items():
+        micro[name] = micro_sync(make(), threads)
+    for name, make in savers_async.items():
+        micro[name] = await micro_async(make(), threads)
+    for name, res in micro.items():
+        is_async = "Async" in name or "async" in name
+        floor, floor_l = (floor_a, floor_al) if is_async else (floor_s, floor_sl)
+        ratio = pct(res["get_tuple"], 0.5) / pct(floor, 0.5)
+        ratio_l = pct(res["get_tuple"], 0.5) / pct(floor_l, 0.5)
+        cells = [pct(res[op], q) for op in ("put", "put_writes", "get_tuple") for q in (0.5, 0.95)]
+        lines.append(
+            f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {ratio:.2f}x | {ratio_l:.2f}x |"
+        )
+    size = len(payload[1])
+    for label, xs in [
+        (f"floor: GET of the serialized checkpoint ({size} B), sync", floor_s),
+        (f"floor: GET + deserialize ({size} B), sync", floor_sl),
+        (f"floor: GET of the serialized checkpoint ({size} B), async", floor_a),
+        (f"floor: GET + deserialize ({size} B), async", floor_al),
+    ]:
+        lines.append(f"| {label} | | | | | {pct(xs, 0.5):.3f} | {pct(xs, 0.95):.3f} | | |")
+    lines.append("")
+
+    lines.append(
+        f"### 2-node graph, wall time per turn (ms; {graph_threads} threads x {TURNS} turns after a warm-up)"
+    )
+    lines.append("")
+    lines.append("| saver | turn p50 | turn p95 | overhead p50 (vs no checkpointer) | overhead vs aws |")
+    lines.append("|---|---|---|---|---|")
+    turns: dict[str, list[float]] = {"no checkpointer (invoke)": graph_sync(None, graph_threads)}
+    for name, make in savers_sync.items():
+        turns[name] = graph_sync(make(), graph_threads)
+    turns["no checkpointer (ainvoke)"] = await graph_async(None, graph_threads)
+    for name, make in savers_async.items():
+        turns[name] = await graph_async(make(), graph_threads)
+    base = {
+        "sync": pct(turns["no checkpointer (invoke)"], 0.5),
+        "async": pct(turns["no checkpointer (ainvoke)"], 0.5),
+    }
+    aws = {
+        "sync": pct(turns["aws ValkeySaver"], 0.5) - base["sync"],
+        "async": pct(turns["aws AsyncValkeySaver"], 0.5) - base["async"],
+    }
+    for name, res in turns.items():
+        mode = "async" if ("Async" in name or "async" in name or "ainvoke" in name) else "sync"
+        overhead = pct(res, 0.5) - base[mode]
+        vs = f"{overhead / aws[mode]:.2f}x" if "no checkpointer" not in name else ""
+        lines.append(f"| {name} | {pct(res, 0.5):.3f} | {pct(res, 0.95):.3f} | {overhead:.3f} | {vs} |")
+
+    for key in sync_client.scan_iter(match=f"{run_prefix}:*", count=1000):
+        sync_client.delete(key)
+    sync_client.close()
+    await async_client.aclose()
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--valkey-url", help="use this server instead of starting a throwaway one")
+    parser.add_argument("--threads", type=int, default=10, help="threads for the saver micro benchmark")
+    parser.add_argument("--graph-threads", type=int, default=5, help="threads of 20 turns for the graph")
+    args = parser.parse_args()
+    server = None
+    url = args.valkey_url
+    if not url:
+        server = ValkeyServer(search=False).start()
+        url = server.url
+    started = time.perf_counter()
+    try:
+        table = asyncio.run(run(url, args.threads, args.graph_threads))
+    finally:
+        if server is not None:
+            server.stop()
+    print(table)
+    print(
+        f"\n(total {time.perf_counter() - started:.1f} s; "
+        f"valkey-server {'at ' + url if args.valkey_url else 'throwaway'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
