@@ -289,10 +289,9 @@ def make_retriever(
     if mode == "hybrid":
         return HybridRetriever(cache, HybridConfig(lexical=lexical))
     if mode == "agentmem":
-        raise SystemExit(
-            "mode 'agentmem' needs the agentmem store-backed retriever (it lands with the core); "
-            f"valkey_url={valkey_url!r}"
-        )
+        from _locomo_agentmem import AgentmemRetriever
+
+        return AgentmemRetriever(cache, valkey_url)
     raise SystemExit(f"unknown mode {mode!r}")
 
 

@@ -56,7 +56,8 @@ def session_two(store: MemoryStore, user: str) -> None:
             print(
                 f"    -> {hit.memory.content}\n"
                 f"       score={s.score:.3f} (similarity={s.similarity:.3f}, recency={s.recency:.3f}, "
-                f"importance={s.importance:.2f}; distance={hit.distance:.3f}, recalled {hit.memory.access_count}x)"
+                f"importance={s.importance:.2f}; distance={hit.distance:.3f}, "
+                f"recalled {hit.memory.access_count}x)"
             )
 
 

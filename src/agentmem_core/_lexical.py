@@ -47,7 +47,7 @@ def query_terms(text: str) -> list[str]:
 
 def text_clause(field: str, terms: list[str]) -> str:
     """``@field:(t1|t2|…)``: any of the terms (each already restricted to ``[0-9a-z_]``)."""
-    return f"@{field}:({'|'.join(terms)})"
+    return f"@{field}:({'|'.join(terms)})" if len(terms) > 1 else f"@{field}:{terms[0]}"
 
 
 def min_max(scores: Mapping[str, float]) -> dict[str, float]:

@@ -59,7 +59,9 @@ async def mem(request: pytest.FixtureRequest, valkey_url: str, unique_name: str)
 
 
 async def test_remember_recall_get(mem: Facade) -> None:
-    a = await mem.remember("Ana prefers window seats on long flights", user_id="ana", importance=0.9, tags=["seat"])
+    a = await mem.remember(
+        "Ana prefers window seats on long flights", user_id="ana", importance=0.9, tags=["seat"]
+    )
     b = await mem.remember("Ana is vegetarian", user_id="ana", metadata={"diet": "veg"})
     await mem.remember("Bob likes aisle seats", user_id="bob")
     result = await mem.recall("window seats", user_id="ana", k=5)
@@ -126,7 +128,10 @@ async def test_range_filter_refills_to_k(mem: Facade) -> None:
     # 30 near-identical memories; only the 5 with n >= 25 pass a client-side range filter. The KNN pool
     # (k * multiplier) is smaller than 30, so recall must widen it instead of returning fewer than k.
     await mem.remember_many(
-        [{"content": f"note about packing list item {i}", "metadata": {"n": i}, "user_id": "u"} for i in range(30)]
+        [
+            {"content": f"note about packing list item {i}", "metadata": {"n": i}, "user_id": "u"}
+            for i in range(30)
+        ]
     )
     hits = await mem.recall("packing list", user_id="u", k=5, metadata={"n": {"$gte": 25}})
     assert sorted(h.memory.metadata["n"] for h in hits) == [25, 26, 27, 28, 29]
@@ -145,16 +150,22 @@ async def test_recency_ranks_newer_near_equal_memory_first(mem: Facade) -> None:
 async def test_weights_override_per_call(mem: Facade) -> None:
     low = await mem.remember("hotel near the beach", importance=0.0)
     high = await mem.remember("hotel near the station", importance=1.0)
-    hits = await mem.recall("hotel near the beach", weights={"similarity": 0.0, "recency": 0.0, "importance": 1.0})
+    hits = await mem.recall(
+        "hotel near the beach", weights={"similarity": 0.0, "recency": 0.0, "importance": 1.0}
+    )
     assert hits[0].memory.id == high
-    hits = await mem.recall("hotel near the beach", weights={"similarity": 1.0, "recency": 0.0, "importance": 0.0})
+    hits = await mem.recall(
+        "hotel near the beach", weights={"similarity": 1.0, "recency": 0.0, "importance": 0.0}
+    )
     assert hits[0].memory.id == low
 
 
 async def test_update_reembeds_only_on_content_change(mem: Facade) -> None:
     a = await mem.remember("likes tea", user_id="u", tags=["drink"])
     updated = await mem.update(a, importance=0.9, tags=["drink", "morning"])
-    assert updated.importance == 0.9 and updated.tags == ("drink", "morning") and updated.content == "likes tea"
+    assert (
+        updated.importance == 0.9 and updated.tags == ("drink", "morning") and updated.content == "likes tea"
+    )
     updated = await mem.update(a, content="likes green coffee")
     assert updated.content == "likes green coffee"
     assert (await mem.recall("green coffee", user_id="u", k=1))[0].memory.id == a
@@ -219,7 +230,9 @@ async def test_forget_and_forget_by_scope(mem: Facade) -> None:
     c = await mem.remember("three", user_id="u2")
     assert await mem.forget(a) is True
     assert await mem.forget(a) is False
-    await mem.remember_many([{"content": f"bulk {i}", "user_id": "u1", "thread_id": "t3"} for i in range(1200)])
+    await mem.remember_many(
+        [{"content": f"bulk {i}", "user_id": "u1", "thread_id": "t3"} for i in range(1200)]
+    )
     assert await mem.forget_by_scope(user_id="u1") == 1201
     assert (await mem.stats()).total == 1
     assert (await mem.get(c)) is not None
@@ -227,7 +240,9 @@ async def test_forget_and_forget_by_scope(mem: Facade) -> None:
 
 
 async def test_forget_by_scope_with_extra_filter(mem: Facade) -> None:
-    await mem.remember_many([{"content": f"x{i}", "user_id": "u", "tags": ["a" if i % 2 else "b"]} for i in range(10)])
+    await mem.remember_many(
+        [{"content": f"x{i}", "user_id": "u", "tags": ["a" if i % 2 else "b"]} for i in range(10)]
+    )
     assert await mem.forget_by_scope(user_id="u", tags=["a"]) == 5
     assert {m.tags for m in (await mem.list(user_id="u", limit=50)).memories} == {("b",)}
 
@@ -245,13 +260,19 @@ async def test_stats_per_scope_and_kind(mem: Facade) -> None:
     assert [s.user_id for s in scopes] == ["x"]
 
 
-async def test_capacity_eviction_keeps_important_and_recent(mem: Facade, valkey_url: str, unique_name: str) -> None:
+async def test_capacity_eviction_keeps_important_and_recent(
+    mem: Facade, valkey_url: str, unique_name: str
+) -> None:
     cls = type(mem.store)
-    store = cls.from_url(valkey_url, name=unique_name + "c", embedder=HashingEmbedder(64), max_items_per_scope=3)
+    store = cls.from_url(
+        valkey_url, name=unique_name + "c", embedder=HashingEmbedder(64), max_items_per_scope=3
+    )
     cap = Facade(store)
     await cap.setup()
     now = time.time()
-    keep = await cap.remember("vital: passport number", user_id="u", importance=1.0, created_at=now - 86400 * 300)
+    keep = await cap.remember(
+        "vital: passport number", user_id="u", importance=1.0, created_at=now - 86400 * 300
+    )
     for i in range(5):
         await cap.remember(f"chatter {i}", user_id="u", importance=0.1, created_at=now - 86400 * (50 - i))
     page = await cap.list(user_id="u", limit=10)
@@ -261,9 +282,13 @@ async def test_capacity_eviction_keeps_important_and_recent(mem: Facade, valkey_
     await cap.close()
 
 
-async def test_dedup_merges_tags_and_returns_existing_id(mem: Facade, valkey_url: str, unique_name: str) -> None:
+async def test_dedup_merges_tags_and_returns_existing_id(
+    mem: Facade, valkey_url: str, unique_name: str
+) -> None:
     cls = type(mem.store)
-    store = cls.from_url(valkey_url, name=unique_name + "d", embedder=HashingEmbedder(64), dedup_threshold=0.05)
+    store = cls.from_url(
+        valkey_url, name=unique_name + "d", embedder=HashingEmbedder(64), dedup_threshold=0.05
+    )
     dd = Facade(store)
     await dd.setup()
     a = await dd.remember("prefers window seats", user_id="u", tags=["seat"])

@@ -23,7 +23,8 @@ TAG_VALUE = re.compile(r"^[a-z0-9_]+$")
 
 
 @pytest.mark.parametrize(
-    "value", ["abc", "ABC", "a|b", "x}y", "*", "=>[KNN 10]", "@f:{x}", "é", " ", "a b", "_none_", "-1", "a" * 40]
+    "value",
+    ["abc", "ABC", "a|b", "x}y", "*", "=>[KNN 10]", "@f:{x}", "é", " ", "a b", "_none_", "-1", "a" * 40],
 )
 def test_encode_tag_is_portable_and_injective(value: str) -> None:
     token = encode_tag(value)
@@ -131,7 +132,15 @@ def test_create_command_is_portable_subset() -> None:
 
 
 def test_parse_search_sorts_and_skips_nil_rows() -> None:
-    reply = [3, b"k2", [b"am_distance", b"0.5", b"content", b"b"], b"k1", [b"am_distance", b"0.1"], b"k3", None]
+    reply = [
+        3,
+        b"k2",
+        [b"am_distance", b"0.5", b"content", b"b"],
+        b"k1",
+        [b"am_distance", b"0.1"],
+        b"k3",
+        None,
+    ]
     rows = parse_search(reply)
     assert [r.key for r in rows] == ["k1", "k2"]
     with pytest.raises(Exception, match="FT.SEARCH failed"):
@@ -173,8 +182,9 @@ def test_public_exports_are_pinned() -> None:
         [
             "DAY", "AgentMemError", "AsyncMemoryStore", "BackendConnectionError", "BackendError",
             "ConfigurationError", "DimensionMismatchError", "EmbeddingError", "EngineInfo", "IndexConfig",
-            "IndexNotFoundError", "InvalidMemoryError", "InvalidVectorError", "Kind", "Memory", "MemoryFilter",
-            "MemoryInput", "MemoryStore", "NearMiss", "NotFoundError", "Page", "QueryTooComplexError",
+            "IndexNotFoundError", "InvalidMemoryError", "InvalidVectorError", "Kind", "Memory",
+            "MemoryFilter", "MemoryInput", "MemoryStore", "NearMiss", "NotFoundError", "Page",
+            "QueryTooComplexError",
             "RecallHit", "RecallResult", "SchemaMismatchError", "ScopeKey", "ScopeStats", "ScoreBreakdown",
             "ScoringConfig", "ScoringWeights", "SearchModuleUnavailableError", "Stats", "StoreConfig",
         ]
