@@ -222,6 +222,27 @@ def _weights(value: ScoringWeights | Mapping[str, float]) -> ScoringWeights:
     raise ConfigurationError("weights must be ScoringWeights or a mapping of similarity/recency/importance")
 
 
+MemoryLike = MemoryInput | Mapping[str, Any] | str
+
+
+def as_input(item: MemoryLike) -> MemoryInput:
+    """Accept a :class:`MemoryInput`, a mapping of ``remember`` keywords, or plain content.
+
+    Raises:
+        InvalidMemoryError: for anything else, or a mapping with unknown or missing keys.
+    """
+    if isinstance(item, MemoryInput):
+        return item
+    if isinstance(item, str):
+        return memory_input(item)
+    if not isinstance(item, Mapping):
+        raise InvalidMemoryError(f"a memory must be a string, a mapping or a MemoryInput, got {item!r}")
+    try:
+        return memory_input(**item)
+    except TypeError as exc:
+        raise InvalidMemoryError(f"invalid memory fields {sorted(map(str, item))}: {exc}") from exc
+
+
 def memory_input(
     content: str,
     *,

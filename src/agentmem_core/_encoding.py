@@ -125,7 +125,7 @@ def parse_id(memory_id: str) -> tuple[str, str]:
     Raises:
         InvalidMemoryError: when the id is not one agentmem produced.
     """
-    if not isinstance(memory_id, str) or not _ID_RE.match(memory_id):
+    if not isinstance(memory_id, str) or not _ID_RE.fullmatch(memory_id):
         raise InvalidMemoryError(f"not a memory id: {memory_id!r}")
     return memory_id[:_TAG_LEN], memory_id[_TAG_LEN:]
 

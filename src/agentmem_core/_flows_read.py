@@ -44,7 +44,7 @@ def query_vector_flow(query: str | Sequence[float] | np.ndarray, dims: int) -> F
             raise InvalidMemoryError("recall query must be a non-empty string")
         raw = yield Embed((query,), is_query=True)
         return validate_vectors(raw, dims, expected=1)
-    return validate_vectors([list(np.asarray(query, dtype=np.float64))], dims, expected=1)
+    return validate_vectors([query], dims, expected=1)  # type: ignore[list-item]
 
 
 def knn_command(ctx: Context, vector: bytes, filter_text: str, pool: int) -> Call:
@@ -199,7 +199,9 @@ def recall_flow(
     """
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidMemoryError(f"k must be an int in 1..{MAX_K}, got {k!r}")
-    if threshold is not None and not 0 <= threshold <= 2:
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 2
+    ):
         raise InvalidMemoryError(f"threshold is a cosine distance in [0, 2], got {threshold!r}")
     vectors = yield from query_vector_flow(query, ctx.spec.config.dims)
     if flt.is_unsatisfiable():

@@ -17,7 +17,7 @@ from agentmem_core._plan import Call, Command, Embed, Flow, ScriptCall, batch, e
 from agentmem_core._records import MemoryInput, PreparedMemory, prepare
 from agentmem_core._scripts import DELETE, DUPLICATE, WRITE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
-from agentmem_core.errors import InvalidMemoryError, NotFoundError
+from agentmem_core.errors import InvalidMemoryError, InvalidVectorError, NotFoundError
 from agentmem_core.query import MemoryFilter, render_query
 from agentmem_core.schema import NEVER, F, format_number
 from agentmem_core.scoring import eviction_priority, recency
@@ -105,6 +105,8 @@ def remember_flow(
         raw = yield Embed(tuple(item.content for item in items))
         matrix = validate_vectors(raw, dims, expected=len(items))
     else:
+        if len(vectors) != len(items):
+            raise InvalidVectorError(f"got {len(vectors)} vectors for {len(items)} memories")
         matrix = validate_vectors(vectors, dims, expected=len(items))
     duplicates: list[str | None] = [None] * len(items)
     if ctx.config.dedup_threshold is not None:
@@ -184,17 +186,18 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
             )
         ranked.sort()
         victims = [memory_id for _, memory_id in ranked]
-        (reply,) = yield batch([_delete_call(ctx, tag, victims, keep=capacity)])
+        limit = len(ids) - capacity
+        (reply,) = yield batch([_delete_call(ctx, tag, victims[: limit + 16], keep=capacity, limit=limit)])
         removed_total += len(expect(reply))
     return removed_total
 
 
-def _delete_call(ctx: Context, tag: str, ids: Sequence[str], keep: int) -> ScriptCall:
+def _delete_call(ctx: Context, tag: str, ids: Sequence[str], keep: int, limit: int = -1) -> ScriptCall:
     keys = ctx.keys
     script_keys = [keys.created(tag), keys.expiring(tag), keys.counts(tag)]
     for memory_id in ids:
         script_keys += [keys.memory(memory_id), keys.stats(memory_id)]
-    return ScriptCall(DELETE, tuple(script_keys), (format_number(ctx.now), keep, *ids))
+    return ScriptCall(DELETE, tuple(script_keys), (format_number(ctx.now), keep, limit, *ids))
 
 
 def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:

@@ -12,6 +12,8 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from valkey.exceptions import NoScriptError
+
 from agentmem_core._scripts import Script
 from agentmem_core.errors import translate_backend_error
 
@@ -78,4 +80,4 @@ def expect(reply: Any) -> Any:
 
 def is_noscript(reply: Any) -> bool:
     """Whether a reply is the NOSCRIPT error (script not in the server's cache)."""
-    return isinstance(reply, BaseException) and "NOSCRIPT" in str(reply)
+    return isinstance(reply, NoScriptError) or (isinstance(reply, BaseException) and "NOSCRIPT" in str(reply))

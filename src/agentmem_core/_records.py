@@ -26,6 +26,21 @@ __all__ = ["MemoryInput", "PreparedMemory", "normalise_namespace", "prepare", "s
 
 _MAX_SCOPE_CHARS = 512
 _MAX_TAG_CHARS = 256
+MAX_TTL_SECONDS = 100 * 365 * 86_400.0
+"""Longest accepted TTL (about 100 years); longer ones overflow the server's millisecond expiry."""
+
+
+def check_text(name: str, value: str) -> str:
+    """Reject strings that cannot be stored as UTF-8 (e.g. lone surrogates).
+
+    Raises:
+        InvalidMemoryError: when ``value`` is not encodable.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidMemoryError(f"{name} is not valid Unicode text: {exc.reason}") from exc
+    return value
 
 
 def normalise_namespace(namespace: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -38,12 +53,15 @@ def normalise_namespace(namespace: str | Sequence[str] | None) -> tuple[str, ...
         return ()
     if isinstance(namespace, str):
         namespace = (namespace,)
+    if not isinstance(namespace, (list, tuple)):
+        raise InvalidMemoryError(f"namespace must be a string or a sequence of strings, got {namespace!r}")
     labels = tuple(namespace)
     for label in labels:
         if not isinstance(label, str) or label == "":
             raise InvalidMemoryError(f"namespace labels must be non-empty strings, got {label!r}")
         if len(label) > _MAX_SCOPE_CHARS:
             raise InvalidMemoryError(f"namespace label longer than {_MAX_SCOPE_CHARS} characters")
+        check_text("namespace label", label)
     return labels
 
 
@@ -59,20 +77,21 @@ def scope_value(name: str, value: str | None) -> str | None:
         raise InvalidMemoryError(f"{name} must be a non-empty string or None, got {value!r}")
     if len(value) > _MAX_SCOPE_CHARS:
         raise InvalidMemoryError(f"{name} is longer than {_MAX_SCOPE_CHARS} characters")
-    return value
+    return check_text(name, value)
 
 
 def _tags(tags: Sequence[str] | None, config: StoreConfig) -> tuple[str, ...]:
     if tags is None:
         return ()
-    if isinstance(tags, str):
-        raise InvalidMemoryError("tags must be a sequence of strings, not a single string")
+    if isinstance(tags, str) or not isinstance(tags, (list, tuple, set, frozenset)):
+        raise InvalidMemoryError(f"tags must be a sequence of strings, got {tags!r}")
     out: list[str] = []
     for tag in tags:
         if not isinstance(tag, str) or tag == "":
             raise InvalidMemoryError(f"tags must be non-empty strings, got {tag!r}")
         if len(tag) > _MAX_TAG_CHARS:
             raise InvalidMemoryError(f"tag longer than {_MAX_TAG_CHARS} characters")
+        check_text("tag", tag)
         if tag not in out:
             out.append(tag)
     if len(out) > config.max_tags:
@@ -92,6 +111,7 @@ def _metadata(metadata: Mapping[str, Any] | None, config: StoreConfig) -> tuple[
         text = json.dumps(dict(metadata), sort_keys=True, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidMemoryError(f"metadata must be JSON-serialisable: {exc}") from exc
+    check_text("metadata", text)
     if len(text.encode("utf-8")) > config.max_metadata_bytes:
         raise InvalidMemoryError(f"metadata larger than {config.max_metadata_bytes} bytes")
     decoded: dict[str, Any] = json.loads(text)
@@ -145,6 +165,7 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     """
     if not isinstance(item.content, str) or not item.content.strip():
         raise InvalidMemoryError("content must be a non-empty string")
+    check_text("content", item.content)
     if len(item.content) > config.max_content_chars:
         raise InvalidMemoryError(
             f"content is {len(item.content)} characters; the limit is {config.max_content_chars}"
@@ -173,13 +194,21 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     ):
         raise InvalidMemoryError(f"created_at must be a Unix timestamp, got {item.created_at!r}")
     ttl = item.ttl if item.ttl is not None else config.ttl_by_kind.get(kind)
-    if ttl is not None and (not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0):
+    if ttl is not None and (
+        isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0
+    ):
         raise InvalidMemoryError(f"ttl must be a positive number of seconds, got {item.ttl!r}")
+    if ttl is not None and ttl > MAX_TTL_SECONDS:
+        raise InvalidMemoryError(
+            f"ttl must be at most {MAX_TTL_SECONDS:.0f} seconds (100 years), got {ttl!r}"
+        )
     # A TTL counts from the write, not from a back-dated created_at (importing history must not expire it).
     expires_at = None if ttl is None else now + float(ttl)
     key = item.key
     if key is not None and (not isinstance(key, str) or key == "" or len(key) > _MAX_SCOPE_CHARS):
         raise InvalidMemoryError(f"key must be a non-empty string of at most {_MAX_SCOPE_CHARS} characters")
+    if key is not None:
+        check_text("key", key)
     if item.id is not None:
         memory_id = item.id
     else:

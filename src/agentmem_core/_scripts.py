@@ -121,16 +121,20 @@ DELETE = Script(
     "delete",
     _PURGE
     + """
--- Delete memories of one scope, in the given order, while more than `keep` remain (keep < 0: all).
--- KEYS: z, x, c, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, id1, id2, ...
+-- Delete memories of one scope, in the given order, while more than `keep` remain (keep < 0: all),
+-- and at most `limit` of them (limit < 0: no limit). Eviction passes limit = snapshot size - keep, so
+-- a ranking taken before other writers inserted can never delete past its own low-priority tail.
+-- KEYS: z, x, c, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, limit, id1, id2, ...
 purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
 local keep = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
 local removed = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   if keep >= 0 and n <= keep then break end
+  if limit >= 0 and #removed >= limit then break end
   local id = ARGV[i]
-  local mem, stats = KEYS[2 + 2 * (i - 2)], KEYS[3 + 2 * (i - 2)]
+  local mem, stats = KEYS[2 + 2 * (i - 3)], KEYS[3 + 2 * (i - 3)]
   local kind = redis.call('HGET', mem, 'kind')
   local member = redis.call('ZREM', KEYS[1], id)
   if kind then

@@ -23,10 +23,9 @@ import numpy as np
 import valkey.asyncio as avalkey
 from typing_extensions import Self, Unpack
 
-from agentmem_core._base import DEFAULT, StoreBase, _Default, memory_input
+from agentmem_core._base import DEFAULT, MemoryLike, StoreBase, _Default, as_input, memory_input
 from agentmem_core._driver import AsyncDriver
 from agentmem_core._encoding import ScopeKey
-from agentmem_core._records import MemoryInput
 from agentmem_core.config import Kind, ScoringWeights
 from agentmem_core.connection import client_options
 from agentmem_core.embeddings import Embedder
@@ -35,17 +34,6 @@ from agentmem_core.query import FilterArgs, to_filter
 from agentmem_core.types import Memory, Page, RecallResult, Stats
 
 __all__ = ["AsyncMemoryStore"]
-
-MemoryLike = MemoryInput | Mapping[str, Any] | str
-
-
-def as_input(item: MemoryLike) -> MemoryInput:
-    """Accept a :class:`MemoryInput`, a mapping of ``remember`` keywords, or plain content."""
-    if isinstance(item, MemoryInput):
-        return item
-    if isinstance(item, str):
-        return memory_input(item)
-    return memory_input(**item)
 
 
 class AsyncMemoryStore(StoreBase):

@@ -235,7 +235,10 @@ class MemoryFilter:
         kind_values = None if kinds is None else tuple(Kind.parse(k) for k in _as_seq(kinds))
         return cls(
             namespace=None if namespace is None else normalise_namespace(namespace),
-            namespace_prefix=None if namespace_prefix is None else normalise_namespace(namespace_prefix),
+            # an empty prefix matches everything: treat it as "no prefix" (so it cannot pass for a scope)
+            namespace_prefix=normalise_namespace(namespace_prefix) or None
+            if namespace_prefix is not None
+            else None,
             thread_id=scope_value("thread_id", thread_id),
             agent_id=scope_value("agent_id", agent_id),
             user_id=scope_value("user_id", user_id),

@@ -65,10 +65,6 @@ def seeded(store: MemoryStore) -> Iterator[Seeded]:
     s.assert_nothing_written()  # every test in this file leaves the store as seeded
 
 
-def xfail_bug(reason: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason="BUG: " + reason)
-
-
 # -- invalid memories: single writes and a batch whose item 3 of 5 is invalid ---------------------------
 BAD_MEMORIES: list[Any] = [
     pytest.param({"content": ""}, id="content-empty"),
@@ -125,46 +121,34 @@ BAD_MEMORIES: list[Any] = [
     pytest.param(
         {"ttl": 1e17},
         id="ttl-beyond-pexpire-range",
-        marks=xfail_bug(
-            "a ttl whose milliseconds do not fit PEXPIRE (e.g. 1e17 s) passes prepare(); the WRITE script "
-            "HSETs the memory, bumps the counts and ZADDs it, then PEXPIRE errors -> BackendError and a "
-            "PARTIAL WRITE (the memory stays, without any TTL, and is counted by stats)"
-        ),
     ),
     pytest.param(
         {"ttl": True},
         id="ttl-True",
-        marks=xfail_bug("ttl=True is accepted as 1 second; importance and created_at reject bools"),
     ),
     pytest.param(
         {"content": "lone surrogate \ud800"},
         id="content-surrogate",
-        marks=xfail_bug("content with a lone surrogate raises UnicodeEncodeError, not InvalidMemoryError"),
     ),
     pytest.param(
         {"user_id": "\udfff"},
         id="user-surrogate",
-        marks=xfail_bug("a scope id with a lone surrogate raises UnicodeEncodeError (encode_tag)"),
     ),
     pytest.param(
         {"tags": ["ok", "\ud83d"]},
         id="tag-surrogate",
-        marks=xfail_bug("a tag with a lone surrogate raises UnicodeEncodeError (encode_tag)"),
     ),
     pytest.param(
         {"metadata": {"a": "\ud800"}},
         id="metadata-surrogate",
-        marks=xfail_bug("metadata with a lone surrogate raises UnicodeEncodeError"),
     ),
     pytest.param(
         {"namespace": 5},
         id="namespace-int",
-        marks=xfail_bug("namespace=5 raises TypeError ('int' object is not iterable) in normalise_namespace"),
     ),
     pytest.param(
         {"tags": 5},
         id="tags-int",
-        marks=xfail_bug("tags=5 raises TypeError ('int' object is not iterable) in _tags"),
     ),
 ]
 
@@ -190,8 +174,7 @@ def test_invalid_memory_is_rejected_and_nothing_is_written(seeded: Seeded, bad: 
         pytest.param({"user_id": "u1"}, id="no-content"),
     ],
 )
-@xfail_bug("remember_many items that are not str/MemoryInput/mapping, or mappings with unknown or missing "
-           "keywords, raise TypeError from memory_input(**item) instead of InvalidMemoryError")  # fmt: skip
+# fmt: skip
 def test_malformed_batch_items_are_rejected(seeded: Seeded, item: Any) -> None:
     with pytest.raises(InvalidMemoryError):
         seeded.store.remember_many([*VALID[:2], item, *VALID[3:]])
@@ -252,10 +235,6 @@ def test_bad_vectors_in_remember_many(seeded: Seeded, vectors: Any) -> None:
         pytest.param([[0.5] * DIMS] * 6, id="6-for-5"),
     ],
 )
-@xfail_bug(
-    "a caller passing the wrong NUMBER of vectors gets EmbeddingError ('embedder returned 4 vectors for 5 "
-    "texts'), which blames an embedder that was never called; caller input should be InvalidVectorError"
-)
 def test_wrong_number_of_caller_vectors(seeded: Seeded, vectors: Any) -> None:
     with pytest.raises(InvalidMemoryError):
         seeded.store.remember_many(VALID, vectors=vectors)
@@ -280,18 +259,10 @@ BAD_QUERY_VECTORS: list[Any] = [
     pytest.param(
         ["x"] * DIMS,
         id="strings",
-        marks=xfail_bug(
-            "recall_by_vector(['x', ...]) raises a bare ValueError: query_vector_flow calls "
-            "np.asarray(query, dtype=float64) OUTSIDE validate_vectors' try block"
-        ),
     ),
     pytest.param(
         None,
         id="None",
-        marks=xfail_bug(
-            "recall_by_vector(None) raises TypeError ('iteration over a 0-d array'): same np.asarray/list() "
-            "outside validate_vectors in query_vector_flow"
-        ),
     ),
 ]
 
@@ -396,7 +367,6 @@ def test_bad_limit(seeded: Seeded, limit: Any) -> None:
         math.inf,
         pytest.param(
             "0.5",
-            marks=xfail_bug("threshold='0.5' raises TypeError ('<=' between int and str) in recall_flow"),
         ),
     ],
     ids=repr,
@@ -511,9 +481,7 @@ def test_bad_ids(seeded: Seeded, bad_id: Any) -> None:
             call(bad_id)
 
 
-@xfail_bug("parse_id uses re.match with '$', which also matches before a trailing newline, so "
-           "'<valid id>\\n' is accepted as an id (and silently addresses a key that can never exist); use "
-           "re.fullmatch or '\\Z'")  # fmt: skip
+# fmt: skip
 def test_id_with_a_trailing_newline_is_not_an_id(seeded: Seeded) -> None:
     with pytest.raises(InvalidMemoryError):
         seeded.store.get(seeded.memory_id + "\n")

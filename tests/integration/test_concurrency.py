@@ -277,15 +277,6 @@ async def test_async_gathered_writes_respect_capacity(valkey_url: str, unique_na
         await store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: evict_flow ranks a snapshot (ZRANGE) and the DELETE script then deletes from that stale "
-        "victim list while ZCARD > keep; when other writers inserted after the snapshot, it walks past "
-        "the low-priority victims into the highest-priority ones, so the most important memories are "
-        "evicted while newer low-importance ones survive"
-    ),
-)
 def test_eviction_from_a_stale_snapshot_keeps_the_most_important(valkey_url: str, unique_name: str) -> None:
     """Deterministic interleaving: between writer 1's ranking and its delete, another writer inserts.
 
@@ -405,14 +396,6 @@ def private_server() -> Iterator[str]:
         server.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the NOSCRIPT reload never triggers: valkey-py raises NoScriptError('No matching script.') "
-        "(the 'NOSCRIPT' prefix is stripped), but _plan.is_noscript looks for 'NOSCRIPT' in str(reply); "
-        "after a restart/failover/SCRIPT FLUSH every write, recall and stats fails with BackendError"
-    ),
-)
 def test_store_survives_a_lost_script_cache() -> None:
     with private_server() as url:
         store = open_store(url, "flush" + uuid.uuid4().hex[:8])

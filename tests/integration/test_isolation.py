@@ -409,14 +409,6 @@ def test_empty_strings_are_rejected_in_filters(store: MemoryStore, kwargs: dict[
     assert store_keys(store) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: forget_by_scope(namespace_prefix=()) passes the 'needs at least one scope or filter' guard "
-        "(MemoryFilter(namespace_prefix=()) != MemoryFilter()) but an empty prefix matches every scope, so "
-        "it deletes the whole store instead of raising InvalidMemoryError"
-    ),
-)
 @pytest.mark.parametrize("prefix", [(), []], ids=["tuple", "list"])
 def test_forget_by_scope_with_an_empty_prefix_does_not_wipe_the_store(
     store: MemoryStore, prefix: Sequence[str]

@@ -477,9 +477,7 @@ def prune_flow(s: Settings, thread_ids: Sequence[str], strategy: str = "keep_lat
     for start in range(0, len(threads), 50):
         chunk = threads[start : start + 50]
         if strategy == "delete":
-            calls: tuple[Command | ScriptCall, ...] = tuple(
-                Command(("DEL", *_keys_of(s, t))) for t in chunk
-            )
+            calls: tuple[Command | ScriptCall, ...] = tuple(Command(("DEL", *_keys_of(s, t))) for t in chunk)
         else:
             calls = tuple(ScriptCall(PRUNE_KEEP_LATEST, _keys_of(s, t), (s.ttl_ms,)) for t in chunk)
         for reply in (yield Batch(calls)):

@@ -207,9 +207,7 @@ class ValkeySaver(ValkeySaverBase):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list` (the listing runs in a worker thread)."""
-        items = await self._in_thread(
-            lambda: [*self.list(config, filter=filter, before=before, limit=limit)]
-        )
+        items = await self._in_thread(lambda: [*self.list(config, filter=filter, before=before, limit=limit)])
         for item in items:
             yield item
 
