@@ -100,7 +100,10 @@ def test_unknown_checkpoint_id_reads_as_absent(saver: ValkeySaver) -> None:
     missing = generate_config("t-unknown", checkpoint_id=str(uuid.uuid4()))
     assert saver.get_tuple(missing) is None
     assert list(saver.list(missing)) == []
-    assert [t.config for t in saver.list(generate_config("t-unknown"), before=missing)] == [stored]
+    # `before` compares checkpoint ids (time-ordered uuid6); an unknown id later than every stored one
+    # lists them all (a random uuid4 may sort before the stored id, which made this flaky)
+    later = generate_config("t-unknown", checkpoint_id="ffffffff-ffff-6fff-bfff-ffffffffffff")
+    assert [t.config for t in saver.list(generate_config("t-unknown"), before=later)] == [stored]
 
 
 async def test_unserializable_value_writes_nothing(
