@@ -104,12 +104,12 @@ class StoreBase:
         self._owns_client = owns_client
         self._live = LiveSettings()
         self._live_read_at: float | None = None
+        self._effective = config
+        self._registered: set[str] = set()
 
     # -- context ---------------------------------------------------------------------------------------
     def _context(self) -> Context:
-        return Context(
-            self.keys, self.spec, self.config.with_live(self._live), self.engine, self._clock(), self._lexical
-        )
+        return Context(self.keys, self.spec, self._effective, self.engine, self._clock(), self._lexical)
 
     def _live_due(self) -> bool:
         interval = self.config.live_config_seconds
@@ -118,6 +118,8 @@ class StoreBase:
         return self._live_read_at is None or time.monotonic() - self._live_read_at >= interval
 
     def _live_loaded(self, live: LiveSettings) -> None:
+        if live != self._live:
+            self._effective = self.config.with_live(live)
         self._live = live
         self._live_read_at = time.monotonic()
 
@@ -127,7 +129,7 @@ class StoreBase:
     @property
     def effective_config(self) -> StoreConfig:
         """The configuration in force (static config plus the last live config read)."""
-        return self.config.with_live(self._live)
+        return self._effective
 
     # -- flow builders (one per public operation) ---------------------------------------------------------
     # Each is a generator, so nothing (not even the context's clock and live config) is read until the
@@ -143,7 +145,7 @@ class StoreBase:
         return self._lexical
 
     def _remember(self, items: Sequence[MemoryInput], vectors: Any = None) -> Flow[list[str]]:
-        return (yield from remember_flow(self._context(), items, vectors))
+        return (yield from remember_flow(self._context(), items, vectors, self._registered))
 
     def _recall(
         self,

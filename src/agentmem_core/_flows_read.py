@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,23 +73,29 @@ def _memory_from_row(ctx: Context, row: SearchRow, stats: Sequence[Any] | None) 
     return decode_memory(ctx.keys.id_from_memory_key(row.key), row.fields, stats)
 
 
-def knn_rows_flow(
-    ctx: Context, vector: bytes, flt: MemoryFilter, k: int, predicate: Callable[[Memory], bool] | None
-) -> Flow[tuple[list[tuple[SearchRow, Memory]], bool]]:
-    """KNN candidates (decoded, without counters) that pass ``predicate``; widens the pool until ``k`` pass.
+Predicate = Callable[[Mapping[str, Any]], bool]
 
-    Returns the candidates and whether the scope may hold more than were fetched.
-    """
+
+def _metadata_of(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    raw = fields.get(F.METADATA)
+    text = as_text(raw) if raw is not None else ""
+    return json.loads(text) if text else {}
+
+
+def knn_rows_flow(
+    ctx: Context, vector: bytes, flt: MemoryFilter, k: int, predicate: Predicate | None
+) -> Flow[list[SearchRow]]:
+    """KNN rows that pass ``predicate`` (on metadata); widens the pool until ``k`` pass or none are left."""
     filter_text = render_query(flt.leaves(ctx.now), max_leaves=ctx.engine.max_leaves)
     pool = min(MAX_K, k * ctx.config.candidate_multiplier)
     while True:
         (reply,) = yield batch([knn_command(ctx, vector, filter_text, pool)])
         rows = parse_search(expect(reply))
-        decoded = [(row, _memory_from_row(ctx, row, None)) for row in rows]
-        passing = [(r, m) for r, m in decoded if predicate is None or predicate(m)]
-        exhausted = len(rows) < pool
-        if predicate is None or len(passing) >= k or exhausted or pool >= MAX_K:
-            return passing, not exhausted
+        if predicate is None:
+            return rows
+        passing = [r for r in rows if predicate(_metadata_of(r.fields))]
+        if len(passing) >= k or len(rows) < pool or pool >= MAX_K:
+            return passing
         pool = min(MAX_K, pool * 4)
 
 
@@ -97,11 +103,13 @@ def knn_rows_flow(
 class Candidate:
     """A recall candidate from either channel (``distance`` is filled in later for lexical-only ones)."""
 
-    memory: Memory
+    id: str
     fields: dict[str, Any]
     distance: float | None
     lexical: float | None
     in_knn: bool
+    relevance: float = 0.0
+    lexical_scaled: float = 0.0
 
 
 def text_command(ctx: Context, filter_text: str, terms: list[str], pool: int) -> Call:
@@ -131,50 +139,107 @@ def hybrid_candidates_flow(
     )
     out: dict[str, Candidate] = {}
     for row in parse_search(expect(knn_reply)):
-        memory = _memory_from_row(ctx, row, None)
-        out[memory.id] = Candidate(memory, row.fields, row.distance, None, True)
+        memory_id = ctx.keys.id_from_memory_key(row.key)
+        out[memory_id] = Candidate(memory_id, row.fields, row.distance, None, True)
     for key, score, fields in parse_text_search(expect(text_reply)):
         memory_id = ctx.keys.id_from_memory_key(key)
         if memory_id in out:
             out[memory_id].lexical = score
         else:
-            out[memory_id] = Candidate(decode_memory(memory_id, fields, None), fields, None, score, False)
+            out[memory_id] = Candidate(memory_id, fields, None, score, False)
     return list(out.values())
 
 
+def assign_relevance(candidates: Sequence[Candidate], lexical_weight: float) -> None:
+    """Relevance per candidate: similarity (vector-only), or the fused channels (hybrid)."""
+    lexical_raw = {c.id: c.lexical for c in candidates if c.lexical is not None}
+    if not lexical_raw:
+        for c in candidates:
+            c.relevance = similarity_from_distance(c.distance if c.distance is not None else 2.0)
+        return
+    dense_raw = {
+        c.id: similarity_from_distance(c.distance) for c in candidates if c.in_knn and c.distance is not None
+    }
+    fused = fuse_scores(dense_raw, lexical_raw, lexical_weight)
+    for c in candidates:
+        c.relevance, c.lexical_scaled = fused.get(c.id, (0.0, 0.0))
+
+
+def _importance_created(fields: Mapping[str, Any]) -> tuple[float, float]:
+    importance = fields.get(F.IMPORTANCE)
+    created = fields.get(F.CREATED_AT)
+    return (
+        float(as_text(importance)) if importance is not None else 0.5,
+        float(as_text(created)) if created is not None else 0.0,
+    )
+
+
+def plausible(
+    ctx: Context, candidates: Sequence[Candidate], k: int, scoring: ScoringConfig
+) -> list[Candidate]:
+    """Candidates that can still reach the top ``k`` whatever their counters say.
+
+    Recency is between ``recency(created_at)`` (never accessed since) and 1 (just accessed), so a
+    candidate whose best case is below the k-th best worst case cannot make the cut: its counters need
+    not be read. With the default weights this leaves about ``k`` candidates.
+    """
+    if len(candidates) <= k:
+        return list(candidates)
+    bounds = []
+    for c in candidates:
+        importance, created = _importance_created(c.fields)
+        low = composite(
+            c.relevance, recency(ctx.now, created, scoring.half_life_seconds), importance, scoring
+        )
+        high = composite(c.relevance, 1.0, importance, scoring)
+        bounds.append((low, high, c))
+    kth_low = sorted((b[0] for b in bounds), reverse=True)[k - 1]
+    return [c for low, high, c in bounds if high >= kth_low]
+
+
 def score_candidates(
-    ctx: Context, candidates: Sequence[Candidate], stats: Sequence[Any], scoring: ScoringConfig
+    ctx: Context, candidates: Sequence[Candidate], stats: Sequence[Any], scoring: ScoringConfig, k: int
 ) -> list[RecallHit]:
-    """Composite-score candidates (with their counters) and sort best first."""
-    lexical_raw = {c.memory.id: c.lexical for c in candidates if c.lexical is not None}
-    fused: dict[str, tuple[float, float]] = {}
-    if lexical_raw:
-        dense_raw = {
-            c.memory.id: similarity_from_distance(c.distance)
-            for c in candidates
-            if c.in_knn and c.distance is not None
-        }
-        fused = fuse_scores(dense_raw, lexical_raw, ctx.config.lexical_weight)
-    hits: list[RecallHit] = []
+    """Composite-score candidates with their counters; decode only the ``k`` winners."""
+    scored: list[tuple[float, float, str, Candidate, Any, float]] = []
     for candidate, counters in zip(candidates, stats):
-        memory = decode_memory(candidate.memory.id, candidate.fields, expect(counters))
+        counters = expect(counters)
+        importance, created = _importance_created(candidate.fields)
+        last = counters[1] if counters is not None else None
+        seen = float(as_text(last)) if last is not None else created
+        rec = recency(ctx.now, seen, scoring.half_life_seconds)
+        score = composite(candidate.relevance, rec, importance, scoring)
         distance = candidate.distance if candidate.distance is not None else 2.0
+        scored.append((-score, distance, candidate.id, candidate, counters, rec))
+    scored.sort(key=lambda t: (t[0], t[1], t[2]))
+    hits: list[RecallHit] = []
+    for neg_score, distance, _, candidate, counters, rec in scored[:k]:
+        memory = decode_memory(candidate.id, candidate.fields, counters)
         sim = similarity_from_distance(distance)
-        relevance, lexical = fused.get(memory.id, (0.0, 0.0)) if fused else (sim, 0.0)
-        rec = recency(ctx.now, memory.last_accessed_at or memory.created_at, scoring.half_life_seconds)
-        score = composite(relevance, rec, memory.importance, scoring)
-        breakdown = ScoreBreakdown(sim, rec, memory.importance, score, relevance, lexical)
+        breakdown = ScoreBreakdown(
+            sim, rec, memory.importance, -neg_score, candidate.relevance, candidate.lexical_scaled
+        )
         hits.append(RecallHit(memory, distance, breakdown))
-    hits.sort(key=lambda h: (-h.scores.score, h.distance, h.memory.id))
     return hits
 
 
 def reinforce_commands(ctx: Context, ids: Sequence[str]) -> list[ScriptCall]:
-    """One REINFORCE per hit (sent in one round trip; HINCRBY keeps counts exact under concurrency)."""
+    """One REINFORCE per scope (all of that scope's hits; one slot), sent in one round trip.
+
+    HINCRBY keeps counts exact under concurrency; the counters live outside the index, so reinforcing
+    never re-indexes a document.
+    """
+    by_tag: dict[str, list[str]] = {}
+    for memory_id in ids:
+        by_tag.setdefault(memory_id[:16], []).append(memory_id)
     now = format_number(ctx.now)
-    return [
-        ScriptCall(REINFORCE, (ctx.keys.memory(i), ctx.keys.stats(i)), (now, F.ACCESS_COUNT)) for i in ids
-    ]
+    calls = []
+    for group in by_tag.values():
+        keys: list[str] = []
+        for memory_id in group:
+            keys += [ctx.keys.memory(memory_id), ctx.keys.stats(memory_id)]
+        calls.append(ScriptCall(REINFORCE, tuple(keys), (now, F.ACCESS_COUNT)))
+    return calls
 
 
 def _with_counters(hit: RecallHit, access_count: int, now: float) -> RecallHit:
@@ -195,7 +260,8 @@ def recall_flow(
 ) -> Flow[RecallResult]:
     """Recall: embed, search (KNN, plus BM25 when hybrid), read counters, score, reinforce.
 
-    Round trips: the search (both channels pipelined), the counters, the reinforcement.
+    Round trips: the search (both channels pipelined), the counters of the candidates that can still
+    make the top ``k``, and the reinforcement (one script call per scope).
     """
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidMemoryError(f"k must be an int in 1..{MAX_K}, got {k!r}")
@@ -214,41 +280,65 @@ def recall_flow(
     if terms:
         candidates = yield from hybrid_candidates_flow(ctx, blob, flt, terms, k)
         if predicate is not None:
-            candidates = [c for c in candidates if predicate(c.memory)]
+            candidates = [c for c in candidates if predicate(_metadata_of(c.fields))]
     else:
-        rows, _ = yield from knn_rows_flow(ctx, blob, flt, k, predicate)
-        candidates = [Candidate(m, r.fields, r.distance, None, True) for r, m in rows]
+        rows = yield from knn_rows_flow(ctx, blob, flt, k, predicate)
+        candidates = [
+            Candidate(ctx.keys.id_from_memory_key(r.key), r.fields, r.distance, None, True) for r in rows
+        ]
+    nearest_miss = None
+    if threshold is not None:
+        in_range = [c for c in candidates if c.distance is None or c.distance <= threshold]
+        if not [c for c in in_range if c.distance is not None] and not any(
+            c.distance is None for c in in_range
+        ):
+            closest = min(
+                (c for c in candidates if c.distance is not None),
+                key=lambda c: c.distance or 0.0,
+                default=None,
+            )
+            if closest is not None:
+                nearest_miss = NearMiss(closest.id, float(closest.distance or 0.0), threshold)
+            return RecallResult((), nearest_miss)
+        candidates = in_range
     if not candidates:
         return RecallResult(())
-    # counters of every candidate, and the vectors of lexical-only ones (for their exact distance)
-    ids = [c.memory.id for c in candidates]
-    missing = [c for c in candidates if c.distance is None]
+    assign_relevance(candidates, ctx.config.lexical_weight)
+    # With a threshold, lexical-only candidates need their distance before ranking: read them all.
+    chosen = list(candidates) if threshold is not None else plausible(ctx, candidates, k, scoring)
+    missing = [c for c in chosen if c.distance is None]
     replies = yield batch(
-        _stats_commands(ctx, ids)
-        + [Call(("HGET", ctx.keys.memory(c.memory.id), F.EMBEDDING)) for c in missing]
+        _stats_commands(ctx, [c.id for c in chosen])
+        + [Call(("HGET", ctx.keys.memory(c.id), F.EMBEDDING)) for c in missing]
     )
-    stats = list(replies[: len(ids)])
-    for candidate, blob_reply in zip(missing, replies[len(ids) :]):
+    stats = list(replies[: len(chosen)])
+    for candidate, blob_reply in zip(missing, replies[len(chosen) :]):
         raw = expect(blob_reply)
         if isinstance(raw, bytes) and len(raw) == 4 * ctx.spec.config.dims:
             stored = np.frombuffer(raw, dtype="<f4")
             candidate.distance = max(0.0, min(2.0, 1.0 - float(np.dot(stored, query_vector))))
-    nearest_miss = None
     if threshold is not None:
-        pairs_ = [(c, s) for c, s in zip(candidates, stats) if c.distance is not None]
-        kept = [(c, s) for c, s in pairs_ if c.distance is not None and c.distance <= threshold]
+        kept = [(c, s) for c, s in zip(chosen, stats) if c.distance is not None and c.distance <= threshold]
         if not kept:
-            if pairs_:
-                closest = min(pairs_, key=lambda p: p[0].distance or 0.0)[0]
-                nearest_miss = NearMiss(closest.memory.id, float(closest.distance or 0.0), threshold)
+            closest = min(
+                (c for c in chosen if c.distance is not None), key=lambda c: c.distance or 0.0, default=None
+            )
+            if closest is not None:
+                nearest_miss = NearMiss(closest.id, float(closest.distance or 0.0), threshold)
             return RecallResult((), nearest_miss)
-        candidates, stats = [c for c, _ in kept], [s for _, s in kept]
-    hits = score_candidates(ctx, candidates, stats, scoring)[:k]
+        chosen, stats = [c for c, _ in kept], [s for _, s in kept]
+    hits = score_candidates(ctx, chosen, stats, scoring, k)
     if reinforce and hits:
-        counts = yield batch(reinforce_commands(ctx, [h.memory.id for h in hits]))
+        ids = [h.memory.id for h in hits]
+        replies = yield batch(reinforce_commands(ctx, ids))
+        counts: dict[str, int] = {}
+        for call, reply in zip(reinforce_commands(ctx, ids), replies):
+            values = expect(reply)
+            for n, key in enumerate(call.keys[::2]):
+                counts[ctx.keys.id_from_memory_key(key)] = int(values[n])
         hits = [
-            _with_counters(h, int(expect(c)), ctx.now) if int(expect(c)) >= 0 else h
-            for h, c in zip(hits, counts)
+            _with_counters(h, counts[h.memory.id], ctx.now) if counts.get(h.memory.id, -1) >= 0 else h
+            for h in hits
         ]
     return RecallResult(tuple(hits), nearest_miss)
 

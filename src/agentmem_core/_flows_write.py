@@ -93,10 +93,24 @@ def _find_duplicates(
     return found
 
 
+def _register_call(ctx: Context, scope: ScopeKey) -> Call:
+    descriptor = json.dumps(scope.descriptor(), sort_keys=True, ensure_ascii=False)
+    return Call(("HSET", ctx.keys.scopes, scope.tag, descriptor))
+
+
 def remember_flow(
-    ctx: Context, inputs: Sequence[MemoryInput], vectors: Sequence[Sequence[float]] | None = None
+    ctx: Context,
+    inputs: Sequence[MemoryInput],
+    vectors: Sequence[Sequence[float]] | None = None,
+    registered: set[str] | None = None,
 ) -> Flow[list[str]]:
-    """Validate everything, embed in one batch call, then write in pipelined round trips."""
+    """Validate everything, embed in one batch call, then write in pipelined round trips.
+
+    ``registered`` holds scope tags this process has already put in the scope registry, so a steady-state
+    write is a single script call; a scope is (re-)registered with its first write here, and whenever a
+    write finds its scope was empty (another process may have unregistered it).
+    """
+    registered = set() if registered is None else registered
     items = [prepare(item, ctx.config, ctx.now) for item in inputs]  # raises before any I/O
     if not items:
         return []
@@ -113,22 +127,21 @@ def remember_flow(
         duplicates = yield from _find_duplicates(ctx, items, matrix, ctx.config.dedup_threshold)
 
     commands: list[Command] = []
-    registered: set[str] = set()
     for item, vector, duplicate in zip(items, matrix, duplicates):
         if duplicate is not None:
             commands.append(_duplicate_call(ctx, duplicate, item))
             continue
-        commands.append(_write_call(ctx, item, vector_to_bytes(vector)))
         if item.scope.tag not in registered:
             registered.add(item.scope.tag)
-            descriptor = json.dumps(item.scope.descriptor(), sort_keys=True, ensure_ascii=False)
-            commands.append(Call(("HSET", ctx.keys.scopes, item.scope.tag, descriptor)))
+            commands.append(_register_call(ctx, item.scope))
+        commands.append(_write_call(ctx, item, vector_to_bytes(vector)))
     replies: list[Any] = []
     for start in range(0, len(commands), PIPELINE_CHUNK):
         replies += yield batch(commands[start : start + PIPELINE_CHUNK])
 
     ids: list[str] = []
     over: dict[str, ScopeKey] = {}
+    reregister: dict[str, ScopeKey] = {}
     capacity = ctx.config.max_items_per_scope
     reply_iter = iter(zip(commands, replies))
     for item, duplicate in zip(items, duplicates):
@@ -143,11 +156,15 @@ def remember_flow(
             ids.append(duplicate)
             continue
         ids.append(item.id)
+        if int(result[1]) == 1:
+            reregister[item.scope.tag] = item.scope
         if capacity is not None and int(result[1]) > capacity:
             over[item.scope.tag] = item.scope
-    for rest_command, rest_reply in reply_iter:
+    for _command, rest_reply in reply_iter:
         expect(rest_reply)
-        del rest_command
+    if reregister:
+        for reply in (yield batch([_register_call(ctx, s) for s in reregister.values()])):
+            expect(reply)
     for scope in over.values():
         yield from evict_flow(ctx, scope, capacity or 0)
     return ids
@@ -163,7 +180,7 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
     keys = ctx.keys
     tag = scope.tag
     removed_total = 0
-    for _ in range(8):
+    for _ in range(16):
         (members,) = yield batch([Call(("ZRANGE", keys.created(tag), 0, -1))])
         ids = [as_text(m) for m in expect(members)]
         if len(ids) <= capacity:

@@ -74,13 +74,20 @@ return {is_new, redis.call('ZCARD', KEYS[3])}
 REINFORCE = Script(
     "reinforce",
     """
--- KEYS: mem, stats   ARGV: now, field ('access_count' | 'duplicate_count')
-local pttl = redis.call('PTTL', KEYS[1])
-if pttl == -2 then return -1 end
-local n = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-redis.call('HSET', KEYS[2], 'last_accessed_at', ARGV[1])
-if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) end
-return n
+-- Reinforce recalled memories of one scope. KEYS: mem1, stats1, mem2, stats2, ...
+-- ARGV: now, field ('access_count')   ->  new count per memory (-1 where the memory is gone)
+local out = {}
+for i = 1, #KEYS, 2 do
+  local pttl = redis.call('PTTL', KEYS[i])
+  if pttl == -2 then
+    table.insert(out, -1)
+  else
+    table.insert(out, redis.call('HINCRBY', KEYS[i + 1], ARGV[2], 1))
+    redis.call('HSET', KEYS[i + 1], 'last_accessed_at', ARGV[1])
+    if pttl > 0 then redis.call('PEXPIRE', KEYS[i + 1], pttl) end
+  end
+end
+return out
 """,
 )
 

@@ -181,7 +181,7 @@ class StoreConfig:
     ttl_by_kind: Mapping[Kind, float | None] = field(default_factory=_default_ttls)
     max_items_per_scope: int | None = None
     dedup_threshold: float | None = None
-    candidate_multiplier: int = 3
+    candidate_multiplier: int = 2
     max_content_chars: int = 32_768
     max_metadata_bytes: int = 32_768
     max_tags: int = 64

@@ -309,12 +309,12 @@ class MemoryFilter:
             return False
         return all(c.matches(memory.metadata) for c in self.metadata)
 
-    def client_predicate(self) -> Callable[[Memory], bool] | None:
-        """Predicate for the conditions the index cannot evaluate, or ``None`` when there are none."""
+    def client_predicate(self) -> Callable[[Mapping[str, Any]], bool] | None:
+        """Predicate on metadata for the conditions the index cannot evaluate (``None`` when none)."""
         conditions = self.client_conditions
         if not conditions:
             return None
-        return lambda memory: all(c.matches(memory.metadata) for c in conditions)
+        return lambda metadata: all(c.matches(metadata) for c in conditions)
 
 
 def _as_seq(values: Sequence[Kind | str]) -> Sequence[Kind | str]:
