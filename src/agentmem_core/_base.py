@@ -190,6 +190,11 @@ class StoreBase:
         return (yield from forget_by_scope_flow(self._context(), flt))
 
     def _stats(self, flt: MemoryFilter | None) -> Flow[Stats]:
+        if flt is not None and not flt.is_scope_only():
+            raise InvalidMemoryError(
+                "stats() counts whole scopes: filter it by namespace, namespace_prefix, thread_id, agent_id "
+                "or user_id only"
+            )
         return (yield from stats_flow(self._context(), flt))
 
     def _scopes(self, flt: MemoryFilter | None) -> Flow[list[Any]]:

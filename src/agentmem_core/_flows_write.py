@@ -240,7 +240,7 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
     if flt.is_unsatisfiable():
         return 0
     scopes = yield from scopes_flow(ctx, flt)
-    whole_scope = _covers_whole_scope(flt)
+    whole_scope = flt.is_scope_only()
     deleted = 0
     for scope in scopes:
         offset = 0
@@ -263,17 +263,6 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
                 break
         yield from _unregister_if_empty(ctx, scope)
     return deleted
-
-
-def _covers_whole_scope(flt: MemoryFilter) -> bool:
-    return (
-        flt.source is None
-        and flt.tags is None
-        and flt.kinds is None
-        and flt.created_after is None
-        and flt.created_before is None
-        and not flt.metadata
-    )
 
 
 def _unregister_if_empty(ctx: Context, scope: ScopeKey) -> Flow[None]:

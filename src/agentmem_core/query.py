@@ -278,6 +278,17 @@ class MemoryFilter:
         """Conditions the index cannot evaluate (checked on the client)."""
         return tuple(c for c in self.metadata if not c.pushable())
 
+    def is_scope_only(self) -> bool:
+        """Whether only scope fields are set (namespace, thread, agent, user): it selects whole scopes."""
+        return (
+            self.source is None
+            and self.tags is None
+            and self.kinds is None
+            and self.created_after is None
+            and self.created_before is None
+            and not self.metadata
+        )
+
     def is_unsatisfiable(self) -> bool:
         """Whether the filter can match nothing (e.g. an empty tag list or time range)."""
         if self.tags is not None and not self.tags:

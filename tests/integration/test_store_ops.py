@@ -326,3 +326,12 @@ async def test_dimension_mismatch_names_both(mem: Facade, valkey_url: str) -> No
 async def test_setup_is_idempotent(mem: Facade) -> None:
     engine = await mem.setup()
     assert engine.kind == "redisearch"
+
+
+async def test_stats_rejects_filters_it_cannot_count(mem: Facade) -> None:
+    from agentmem_core import InvalidMemoryError
+
+    await mem.remember("x", user_id="u", tags=["a"])
+    with pytest.raises(InvalidMemoryError, match="whole scopes"):
+        await mem.stats(tags=["a"])
+    assert (await mem.stats(user_id="u")).total == 1
