@@ -329,10 +329,10 @@ def recall_flow(
         chosen, stats = [c for c, _ in kept], [s for _, s in kept]
     hits = score_candidates(ctx, chosen, stats, scoring, k)
     if reinforce and hits:
-        ids = [h.memory.id for h in hits]
-        replies = yield batch(reinforce_commands(ctx, ids))
+        calls = reinforce_commands(ctx, [h.memory.id for h in hits])
+        replies = yield batch(calls)
         counts: dict[str, int] = {}
-        for call, reply in zip(reinforce_commands(ctx, ids), replies):
+        for call, reply in zip(calls, replies):
             values = expect(reply)
             for n, key in enumerate(call.keys[::2]):
                 counts[ctx.keys.id_from_memory_key(key)] = int(values[n])
