@@ -318,7 +318,7 @@ class Bench:
             admin.close()
 
     def cleanup(self, names: dict[str, str], admin: valkey.Valkey) -> None:
-        for index in (names["raw_index"], f"am_{names['am']}_v1", f"{names['peer']}:mem:idx"):
+        for index in (names["raw_index"], f"am_{names['am']}_v2", f"{names['peer']}:mem:idx"):
             try:
                 admin.execute_command("FT.DROPINDEX", index, "DD")
             except valkey.ResponseError:
@@ -370,12 +370,12 @@ class Systems:
                 self.aio[parser], name=self.names["am"], embedder=_embedder(self.lookup)
             )
             b.run(self.am_async[parser].setup())
-        # raw index: agentmem's set-up spec (incl. the TEXT field when hybrid recall is on), own name/prefix
+        # raw index: agentmem's set-up spec, own name/prefix
         spec = self.am["libvalkey" if "libvalkey" in PARSERS else "python"].spec
         create = list(spec.create_command())
         create[1], create[6] = self.names["raw_index"], self.names["raw_prefix"]
         self.admin.execute_command(*create)
-        self.raw_schema = "agentmem's schema" + (" incl. TEXT content" if spec.full_text else "")
+        self.raw_schema = "agentmem's schema (incl. the x_terms TAG field of hybrid recall)"
         config = self.am[PARSERS[0]].config
         now = time.time()
         for i in range(n + self.ds.extra):

@@ -149,7 +149,7 @@ class Keys:
     @property
     def index(self) -> str:
         """The search index name (versioned: a schema change creates a new index)."""
-        return f"am_{self.store}_v1"
+        return f"am_{self.store}_v2"
 
     def memory(self, memory_id: str) -> str:
         """Key of a memory hash."""

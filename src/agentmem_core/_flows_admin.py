@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from agentmem_core._encoding import Keys
-from agentmem_core._parse import as_text, has_text_field, pairs, parse_vector_dim
+from agentmem_core._parse import as_text, has_attribute, pairs, parse_vector_dim
 from agentmem_core._plan import Call, Flow, batch, expect
 from agentmem_core._scripts import ALL_SCRIPTS
 from agentmem_core.config import LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
@@ -40,8 +40,8 @@ class SetupResult:
 def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
     """Create the index, or validate an existing one; detect the engine; load scripts.
 
-    A new index gets a TEXT field for ``content`` only when the detected engine supports full-text
-    search and ``hybrid`` is on; an existing index is used as it is (hybrid only if it has the field).
+    Hybrid recall needs filter-only queries (to match and count terms: RediSearch, valkey-search >= 1.1)
+    and an index with the term field; on other engines recall is vector-only.
     """
     replies = yield batch([
         Call(("FT._LIST",)),
@@ -55,14 +55,14 @@ def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
         )
     names = {as_text(n) for n in expect(replies[0])}
     engine = detect_engine(expect(replies[1]), replies[2])
-    spec = replace(spec, full_text=hybrid and engine.full_text)
+    lexical = hybrid and engine.filter_only_queries
     if spec.name not in names:
         (created,) = yield batch([Call(spec.create_command())])
         if isinstance(created, BaseException) and "already exists" not in str(created).lower():
             expect(created)
         if not isinstance(created, BaseException):
             yield from _load_scripts()
-            return SetupResult(engine, spec, spec.full_text)
+            return SetupResult(engine, spec, lexical)
     (info,) = yield batch([Call(("FT.INFO", spec.name))])
     info = expect(info)
     existing = parse_vector_dim(info)
@@ -70,9 +70,8 @@ def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
         raise SchemaMismatchError(f"index {spec.name!r} exists but has no vector field agentmem can read")
     if existing != spec.config.dims:
         raise DimensionMismatchError(spec.name, existing, spec.config.dims)
-    spec = replace(spec, full_text=engine.full_text and has_text_field(info, F.CONTENT))
     yield from _load_scripts()
-    return SetupResult(engine, spec, hybrid and spec.full_text)
+    return SetupResult(engine, spec, lexical and has_attribute(info, F.X_TERMS))
 
 
 def _load_scripts() -> Flow[None]:

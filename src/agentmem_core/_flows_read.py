@@ -11,14 +11,14 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, parse_id
-from agentmem_core._lexical import fuse_scores, query_terms, text_clause
-from agentmem_core._parse import SearchRow, as_text, pairs, parse_search, parse_text_search
+from agentmem_core._lexical import bm25_scores, fuse_scores, query_terms
+from agentmem_core._parse import SearchRow, as_text, pairs, parse_filter_search, parse_search
 from agentmem_core._plan import Call, Embed, Flow, ScriptCall, batch, expect
 from agentmem_core._scripts import REINFORCE, SCOPE_STATS
 from agentmem_core.config import ScoringConfig
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import InvalidMemoryError
-from agentmem_core.query import MemoryFilter, render_query
+from agentmem_core.query import Leaf, MemoryFilter, TagIn, render_query
 from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, F, decode_memory, format_number
 from agentmem_core.scoring import composite, recency, similarity_from_distance
 from agentmem_core.types import (
@@ -112,42 +112,66 @@ class Candidate:
     lexical_scaled: float = 0.0
 
 
-def text_command(ctx: Context, filter_text: str, terms: list[str], pool: int) -> Call:
-    """The lexical channel: BM25 over ``content`` under the same filter (engines with full text only)."""
-    # One scoped intersection per term, OR-ed: RediSearch under-scores a term union nested inside an
-    # intersection (measured: evidence recall@10 49% vs 61% for this form), and every child carries the
-    # full scope filter so nothing outside the scope can match.
-    clauses = [text_clause(F.CONTENT, [t]) for t in terms]
-    query = " | ".join(c if filter_text == "*" else f"({filter_text} {c})" for c in clauses)
+def count_command(ctx: Context, filter_text: str) -> Call:
+    """How many memories match the filter (``LIMIT 0 0``: the engine counts, returns no rows)."""
     return Call((
-        "FT.SEARCH", ctx.spec.name, query, "SCORER", "BM25STD", "WITHSCORES",
-        "RETURN", len(STORED_FIELDS), *STORED_FIELDS,
-        "LIMIT", 0, pool,
-        "TIMEOUT", ctx.config.timeout_ms,
-        "DIALECT", 2,
+        "FT.SEARCH", ctx.spec.name, filter_text, "LIMIT", 0, 0,
+        "TIMEOUT", ctx.config.timeout_ms, "DIALECT", 2,
     ))  # fmt: skip
+
+
+def term_command(ctx: Context, leaves: Sequence[Leaf], term: str, limit: int) -> Call:
+    """Memories under the filter that contain ``term``: its document frequency plus up to ``limit`` rows."""
+    query = render_query([*leaves, TagIn(F.X_TERMS, (term,))], max_leaves=ctx.engine.max_leaves)
+    fields = ctx.spec.term_return_fields
+    return Call((
+        "FT.SEARCH", ctx.spec.name, query, "RETURN", len(fields), *fields,
+        "LIMIT", 0, limit, "TIMEOUT", ctx.config.timeout_ms, "DIALECT", 2,
+    ))  # fmt: skip
+
+
+def lexical_fits(ctx: Context, flt: MemoryFilter) -> bool:
+    """Whether a term predicate still fits the engine's predicate budget next to the filter."""
+    return len(flt.leaves(ctx.now)) < ctx.engine.max_leaves
 
 
 def hybrid_candidates_flow(
     ctx: Context, vector: bytes, flt: MemoryFilter, terms: list[str], k: int
 ) -> Flow[list[Candidate]]:
-    """Both channels in one round trip; candidates keyed by id."""
-    filter_text = render_query(flt.leaves(ctx.now), max_leaves=ctx.engine.max_leaves)
+    """Both channels in one round trip; candidates keyed by id.
+
+    The vector channel is the KNN pool. The lexical channel scores BM25 on the client: per query term
+    the engine returns its document frequency under the filter and up to ``lexical_term_pool`` memories
+    containing it (rare terms are enumerated completely; a common term's few rows matter little, and
+    documents found by rarer terms or by the KNN pool are scored for it anyway); one more count gives the
+    filter's size. The ``pool`` best-scoring documents form the lexical channel.
+    """
+    leaves = flt.leaves(ctx.now)
+    filter_text = render_query(leaves, max_leaves=ctx.engine.max_leaves)
     pool = min(MAX_K, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
-    knn_reply, text_reply = yield batch(
-        [knn_command(ctx, vector, filter_text, pool), text_command(ctx, filter_text, terms, pool)]
-    )
+    replies = yield batch([
+        knn_command(ctx, vector, filter_text, pool),
+        count_command(ctx, filter_text),
+        *(term_command(ctx, leaves, term, ctx.config.lexical_term_pool) for term in terms),
+    ])  # fmt: skip
     out: dict[str, Candidate] = {}
-    for row in parse_search(expect(knn_reply)):
+    for row in parse_search(expect(replies[0])):
         memory_id = ctx.keys.id_from_memory_key(row.key)
         out[memory_id] = Candidate(memory_id, row.fields, row.distance, None, True)
-    for key, score, fields in parse_text_search(expect(text_reply)):
-        memory_id = ctx.keys.id_from_memory_key(key)
-        if memory_id in out:
-            out[memory_id].lexical = score
-        else:
-            out[memory_id] = Candidate(memory_id, fields, None, score, False)
-    return list(out.values())
+    n_docs, _ = parse_filter_search(expect(replies[1]))
+    df: dict[str, int] = {}
+    for term, reply in zip(terms, replies[2:]):
+        df[term], rows = parse_filter_search(expect(reply))
+        for key, fields in rows:
+            memory_id = ctx.keys.id_from_memory_key(key)
+            if memory_id not in out:
+                out[memory_id] = Candidate(memory_id, fields, None, None, False)
+    docs = {memory_id: as_text(c.fields.get(F.LEX) or b"").split() for memory_id, c in out.items()}
+    avgdl = sum(len(d) for d in docs.values()) / len(docs) if docs else 0.0
+    scores = bm25_scores(terms, docs, df, n_docs, avgdl)
+    for memory_id, score in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:pool]:
+        out[memory_id].lexical = score
+    return [c for c in out.values() if c.in_knn or c.lexical is not None]
 
 
 def assign_relevance(candidates: Sequence[Candidate], lexical_weight: float) -> None:
@@ -275,7 +299,7 @@ def recall_flow(
     query_vector = vectors[0]
     blob = vector_to_bytes(query_vector)
     predicate = flt.client_predicate()
-    terms = query_terms(query) if ctx.lexical and isinstance(query, str) else []
+    terms = query_terms(query) if ctx.lexical and isinstance(query, str) and lexical_fits(ctx, flt) else []
     candidates: list[Candidate]
     if terms:
         candidates = yield from hybrid_candidates_flow(ctx, blob, flt, terms, k)

@@ -1,25 +1,37 @@
 """The lexical channel of hybrid recall, and its fusion with the vector channel (pure).
 
-Design chosen by measurement on LoCoMo (benchmarks/README.md, "Retrieval quality"): BM25 (RediSearch's
-``BM25STD``: ``idf = ln(1 + (N - n + .5)/(n + .5))``, k1 = 1.2, b = 0.75, English stemming) over the
-memory text, with English function words dropped from the query; each channel's top candidates are
-min-max scaled to ``[0, 1]`` (0 when a candidate is absent from a channel) and fused as
-``0.4 · dense + 0.6 · lexical``. Plain vector search reaches 50.8% evidence recall@10 there; this reaches
-67%.
+Design chosen by measurement on LoCoMo (benchmarks/README.md, "Retrieval quality"): BM25 (``BM25STD``:
+``idf = ln(1 + (N - n + .5)/(n + .5))``, k1 = 1.2, b = 0.75) over the memory text, English function words
+dropped and Porter-stemmed on both sides; each channel's top candidates are min-max scaled to ``[0, 1]``
+(0 when a candidate is absent from a channel) and fused as ``0.4 · dense + 0.6 · lexical``.
 
-Query terms are drawn from ``[0-9a-z_]`` only (RediSearch's tokenizer splits on everything else), so no
-user text can change the query's structure.
+Text is analysed here, on the client, at write time (the distinct terms go into a TAG field, the term
+sequence into a stored field) and at recall time (the query terms). The engine only matches and counts
+terms, so the channel needs nothing beyond the portable TAG subset, scores exactly the same on every
+engine, and its document frequencies are taken under the recall's own filter: another tenant's memories
+never change a scope's ranking (RediSearch's own BM25 also scores the scope's TAG filters, which makes
+the ranking depend on how many scopes share the index).
+
+Terms are drawn from ``[0-9a-z_]`` only, so no user text can change the query's structure.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-__all__ = ["ENGLISH_STOPWORDS", "fuse_scores", "min_max", "query_terms", "text_clause"]
+from agentmem_core._stem import stem
+
+__all__ = ["ENGLISH_STOPWORDS", "analyze", "bm25_scores", "fuse_scores", "min_max", "query_terms"]
 
 _SPLIT = re.compile(r"[^0-9a-z_]+")
-MAX_TERMS = 32
+MAX_TERMS = 16
+"""Most query terms used (each is one count-and-fetch query in the recall's round trip)."""
+MAX_TERM_CHARS = 40
+"""Longer tokens (hashes, run-together URLs) are not indexed as terms; the vector channel still sees them."""
+K1 = 1.2
+B = 0.75
 
 # RediSearch's default index stop words, plus pronouns, auxiliaries and question words: words that match
 # almost every memory and only add noise to a keyword query.
@@ -36,18 +48,46 @@ ENGLISH_STOPWORDS = frozenset(
 )
 
 
+def analyze(text: str) -> list[str]:
+    """Text -> index terms: lowercase ``[0-9a-z_]`` tokens, English stop words dropped, Porter-stemmed."""
+    return [
+        stem(token)
+        for token in _SPLIT.split(text.lower())
+        if token and token not in ENGLISH_STOPWORDS and len(token) <= MAX_TERM_CHARS
+    ]
+
+
 def query_terms(text: str) -> list[str]:
-    """Keyword terms of a query: lowercase ``[0-9a-z_]`` tokens, stop words dropped, deduplicated."""
-    seen: dict[str, None] = {}
-    for token in _SPLIT.split(text.lower()):
-        if token and token not in ENGLISH_STOPWORDS and len(token) < 64:
-            seen.setdefault(token, None)
-    return list(seen)[:MAX_TERMS]
+    """The distinct analysed terms of a query (at most :data:`MAX_TERMS`, in order of appearance)."""
+    return list(dict.fromkeys(analyze(text)))[:MAX_TERMS]
 
 
-def text_clause(field: str, terms: list[str]) -> str:
-    """``@field:(t1|t2|…)``: any of the terms (each already restricted to ``[0-9a-z_]``)."""
-    return f"@{field}:({'|'.join(terms)})" if len(terms) > 1 else f"@{field}:{terms[0]}"
+def bm25_scores(
+    terms: Sequence[str],
+    docs: Mapping[str, Sequence[str]],
+    df: Mapping[str, int],
+    n_docs: int,
+    avgdl: float,
+) -> dict[str, float]:
+    """BM25STD of each document (its analysed term sequence) for the query ``terms``; only scores > 0.
+
+    ``df`` and ``n_docs`` are counted under the recall's filter; ``avgdl`` is the mean document length.
+    """
+    n = max([n_docs, *df.values()])  # counted in separate queries: never let a write in between flip idf
+    idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms if df.get(t, 0) > 0}
+    if not idf or avgdl <= 0:
+        return {}
+    out: dict[str, float] = {}
+    for doc_id, tokens in docs.items():
+        norm = K1 * (1.0 - B + B * len(tokens) / avgdl)
+        score = 0.0
+        for term, weight in idf.items():
+            tf = tokens.count(term)
+            if tf:
+                score += weight * tf * (K1 + 1.0) / (tf + norm)
+        if score > 0:
+            out[doc_id] = score
+    return out
 
 
 def min_max(scores: Mapping[str, float]) -> dict[str, float]:

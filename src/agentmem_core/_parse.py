@@ -90,42 +90,42 @@ def parse_vector_dim(info: Any) -> int | None:
     return None
 
 
-def has_text_field(info: Any, field: str) -> bool:
-    """Whether FT.INFO lists ``field`` as a TEXT attribute."""
+def has_attribute(info: Any, field: str) -> bool:
+    """Whether FT.INFO lists an attribute named ``field`` (either engine's attribute layout)."""
     for attribute in pairs(info).get("attributes") or []:
         if not isinstance(attribute, (list, tuple)):
             continue
         flat = [as_text(x).lower() if isinstance(x, (bytes, str)) else x for x in attribute]
-        if field.lower() in flat and "text" in flat:
+        if field.lower() in flat:
             return True
     return False
 
 
-def parse_text_search(reply: Any) -> list[tuple[str, float, dict[str, Any]]]:
-    """Parse an FT.SEARCH ``WITHSCORES`` reply into ``(key, score, fields)``, best first.
+def parse_filter_search(reply: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+    """Parse a filter-only FT.SEARCH reply into ``(total matches, [(key, fields)])``.
+
+    Skips nil rows (logically expired keys) and duplicate keys; the total is the engine's count of every
+    match, not only of the rows returned (``LIMIT 0 0`` makes it a pure count).
 
     Raises:
-        BackendError: for a non-list reply.
+        BackendError: for a non-list reply or a non-integer total.
     """
     if not isinstance(reply, (list, tuple)) or not reply:
         raise BackendError(f"FT.SEARCH failed: {as_text(reply) if reply is not None else 'no reply'}")
-    out: list[tuple[str, float, dict[str, Any]]] = []
+    try:
+        total = int(as_text(reply[0]))
+    except (TypeError, ValueError) as exc:
+        raise BackendError(f"FT.SEARCH returned an unreadable total: {reply[0]!r}") from exc
+    rows: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
-    for i in range(1, len(reply) - 2, 3):
+    for i in range(1, len(reply) - 1, 2):
         key = as_text(reply[i])
-        raw = reply[i + 2]
+        raw = reply[i + 1]
         if not raw or key in seen:
             continue
-        try:
-            score = float(as_text(reply[i + 1]))
-        except ValueError:
-            continue
-        if not math.isfinite(score):
-            continue
         seen.add(key)
-        out.append((key, score, pairs(raw)))
-    out.sort(key=lambda r: (-r[1], r[0]))
-    return out
+        rows.append((key, pairs(raw)))
+    return total, rows
 
 
 def _find_dim(node: Sequence[Any]) -> int | None:

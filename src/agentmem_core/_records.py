@@ -18,6 +18,7 @@ from agentmem_core._encoding import (
     namespace_tokens,
     new_local_id,
 )
+from agentmem_core._lexical import analyze
 from agentmem_core.config import Kind, StoreConfig
 from agentmem_core.errors import InvalidMemoryError
 from agentmem_core.schema import NEVER, F, format_number
@@ -249,6 +250,10 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         fields[F.X_TAGS] = "|".join(encode_tag(t) for t in tags)
     if meta_tokens:
         fields[F.X_META] = "|".join(meta_tokens)
+    terms = analyze(item.content)
+    if terms:  # the lexical channel: distinct terms are matched and counted by the index, tf/length read here
+        fields[F.X_TERMS] = "|".join(dict.fromkeys(terms))
+        fields[F.LEX] = " ".join(terms)
     for name, value in ((F.THREAD_ID, scope.thread_id), (F.AGENT_ID, scope.agent_id),
                         (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key)):  # fmt: skip
         if value is not None:

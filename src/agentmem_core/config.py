@@ -172,6 +172,8 @@ class StoreConfig:
             (RediSearch, valkey-search >= 1.2); the index gets a TEXT field for ``content``.
         lexical_weight: share of the lexical channel in the fused relevance (``0..1``).
         hybrid_pool: candidates per channel in hybrid recall (at least ``k × candidate_multiplier``).
+        lexical_term_pool: memories fetched per query term by the lexical channel (a term that fewer
+            memories contain is enumerated completely; see ``agentmem_core._lexical``).
     """
 
     name: str
@@ -190,6 +192,7 @@ class StoreConfig:
     hybrid: bool = True
     lexical_weight: float = 0.6
     hybrid_pool: int = 50
+    lexical_term_pool: int = 20
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -209,6 +212,8 @@ class StoreConfig:
             raise ConfigurationError("lexical_weight must be in [0, 1]")
         if not 1 <= self.hybrid_pool <= 10_000:
             raise ConfigurationError("hybrid_pool must be in 1..10000")
+        if not 1 <= self.lexical_term_pool <= 10_000:
+            raise ConfigurationError("lexical_term_pool must be in 1..10000")
         if self.live_config_seconds is not None and self.live_config_seconds < 0:
             raise ConfigurationError("live_config_seconds must be >= 0 or None")
         ttls = {Kind.parse(k): v for k, v in self.ttl_by_kind.items()}

@@ -45,7 +45,9 @@ class F:
     X_SOURCE = "x_source"
     X_TAGS = "x_tags"
     X_META = "x_meta"
+    X_TERMS = "x_terms"  # distinct analysed terms of content (the lexical channel's postings)
     # stored only
+    LEX = "lex"  # analysed term sequence of content (term frequencies and length for BM25)
     CONTENT = "content"
     CREATED_AT = "created_at"
     EXPIRES_AT = "expires_at"
@@ -64,7 +66,7 @@ class F:
     DUPLICATE_COUNT = "duplicate_count"
 
 
-FieldType = Literal["VECTOR", "TAG", "NUMERIC", "TEXT"]
+FieldType = Literal["VECTOR", "TAG", "NUMERIC"]
 
 _INDEXED: tuple[tuple[str, FieldType], ...] = (
     (F.EMBEDDING, "VECTOR"),
@@ -77,6 +79,7 @@ _INDEXED: tuple[tuple[str, FieldType], ...] = (
     (F.X_SOURCE, "TAG"),
     (F.X_TAGS, "TAG"),
     (F.X_META, "TAG"),
+    (F.X_TERMS, "TAG"),
     (F.IMPORTANCE, "NUMERIC"),
     (F.X_CREATED_AT, "NUMERIC"),
     (F.X_EXPIRES_AT, "NUMERIC"),
@@ -116,8 +119,6 @@ class IndexSpec:
 
     keys: Keys
     config: IndexConfig
-    full_text: bool = False
-    """Index ``content`` as TEXT too (only when the engine supports it: not in the portable subset)."""
 
     @property
     def name(self) -> str:
@@ -128,8 +129,7 @@ class IndexSpec:
         """The FT.CREATE command (portable subset)."""
         args: list[str | int] = ["FT.CREATE", self.name, "ON", "HASH", "PREFIX", 1, self.keys.memory_prefix]
         args.append("SCHEMA")
-        fields = _INDEXED + (((F.CONTENT, "TEXT"),) if self.full_text else ())
-        for name, ftype in fields:
+        for name, ftype in _INDEXED:
             if ftype == "VECTOR":
                 params: list[str | int] = [
                     "TYPE",
@@ -144,16 +144,19 @@ class IndexSpec:
                 args += [name, "VECTOR", self.config.algorithm, len(params), *params]
             elif ftype == "TAG":
                 args += [name, "TAG", "SEPARATOR", "|"]
-            elif ftype == "TEXT":
-                args += [name, "TEXT"]
             else:
                 args += [name, "NUMERIC"]
         return tuple(args)
 
     @property
     def return_fields(self) -> tuple[str, ...]:
-        """RETURN list of a recall: the distance alias plus the stored fields."""
-        return (DISTANCE_ALIAS, *STORED_FIELDS)
+        """RETURN list of a recall's KNN channel: the distance alias, the stored fields and the terms."""
+        return (DISTANCE_ALIAS, *STORED_FIELDS, F.LEX)
+
+    @property
+    def term_return_fields(self) -> tuple[str, ...]:
+        """RETURN list of a recall's per-term lexical queries (no distance: they carry no KNN clause)."""
+        return (*STORED_FIELDS, F.LEX)
 
 
 def _text(raw: Any) -> str | None:

@@ -121,7 +121,7 @@ def test_config_validation() -> None:
 def test_create_command_is_portable_subset() -> None:
     spec = IndexSpec(Keys("s"), IndexConfig(dims=384))
     cmd = spec.create_command()
-    assert cmd[:7] == ("FT.CREATE", "am_s_v1", "ON", "HASH", "PREFIX", 1, "am:s:m:")
+    assert cmd[:7] == ("FT.CREATE", "am_s_v2", "ON", "HASH", "PREFIX", 1, "am:s:m:")
     text = " ".join(map(str, cmd))
     for banned in ("SORTABLE", "TEXT", "NOINDEX", "JSON", "CASESENSITIVE", "{", "}"):
         assert banned not in text
