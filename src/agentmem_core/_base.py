@@ -22,7 +22,7 @@ from agentmem_core._records import MemoryInput
 from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.embeddings import Embedder
 from agentmem_core.engine import PORTABLE, EngineInfo
-from agentmem_core.errors import ConfigurationError, InvalidMemoryError
+from agentmem_core.errors import AgentMemError, ConfigurationError, InvalidMemoryError, SchemaMismatchError
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import IndexSpec
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
@@ -106,9 +106,15 @@ class StoreBase:
         self._live_read_at: float | None = None
         self._effective = config
         self._registered: set[str] = set()
+        self._unusable: AgentMemError | None = None
 
     # -- context ---------------------------------------------------------------------------------------
     def _context(self) -> Context:
+        if self._unusable is not None:
+            # A store whose index disagrees with its config must not write hashes that index cannot read.
+            raise SchemaMismatchError(f"setup() failed, so this store is unusable: {self._unusable}") from (
+                self._unusable
+            )
         return Context(self.keys, self.spec, self._effective, self.engine, self._clock(), self._lexical)
 
     def _live_due(self) -> bool:
@@ -135,7 +141,12 @@ class StoreBase:
     # Each is a generator, so nothing (not even the context's clock and live config) is read until the
     # driver starts it, after any live-config refresh.
     def _setup(self) -> Flow[EngineInfo]:
-        result = yield from setup_flow(self.spec, self.config.hybrid)
+        try:
+            result = yield from setup_flow(self.spec, self.config.hybrid)
+        except SchemaMismatchError as exc:  # incl. DimensionMismatchError
+            self._unusable = exc
+            raise
+        self._unusable = None
         self.engine, self.spec, self._lexical = result.engine, result.spec, result.lexical
         return result.engine
 

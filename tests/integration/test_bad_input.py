@@ -25,6 +25,7 @@ from agentmem_core.errors import (
     InvalidVectorError,
     NotFoundError,
     QueryTooComplexError,
+    SchemaMismatchError,
     SearchModuleUnavailableError,
 )
 from agentmem_core.query import MemoryFilter, render_query
@@ -556,6 +557,22 @@ def test_dimension_mismatch_names_both_dimensions(seeded: Seeded, valkey_url: st
         other.close()
 
 
+def test_store_whose_setup_failed_refuses_to_write(seeded: Seeded, valkey_url: str) -> None:
+    """Hashes with 32-d vectors under a 64-d index would be silently unsearchable: refuse them."""
+    other = MemoryStore.from_url(valkey_url, name=seeded.store.config.name, embedder=HashingEmbedder(32))
+    try:
+        with pytest.raises(DimensionMismatchError):
+            other.setup()
+        with pytest.raises(SchemaMismatchError, match="setup\\(\\) failed"):
+            other.remember("written with the wrong dimension", user_id="u1")
+        with pytest.raises(SchemaMismatchError):
+            other.remember_many([{"content": "also wrong", "user_id": "u1"}])
+        with pytest.raises(SchemaMismatchError):
+            other.recall(QUERY, user_id="u1")
+    finally:
+        other.close()
+
+
 async def test_async_dimension_mismatch(store: MemoryStore, valkey_url: str) -> None:
     other = AsyncMemoryStore.from_url(valkey_url, name=store.config.name, embedder=HashingEmbedder(128))
     try:
@@ -563,6 +580,8 @@ async def test_async_dimension_mismatch(store: MemoryStore, valkey_url: str) -> 
             await other.setup()
         assert (raised.value.existing, raised.value.configured) == (64, 128)
         assert "64" in str(raised.value) and "128" in str(raised.value)
+        with pytest.raises(SchemaMismatchError, match="setup\\(\\) failed"):
+            await other.remember("written with the wrong dimension")
     finally:
         await other.close()
 
