@@ -266,6 +266,19 @@ def reinforce_commands(ctx: Context, ids: Sequence[str]) -> list[ScriptCall]:
     return calls
 
 
+def parse_reinforce(
+    ctx: Context, calls: Sequence[ScriptCall], replies: Sequence[Any]
+) -> dict[str, tuple[int, list[Any]]]:
+    """REINFORCE replies -> ``id -> (new access count, counters before)``; gone memories are left out."""
+    out: dict[str, tuple[int, list[Any]]] = {}
+    for call, reply in zip(calls, replies):
+        for key, value in zip(call.keys[::2], expect(reply)):
+            if isinstance(value, (list, tuple)):
+                count = int(value[0])
+                out[ctx.keys.id_from_memory_key(key)] = (count, [count - 1, value[1], value[2]])
+    return out
+
+
 def _with_counters(hit: RecallHit, access_count: int, now: float) -> RecallHit:
     memory = hit.memory
     updated = Memory(**{**memory.__dict__, "access_count": access_count, "last_accessed_at": now})
@@ -284,8 +297,10 @@ def recall_flow(
 ) -> Flow[RecallResult]:
     """Recall: embed, search (KNN, plus BM25 when hybrid), read counters, score, reinforce.
 
-    Round trips: the search (both channels pipelined), the counters of the candidates that can still
-    make the top ``k``, and the reinforcement (one script call per scope).
+    Round trips: the search (both channels pipelined), then the counters of the candidates that can
+    still make the top ``k``, then the reinforcement (one script call per scope). When no more than
+    ``k`` candidates can make the top ``k`` (the usual case), the last two are one script call that
+    reads the counters and reinforces.
     """
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidMemoryError(f"k must be an int in 1..{MAX_K}, got {k!r}")
@@ -331,12 +346,21 @@ def recall_flow(
     # With a threshold, lexical-only candidates need their distance before ranking: read them all.
     chosen = list(candidates) if threshold is not None else plausible(ctx, candidates, k, scoring)
     missing = [c for c in chosen if c.distance is None]
-    replies = yield batch(
-        _stats_commands(ctx, [c.id for c in chosen])
-        + [Call(("HGET", ctx.keys.memory(c.id), F.EMBEDDING)) for c in missing]
-    )
-    stats = list(replies[: len(chosen)])
-    for candidate, blob_reply in zip(missing, replies[len(chosen) :]):
+    distance_reads = [Call(("HGET", ctx.keys.memory(c.id), F.EMBEDDING)) for c in missing]
+    # When no more than k candidates can make the top k, they are the hits whatever their counters say:
+    # read the counters and reinforce in the same script call (one round trip fewer).
+    folded = reinforce and threshold is None and len(chosen) <= k
+    reinforced: dict[str, tuple[int, list[Any]]] = {}
+    if folded:
+        calls = reinforce_commands(ctx, [c.id for c in chosen])
+        replies = yield batch([*calls, *distance_reads])
+        reinforced = parse_reinforce(ctx, calls, replies[: len(calls)])
+        stats: list[Any] = [reinforced[c.id][1] if c.id in reinforced else None for c in chosen]
+        blobs = replies[len(calls) :]
+    else:
+        replies = yield batch(_stats_commands(ctx, [c.id for c in chosen]) + distance_reads)
+        stats, blobs = list(replies[: len(chosen)]), replies[len(chosen) :]
+    for candidate, blob_reply in zip(missing, blobs):
         raw = expect(blob_reply)
         if isinstance(raw, bytes) and len(raw) == 4 * ctx.spec.config.dims:
             stored = np.frombuffer(raw, dtype="<f4")
@@ -352,16 +376,12 @@ def recall_flow(
             return RecallResult((), nearest_miss)
         chosen, stats = [c for c, _ in kept], [s for _, s in kept]
     hits = score_candidates(ctx, chosen, stats, scoring, k)
-    if reinforce and hits:
+    if reinforce and hits and not folded:
         calls = reinforce_commands(ctx, [h.memory.id for h in hits])
-        replies = yield batch(calls)
-        counts: dict[str, int] = {}
-        for call, reply in zip(calls, replies):
-            values = expect(reply)
-            for n, key in enumerate(call.keys[::2]):
-                counts[ctx.keys.id_from_memory_key(key)] = int(values[n])
+        reinforced = parse_reinforce(ctx, calls, (yield batch(calls)))
+    if reinforce and hits:
         hits = [
-            _with_counters(h, counts[h.memory.id], ctx.now) if counts.get(h.memory.id, -1) >= 0 else h
+            _with_counters(h, reinforced[h.memory.id][0], ctx.now) if h.memory.id in reinforced else h
             for h in hits
         ]
     return RecallResult(tuple(hits), nearest_miss)

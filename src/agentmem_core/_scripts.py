@@ -75,16 +75,19 @@ REINFORCE = Script(
     "reinforce",
     """
 -- Reinforce recalled memories of one scope. KEYS: mem1, stats1, mem2, stats2, ...
--- ARGV: now, field ('access_count')   ->  new count per memory (-1 where the memory is gone)
+-- ARGV: now, field ('access_count')
+-- -> per memory: -1 when it is gone, else {new count, last_accessed_at before, duplicate_count}
 local out = {}
 for i = 1, #KEYS, 2 do
   local pttl = redis.call('PTTL', KEYS[i])
   if pttl == -2 then
     table.insert(out, -1)
   else
-    table.insert(out, redis.call('HINCRBY', KEYS[i + 1], ARGV[2], 1))
+    local before = redis.call('HMGET', KEYS[i + 1], 'last_accessed_at', 'duplicate_count')
+    local n = redis.call('HINCRBY', KEYS[i + 1], ARGV[2], 1)
     redis.call('HSET', KEYS[i + 1], 'last_accessed_at', ARGV[1])
     if pttl > 0 then redis.call('PEXPIRE', KEYS[i + 1], pttl) end
+    table.insert(out, {n, before[1], before[2]})
   end
 end
 return out

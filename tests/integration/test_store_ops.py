@@ -89,6 +89,35 @@ async def test_recall_without_reinforce_leaves_counts(mem: Facade) -> None:
     assert (await mem.get(a)).access_count == 2
 
 
+@pytest.mark.parametrize("twin", [False, True])
+async def test_reinforcement_scores_from_the_previous_access(mem: Facade, twin: bool) -> None:
+    """Recency is scored from the access before this recall; the hit reports the access it just made.
+
+    Without a twin only the hit can make the top 1 (counters read and reinforced in one script call);
+    with an identical twin both can (counters read first, the winner reinforced after).
+    """
+    clock = mem.clock  # type: ignore[attr-defined]
+    created = clock.now
+    await mem.remember("the ferry to Capri leaves at nine", thread_id="t")
+    await mem.remember("gelato on the harbour", thread_id="t")
+    if twin:
+        await mem.remember("the ferry to Capri leaves at nine", thread_id="t")
+    half_life = mem.store.config.scoring.half_life_seconds
+    clock.now = created + half_life
+    first = (await mem.recall("ferry Capri", thread_id="t", k=1))[0]
+    a = first.memory.id
+    assert first.memory.content == "the ferry to Capri leaves at nine"
+    assert first.scores.recency == pytest.approx(0.5)  # never accessed: decays from created_at
+    assert (first.memory.access_count, first.memory.last_accessed_at) == (1, clock.now)
+    clock.now += half_life
+    second = (await mem.recall("ferry Capri", thread_id="t", k=1))[0]
+    assert second.memory.id == a  # its twin (if any) decayed further
+    assert second.scores.recency == pytest.approx(0.5)  # from the first recall, not from this one
+    assert (second.memory.access_count, second.memory.last_accessed_at) == (2, clock.now)
+    stored = await mem.get(a)
+    assert (stored.access_count, stored.last_accessed_at) == (2, clock.now)
+
+
 async def test_recall_by_vector_and_threshold_near_miss(mem: Facade) -> None:
     embedder = HashingEmbedder(64)
     a = await mem.remember("museum tickets for Tuesday", agent_id="planner")
