@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agentmem_core import _lexical
 from agentmem_core._stem import PorterStemmer
 
 # ---------------------------------------------------------------------------------------- tokenising
@@ -28,19 +28,10 @@ REDISEARCH_STOPWORDS = frozenset(
     "these they this to was will with".split()
 )
 
-# A wider English list (function words, pronouns, auxiliaries, question words). Used on query *and* index.
-ENGLISH_STOPWORDS = REDISEARCH_STOPWORDS | frozenset(
-    """
-    i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
-    herself its itself them theirs themselves what which who whom whose when where why how whats
-    am were been being have has had having do does did doing done would should could can may might must
-    shall from up down out off over under again further once here all any both each few more most other
-    some own same so than too very s t d ll m o re ve y just also now only about above after before
-    below between during through until while against because until get got gets those im its it's
-    """.split()
-)
-
-_SPLIT = re.compile(r"[^0-9a-z_]+")
+# The store's list (RediSearch's defaults plus pronouns, auxiliaries, question words), used on query *and*
+# index; the same tokeniser as the store.
+ENGLISH_STOPWORDS = _lexical.ENGLISH_STOPWORDS
+_SPLIT = _lexical._SPLIT
 
 
 def tokenize(text: str) -> list[str]:

@@ -112,22 +112,22 @@ class Candidate:
     lexical_scaled: float = 0.0
 
 
-def count_command(ctx: Context, filter_text: str) -> Call:
-    """How many memories match the filter (``LIMIT 0 0``: the engine counts, returns no rows)."""
-    return Call((
-        "FT.SEARCH", ctx.spec.name, filter_text, "LIMIT", 0, 0,
-        "TIMEOUT", ctx.config.timeout_ms, "DIALECT", 2,
-    ))  # fmt: skip
+def filter_search_command(ctx: Context, query: str, limit: int, fields: Sequence[str] = ()) -> Call:
+    """A filter-only FT.SEARCH: the engine's count of every match plus up to ``limit`` rows of ``fields``.
 
-
-def term_command(ctx: Context, leaves: Sequence[Leaf], term: str, limit: int) -> Call:
-    """Memories under the filter that contain ``term``: its document frequency plus up to ``limit`` rows."""
-    query = render_query([*leaves, TagIn(F.X_TERMS, (term,))], max_leaves=ctx.engine.max_leaves)
-    fields = ctx.spec.term_return_fields
+    ``limit=0`` makes it a pure count (the filter's size); with a term predicate, the total is that term's
+    document frequency under the filter.
+    """
+    returned: tuple[str | int, ...] = ("RETURN", len(fields), *fields) if fields else ()
     return Call((
-        "FT.SEARCH", ctx.spec.name, query, "RETURN", len(fields), *fields,
+        "FT.SEARCH", ctx.spec.name, query, *returned,
         "LIMIT", 0, limit, "TIMEOUT", ctx.config.timeout_ms, "DIALECT", 2,
     ))  # fmt: skip
+
+
+def term_query(ctx: Context, leaves: Sequence[Leaf], term: str) -> str:
+    """The filter plus one term predicate on the analysed-terms TAG field."""
+    return render_query([*leaves, TagIn(F.X_TERMS, (term,))], max_leaves=ctx.engine.max_leaves)
 
 
 def lexical_fits(ctx: Context, flt: MemoryFilter) -> bool:
@@ -151,8 +151,13 @@ def hybrid_candidates_flow(
     pool = min(MAX_K, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
     replies = yield batch([
         knn_command(ctx, vector, filter_text, pool),
-        count_command(ctx, filter_text),
-        *(term_command(ctx, leaves, term, ctx.config.lexical_term_pool) for term in terms),
+        filter_search_command(ctx, filter_text, 0),
+        *(
+            filter_search_command(
+                ctx, term_query(ctx, leaves, term), ctx.config.lexical_term_pool, ctx.spec.term_return_fields
+            )
+            for term in terms
+        ),
     ])  # fmt: skip
     out: dict[str, Candidate] = {}
     for row in parse_search(expect(replies[0])):
