@@ -48,12 +48,12 @@ from valkey.connection import PythonRespSerializer
 from valkey.utils import LIBVALKEY_AVAILABLE
 
 from agentmem_core import MemoryStore
-from agentmem_core._flows_read import knn_command
+from agentmem_core._flows_recall import knn_command
 from agentmem_core._records import MemoryInput, prepare
 from agentmem_core.aio import AsyncMemoryStore
 from agentmem_core.embeddings import CallableEmbedder
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import STORED_FIELDS, F
+from agentmem_core.schema import STORED_FIELDS, F, rank_fields
 
 DIMS = 384
 USERS = 10  # recall filters on one user: N / 10 candidates pass the filter
@@ -519,9 +519,11 @@ class Systems:
         ctx = am._context()
 
         def matched_cmd(q: Query) -> tuple[Any, ...]:
-            leaves = MemoryFilter(user_id=q[1]).leaves(time.time())
+            leaves = MemoryFilter(user_id=q[1]).scope_leaves()
             flt = render_query(leaves, max_leaves=ctx.engine.max_leaves)
-            args = list(knn_command(ctx, vec_bytes(q[0]), flt, K * ctx.config.candidate_multiplier).args)
+            pool = K * ctx.config.candidate_multiplier
+            fields = rank_fields(lexical=False, metadata=False)
+            args = list(knn_command(ctx, vec_bytes(q[0]), flt, pool, fields).args)
             args[1] = names["raw_index"]
             return tuple(args)
 
@@ -530,7 +532,7 @@ class Systems:
 
         series = [
             Series(RAW, RECALL_FLOOR, parser, lambda q: c.execute_command(*floor_cmd(q))),
-            Series(RAW, "FT.SEARCH as agentmem sends it (KNN-30)", parser,
+            Series(RAW, f"FT.SEARCH as agentmem sends it (KNN-{K * ctx.config.candidate_multiplier})", parser,
                    lambda q: c.execute_command(*matched_cmd(q))),
             Series(AM, "recall_by_vector k=10, reinforce off", parser,
                    lambda q: am.recall_by_vector(q[0], k=K, user_id=q[1], reinforce=False)),

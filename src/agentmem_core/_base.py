@@ -11,11 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import valkey
+import valkey.asyncio as avalkey
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys
 from agentmem_core._flows_admin import live_config_commands, refresh_live_flow, setup_flow
-from agentmem_core._flows_read import get_many_flow, list_flow, recall_flow, scopes_flow, stats_flow
+from agentmem_core._flows_read import get_many_flow, list_flow, scopes_flow, stats_flow
+from agentmem_core._flows_recall import recall_flow
 from agentmem_core._flows_write import forget_by_scope_flow, forget_flow, remember_flow, update_flow
 from agentmem_core._plan import Flow, batch, expect
 from agentmem_core._records import MemoryInput
@@ -38,6 +41,10 @@ def _check_client(client: Any) -> None:
         raise ConfigurationError("pass a client with decode_responses=False (vectors are binary)")
     if str(kwargs.get("protocol", 2)) not in ("2", "None"):
         raise ConfigurationError("pass a client with protocol=2 (RESP2): FT.* replies differ under RESP3")
+
+
+def _is_cluster(client: Any) -> bool:
+    return isinstance(client, (valkey.ValkeyCluster, avalkey.ValkeyCluster))
 
 
 class StoreBase:
@@ -107,6 +114,7 @@ class StoreBase:
         self._effective = config
         self._registered: set[str] = set()
         self._unusable: AgentMemError | None = None
+        self._cluster = _is_cluster(client)
 
     # -- context ---------------------------------------------------------------------------------------
     def _context(self) -> Context:
@@ -115,7 +123,9 @@ class StoreBase:
             raise SchemaMismatchError(f"setup() failed, so this store is unusable: {self._unusable}") from (
                 self._unusable
             )
-        return Context(self.keys, self.spec, self._effective, self.engine, self._clock(), self._lexical)
+        return Context(
+            self.keys, self.spec, self._effective, self.engine, self._clock(), self._lexical, self._cluster
+        )
 
     def _live_due(self) -> bool:
         interval = self.config.live_config_seconds

@@ -22,4 +22,6 @@ class Context:
     engine: EngineInfo
     now: float
     lexical: bool = False
-    """Whether recall may use the index's full-text channel (engine support + TEXT field present)."""
+    """Whether recall may use the lexical channel (engine support + the terms field in the index)."""
+    cluster: bool = False
+    """Whether the client is a cluster client (a script call may then touch one hash slot only)."""

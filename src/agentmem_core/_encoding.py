@@ -28,6 +28,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from agentmem_core.errors import InvalidMemoryError
 
@@ -136,12 +137,12 @@ class Keys:
 
     store: str
 
-    @property
+    @cached_property
     def prefix(self) -> str:
         """Common prefix of every key of the store."""
         return f"am:{self.store}:"
 
-    @property
+    @cached_property
     def memory_prefix(self) -> str:
         """The only prefix the search index covers."""
         return f"{self.prefix}m:"
@@ -165,6 +166,10 @@ class Keys:
         """Inverse of :meth:`memory`."""
         rest = key[len(self.memory_prefix) :]
         return rest[1 : 1 + _TAG_LEN] + rest[2 + _TAG_LEN :]
+
+    def stats_of_memory_key(self, key: str) -> str:
+        """The counter hash key of a memory hash key (no id validation: the key came from the index)."""
+        return f"{self.prefix}s:{key[len(self.memory_prefix) :]}"
 
     def created(self, tag: str) -> str:
         """The scope's ZSET of ids by created_at."""

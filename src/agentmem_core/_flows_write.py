@@ -11,7 +11,8 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, encode_tag, parse_id
-from agentmem_core._flows_read import get_many_flow, knn_command, scopes_flow
+from agentmem_core._flows_read import get_many_flow, scopes_flow
+from agentmem_core._flows_recall import knn_command
 from agentmem_core._parse import as_text, parse_search
 from agentmem_core._plan import Call, Command, Embed, Flow, ScriptCall, batch, expect
 from agentmem_core._records import MemoryInput, PreparedMemory, prepare
@@ -74,7 +75,7 @@ def _find_duplicates(
     commands = []
     for item, vector in zip(items, vectors):
         flt = render_query(_scope_filter(item.scope).leaves(ctx.now), max_leaves=ctx.engine.max_leaves)
-        commands.append(knn_command(ctx, vector_to_bytes(vector), flt, 1))
+        commands.append(knn_command(ctx, vector_to_bytes(vector), flt, 1, (F.EXPIRES_AT,)))
     replies = yield batch(commands)
     found: list[str | None] = []
     for n, (item, reply) in enumerate(zip(items, replies)):

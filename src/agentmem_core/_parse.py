@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentmem_core.errors import BackendError
 from agentmem_core.schema import DISTANCE_ALIAS
@@ -28,12 +27,13 @@ def pairs(reply: Any) -> dict[str, Any]:
         return {as_text(k): v for k, v in reply.items()}
     if not isinstance(reply, (list, tuple)):
         raise BackendError(f"expected a list of field/value pairs, got {type(reply).__name__}")
-    return {as_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
+    it = iter(reply)
+    # hot path of every search reply: no per-name function call
+    return {(k.decode() if type(k) is bytes else as_text(k)): v for k, v in zip(it, it)}
 
 
-@dataclass(frozen=True)
-class SearchRow:
-    """One FT.SEARCH hit."""
+class SearchRow(NamedTuple):
+    """One FT.SEARCH hit (a named tuple: recall parses dozens per call)."""
 
     key: str
     distance: float
@@ -54,7 +54,8 @@ def parse_search(reply: Any) -> list[SearchRow]:
     rows: list[SearchRow] = []
     seen: set[str] = set()
     for i in range(1, len(reply) - 1, 2):
-        key = as_text(reply[i])
+        raw_key = reply[i]
+        key = raw_key.decode() if type(raw_key) is bytes else as_text(raw_key)
         raw = reply[i + 1]
         if not raw or key in seen:
             continue
@@ -63,8 +64,8 @@ def parse_search(reply: Any) -> list[SearchRow]:
         if distance_raw is None:
             continue
         try:
-            distance = float(as_text(distance_raw))
-        except ValueError:
+            distance = float(distance_raw)
+        except (TypeError, ValueError):
             continue
         if not math.isfinite(distance):
             continue

@@ -1,7 +1,8 @@
 """Server-side Lua scripts.
 
-Each touches the keys of ONE scope (one hash slot), so each is atomic and cluster-safe. Every key a
-script touches is passed in KEYS.
+Every key a script touches is passed in KEYS, and each call is atomic. On a cluster every call touches
+the keys of ONE scope (one hash slot); on a standalone server, FETCH may take the hits of several scopes
+in one call (one command instead of one per scope).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["DELETE", "DUPLICATE", "REINFORCE", "SCOPE_STATS", "WRITE", "Script"]
+__all__ = ["DELETE", "DUPLICATE", "FETCH", "SCOPE_STATS", "WRITE", "Script"]
 
 
 @dataclass(frozen=True)
@@ -71,23 +72,32 @@ return {is_new, redis.call('ZCARD', KEYS[3])}
 """,
 )
 
-REINFORCE = Script(
-    "reinforce",
+FETCH = Script(
+    "fetch",
     """
--- Reinforce recalled memories of one scope. KEYS: mem1, stats1, mem2, stats2, ...
--- ARGV: now, field ('access_count')
--- -> per memory: -1 when it is gone, else {new count, last_accessed_at before, duplicate_count}
+-- Read recalled memories (their counters and stored fields) and, when ARGV[1] is '1', reinforce them.
+-- KEYS: mem1, stats1, mem2, stats2, ...   ARGV: reinforce ('1' | '0'), now, field1, field2, ...
+-- -> per memory: -1 when it is gone, else
+--    {access_count, last_accessed_at, duplicate_count, {field values}} with the counters as they were
+--    before this call (so a hit is scored from its previous access).
+local reinforce, now = ARGV[1] == '1', ARGV[2]
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
 local out = {}
 for i = 1, #KEYS, 2 do
   local pttl = redis.call('PTTL', KEYS[i])
   if pttl == -2 then
-    table.insert(out, -1)
+    out[#out + 1] = -1
   else
-    local before = redis.call('HMGET', KEYS[i + 1], 'last_accessed_at', 'duplicate_count')
-    local n = redis.call('HINCRBY', KEYS[i + 1], ARGV[2], 1)
-    redis.call('HSET', KEYS[i + 1], 'last_accessed_at', ARGV[1])
-    if pttl > 0 then redis.call('PEXPIRE', KEYS[i + 1], pttl) end
-    table.insert(out, {n, before[1], before[2]})
+    local c = redis.call('HMGET', KEYS[i + 1], 'access_count', 'last_accessed_at', 'duplicate_count')
+    if reinforce then
+      redis.call('HINCRBY', KEYS[i + 1], 'access_count', 1)
+      redis.call('HSET', KEYS[i + 1], 'last_accessed_at', now)
+      if pttl > 0 then redis.call('PEXPIRE', KEYS[i + 1], pttl) end
+    end
+    local values = {}
+    if #fields > 0 then values = redis.call('HMGET', KEYS[i], unpack(fields)) end
+    out[#out + 1] = {c[1], c[2], c[3], values}
   end
 end
 return out
@@ -172,4 +182,4 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 """,
 )
 
-ALL_SCRIPTS = (WRITE, REINFORCE, DUPLICATE, DELETE, SCOPE_STATS)
+ALL_SCRIPTS = (WRITE, FETCH, DUPLICATE, DELETE, SCOPE_STATS)

@@ -17,9 +17,9 @@ from typing import Any, Literal
 from agentmem_core._encoding import Keys
 from agentmem_core.config import IndexConfig, Kind
 from agentmem_core.errors import BackendError
-from agentmem_core.types import Memory
+from agentmem_core.types import Memory, make_memory
 
-__all__ = ["DISTANCE_ALIAS", "F", "IndexSpec", "NEVER", "format_number"]
+__all__ = ["DISTANCE_ALIAS", "F", "IndexSpec", "NEVER", "format_number", "rank_fields"]
 
 NEVER = 10_000_000_000_000
 """``x_expires_at`` of a memory that never expires (year ~318857): keeps "not expired" a single leaf."""
@@ -148,15 +148,20 @@ class IndexSpec:
                 args += [name, "NUMERIC"]
         return tuple(args)
 
-    @property
-    def return_fields(self) -> tuple[str, ...]:
-        """RETURN list of a recall's KNN channel: the distance alias, the stored fields and the terms."""
-        return (DISTANCE_ALIAS, *STORED_FIELDS, F.LEX)
 
-    @property
-    def term_return_fields(self) -> tuple[str, ...]:
-        """RETURN list of a recall's per-term lexical queries (no distance: they carry no KNN clause)."""
-        return (*STORED_FIELDS, F.LEX)
+def rank_fields(*, lexical: bool, metadata: bool) -> tuple[str, ...]:
+    """The fields a recall's search returns per candidate: what ranking and filtering need, no more.
+
+    Never the content or the vector: the engine's per-row field loading is most of a wide FT.SEARCH's
+    cost, and parsing it most of a naive client's. ``expires_at`` is a stored hash field, so a logically
+    expired key still comes back as a nil row (RETURN at least one real field), and the client checks it.
+    """
+    out = [F.IMPORTANCE, F.CREATED_AT, F.EXPIRES_AT]
+    if metadata:
+        out.append(F.METADATA)
+    if lexical:
+        out.append(F.LEX)
+    return tuple(out)
 
 
 def _text(raw: Any) -> str | None:
@@ -168,43 +173,63 @@ def _text(raw: Any) -> str | None:
 
 
 def _float(raw: Any, default: float = 0.0) -> float:
-    text = _text(raw)
-    return default if text is None or text == "" else float(text)
+    return float(raw) if raw else default  # float() reads bytes and str alike
+
+
+_EMPTY_JSON = (b"[]", b"{}", "[]", "{}")
 
 
 def _json(raw: Any, default: Any) -> Any:
+    if raw is None or raw in _EMPTY_JSON:  # the common case, without the JSON parser
+        return default
     text = _text(raw)
     return default if not text else json.loads(text)
+
+
+_KINDS: dict[Any, Kind] = {**{k.value: k for k in Kind}, **{k.value.encode(): k for k in Kind}}
+
+
+def _opt(raw: Any) -> str | None:
+    """A text field where empty means "not set"."""
+    if not raw:
+        return None
+    return raw.decode("utf-8") if type(raw) is bytes else str(raw)
 
 
 def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any] | None) -> Memory:
     """Build a :class:`Memory` from stored fields (``str`` or ``bytes`` values) and its counters.
 
+    This runs for every hit and every ``get``, so it avoids per-field helper calls where it can.
+
     Raises:
         BackendError: when the stored hash is not a memory this version can read.
     """
+    get = fields.get
     try:
-        created = _float(fields.get(F.CREATED_AT))
-        expires = _float(fields.get(F.EXPIRES_AT), NEVER)
+        created = _float(get(F.CREATED_AT))
+        expires = _float(get(F.EXPIRES_AT), NEVER)
         access = last = dup = None
         if stats is not None:
-            access, last, dup = (_text(v) for v in stats)
-        kind_text = _text(fields.get(F.KIND)) or Kind.SEMANTIC.value
-        return Memory(
+            access, last, dup = stats
+        raw_kind = get(F.KIND)
+        kind = _KINDS.get(raw_kind) if raw_kind else Kind.SEMANTIC
+        if kind is None:
+            kind = Kind(_text(raw_kind))
+        return make_memory(
             id=memory_id,
-            content=_text(fields.get(F.CONTENT)) or "",
-            kind=Kind(kind_text),
-            importance=_float(fields.get(F.IMPORTANCE), 0.5),
-            tags=tuple(_json(fields.get(F.TAGS), [])),
-            namespace=tuple(_json(fields.get(F.NAMESPACE), [])),
-            thread_id=_text(fields.get(F.THREAD_ID)) or None,
-            agent_id=_text(fields.get(F.AGENT_ID)) or None,
-            user_id=_text(fields.get(F.USER_ID)) or None,
-            source=_text(fields.get(F.SOURCE)) or None,
-            key=_text(fields.get(F.KEY)) or None,
-            metadata=_json(fields.get(F.METADATA), {}),
+            content=_opt(get(F.CONTENT)) or "",
+            kind=kind,
+            importance=_float(get(F.IMPORTANCE), 0.5),
+            tags=tuple(_json(get(F.TAGS), ())),
+            namespace=tuple(_json(get(F.NAMESPACE), ())),
+            thread_id=_opt(get(F.THREAD_ID)),
+            agent_id=_opt(get(F.AGENT_ID)),
+            user_id=_opt(get(F.USER_ID)),
+            source=_opt(get(F.SOURCE)),
+            key=_opt(get(F.KEY)),
+            metadata=_json(get(F.METADATA), {}),
             created_at=created,
-            updated_at=_float(fields.get(F.UPDATED_AT), created),
+            updated_at=_float(get(F.UPDATED_AT), created),
             expires_at=None if expires >= NEVER else expires,
             access_count=int(access) if access else 0,
             last_accessed_at=float(last) if last else created,

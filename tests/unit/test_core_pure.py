@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import subprocess
@@ -12,12 +13,13 @@ import pytest
 from agentmem_core import ScoringConfig, ScoringWeights
 from agentmem_core._encoding import NONE_TAG, Keys, ScopeKey, encode_tag, namespace_tokens, parse_id
 from agentmem_core._parse import parse_search, parse_vector_dim
-from agentmem_core.config import DAY, IndexConfig, StoreConfig
+from agentmem_core.config import DAY, IndexConfig, Kind, StoreConfig
 from agentmem_core.engine import detect_engine
-from agentmem_core.errors import ConfigurationError, InvalidMemoryError, QueryTooComplexError
+from agentmem_core.errors import BackendError, ConfigurationError, InvalidMemoryError, QueryTooComplexError
 from agentmem_core.query import MemoryFilter, NumRange, TagIn, render_query
-from agentmem_core.schema import IndexSpec, format_number
+from agentmem_core.schema import F, IndexSpec, decode_memory, format_number
 from agentmem_core.scoring import composite, recency, similarity_from_distance
+from agentmem_core.types import Memory
 
 TAG_VALUE = re.compile(r"^[a-z0-9_]+$")
 
@@ -145,6 +147,33 @@ def test_parse_search_sorts_and_skips_nil_rows() -> None:
     assert [r.key for r in rows] == ["k1", "k2"]
     with pytest.raises(Exception, match="FT.SEARCH failed"):
         parse_search(b"Request timed out")
+
+
+@pytest.mark.parametrize("as_bytes", [True, False], ids=["bytes", "str"])
+def test_decode_memory_equals_the_dataclass_built_the_slow_way(as_bytes: bool) -> None:
+    """decode_memory skips Memory.__init__ for speed; the result must be the same value, every field set."""
+    raw = {
+        F.CONTENT: "Prefers window seats", F.KIND: "episodic", F.IMPORTANCE: "0.7",
+        F.CREATED_AT: "100.5", F.UPDATED_AT: "", F.EXPIRES_AT: "900", F.NAMESPACE: '["a", "b"]',
+        F.THREAD_ID: "t", F.AGENT_ID: "", F.USER_ID: "ana", F.SOURCE: "", F.TAGS: '["x"]',
+        F.METADATA: '{"n": 1}', F.KEY: "",
+    }  # fmt: skip
+    fields = {k: v.encode() if as_bytes else v for k, v in raw.items()}
+    memory = decode_memory("0123456789abcdef0123456789abcdef", fields, (b"3", b"200.25", None))
+    expected = Memory(
+        id="0123456789abcdef0123456789abcdef", content="Prefers window seats", kind=Kind.EPISODIC,
+        importance=0.7, tags=("x",), namespace=("a", "b"), thread_id="t", agent_id=None, user_id="ana",
+        source=None, key=None, metadata={"n": 1}, created_at=100.5, updated_at=100.5, expires_at=900.0,
+        access_count=3, last_accessed_at=200.25, duplicate_count=0,
+    )  # fmt: skip
+    assert memory == expected
+    assert set(vars(memory)) == {f.name for f in dataclasses.fields(Memory)}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        memory.content = "changed"  # type: ignore[misc]
+    empty = decode_memory("0123456789abcdef0123456789abcdef", {F.CREATED_AT: b"1"}, None)
+    assert (empty.kind, empty.tags, empty.metadata, empty.expires_at) == (Kind.SEMANTIC, (), {}, None)
+    with pytest.raises(BackendError):
+        decode_memory("0123456789abcdef0123456789abcdef", {F.KIND: b"no-such-kind"}, None)
 
 
 def test_parse_vector_dim_both_layouts() -> None:

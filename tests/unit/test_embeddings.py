@@ -139,6 +139,31 @@ def test_validate_vectors_rejects_bad_vectors(raw: Any, match: str) -> None:
     assert isinstance(info.value, InvalidMemoryError)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, ">f4"])
+@pytest.mark.parametrize("shape", ["list-of-one", "matrix"])
+def test_one_query_vector_fast_path_matches_the_full_checks(dtype: Any, shape: str) -> None:
+    """A recall's query vector takes a cheaper path: it accepts and rejects exactly what the full one does."""
+    rng = np.random.default_rng(3)
+
+    def wrap(v: np.ndarray) -> Any:
+        return [v] if shape == "list-of-one" else v.reshape(1, -1)
+
+    scales = (1e-30, 1e-3, 1.0, 1e30) + ((1e200,) if np.dtype(dtype).itemsize == 8 else ())
+    for scale in scales:
+        v = (rng.standard_normal(8) * scale).astype(dtype)
+        fast = validate_vectors(wrap(v), 8, expected=1)
+        full = validate_vectors([v.astype(np.float64).tolist()], 8, expected=1)  # a list takes the full path
+        assert fast.dtype == np.float32 and fast.shape == (1, 8)
+        np.testing.assert_allclose(fast, full, rtol=1e-6, atol=1e-7)
+    bad = {"nan": [1.0, math.nan], "inf": [1.0, math.inf], "zero": [0.0, 0.0]}
+    for name, values in bad.items():
+        v = np.array(values + [0.0] * 6, dtype=np.float64).astype(dtype)
+        with pytest.raises(InvalidVectorError, match="finite" if name != "zero" else "zero"):
+            validate_vectors(wrap(v), 8, expected=1)
+    with pytest.raises(InvalidVectorError, match="dimension 4"):
+        validate_vectors(wrap(np.ones(4, dtype=dtype)), 8, expected=1)
+
+
 def test_validate_vectors_wrong_count_is_an_embedding_error() -> None:
     with pytest.raises(EmbeddingError, match="2 vectors for 3 texts"):
         validate_vectors([[1.0, 0.0], [0.0, 1.0]], 2, expected=3)

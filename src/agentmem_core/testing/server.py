@@ -93,7 +93,9 @@ class ValkeyServer:
         return f"valkey://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> ValkeyServer:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING (a no-op while it is running)."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self
         if self.port is None:
             self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="agentmem-valkey-")

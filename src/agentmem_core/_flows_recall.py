@@ -1,0 +1,401 @@
+"""The recall flow: search (KNN, plus client-side BM25 when hybrid), rank, fetch and reinforce.
+
+Round trips of a recall:
+
+1. The search. Every candidate comes back with only what ranking needs (distance, importance,
+   created_at, expires_at; ``lex`` when hybrid; ``metadata`` when a metadata condition runs on the
+   client). Never the content or the vector: the engine's per-row field loading is most of a wide
+   FT.SEARCH's cost, and parsing it most of a naive client's.
+2. One FETCH script call (per hash slot on a cluster, one in all on a standalone server) for the
+   candidates that can still make the top ``k``: their counters and stored fields, and, when no more
+   than ``k`` candidates can make the top ``k`` (the usual case), their reinforcement.
+3. Only when more than ``k`` candidates were still in the running (or a threshold is set): the
+   reinforcement of the winners.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agentmem_core._context import Context
+from agentmem_core._lexical import bm25_scores, fuse_scores, query_terms
+from agentmem_core._parse import SearchRow, as_text, parse_filter_search, parse_search
+from agentmem_core._plan import Call, Embed, Flow, ScriptCall, batch, expect
+from agentmem_core._scripts import FETCH
+from agentmem_core.config import ScoringConfig
+from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
+from agentmem_core.errors import InvalidMemoryError
+from agentmem_core.query import Leaf, MemoryFilter, TagIn, render_query
+from agentmem_core.schema import (
+    DISTANCE_ALIAS,
+    NEVER,
+    STORED_FIELDS,
+    F,
+    decode_memory,
+    format_number,
+    rank_fields,
+)
+from agentmem_core.scoring import recency, similarity_from_distance
+from agentmem_core.types import NearMiss, RecallHit, RecallResult, ScoreBreakdown, build_frozen
+
+__all__ = ["MAX_K", "knn_command", "recall_flow"]
+
+MAX_K = 10_000
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+def query_vector_flow(query: str | Sequence[float] | np.ndarray, dims: int) -> Flow[Vectors]:
+    """Embed a text query, or validate a caller's vector."""
+    if isinstance(query, str):
+        if not query.strip():
+            raise InvalidMemoryError("recall query must be a non-empty string")
+        raw = yield Embed((query,), is_query=True)
+        return validate_vectors(raw, dims, expected=1)
+    return validate_vectors([query], dims, expected=1)  # type: ignore[list-item]
+
+
+def knn_command(ctx: Context, vector: bytes, filter_text: str, pool: int, fields: Sequence[str]) -> Call:
+    """The portable KNN FT.SEARCH (EF_RUNTIME before AS, explicit LIMIT 0 k, TIMEOUT, DIALECT 2)."""
+    knn = f"[KNN {pool} @{F.EMBEDDING} $vec"
+    if ctx.spec.config.algorithm == "HNSW":
+        ef = ctx.spec.config.ef_runtime or max(pool, 64)
+        knn += f" EF_RUNTIME {min(4096, max(ef, pool if pool <= 4096 else 4096))}"
+    knn += f" AS {DISTANCE_ALIAS}]"
+    return Call((
+        "FT.SEARCH", ctx.spec.name, f"{filter_text}=>{knn}",
+        "PARAMS", 2, "vec", vector,
+        "RETURN", len(fields) + 1, DISTANCE_ALIAS, *fields,
+        "LIMIT", 0, pool,
+        "TIMEOUT", ctx.config.timeout_ms,
+        "DIALECT", 2,
+    ))  # fmt: skip
+
+
+def _metadata_of(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    raw = fields.get(F.METADATA)
+    text = as_text(raw) if raw is not None else ""
+    return json.loads(text) if text and text != "{}" else {}
+
+
+def _alive(fields: Mapping[str, Any], now: float) -> bool:
+    raw = fields.get(F.EXPIRES_AT)
+    if raw is None:
+        return True
+    try:
+        expires = float(raw)
+    except ValueError:
+        return True  # an unreadable value is reported when the winner is decoded
+    return expires >= NEVER or expires > now
+
+
+def _keeper(ctx: Context, predicate: Predicate | None) -> Callable[[Mapping[str, Any]], bool]:
+    now = ctx.now
+    if predicate is None:
+        return lambda fields: _alive(fields, now)
+    return lambda fields: _alive(fields, now) and predicate(_metadata_of(fields))
+
+
+def knn_rows_flow(
+    ctx: Context, vector: bytes, flt: MemoryFilter, k: int, predicate: Predicate | None
+) -> Flow[list[SearchRow]]:
+    """KNN rows that are alive and pass ``predicate``; widens the pool until ``k`` pass or none are left."""
+    filter_text = render_query(flt.scope_leaves(), max_leaves=ctx.engine.max_leaves)
+    fields = rank_fields(lexical=False, metadata=predicate is not None)
+    keep = _keeper(ctx, predicate)
+    pool = min(MAX_K, k * ctx.config.candidate_multiplier)
+    while True:
+        (reply,) = yield batch([knn_command(ctx, vector, filter_text, pool, fields)])
+        rows = parse_search(expect(reply))
+        passing = [r for r in rows if keep(r.fields)]
+        if len(passing) >= k or len(rows) < pool or pool >= MAX_K:
+            return passing
+        pool = min(MAX_K, pool * 4)
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A recall candidate from either channel (``distance`` is filled in later for lexical-only ones)."""
+
+    id: str
+    key: str
+    fields: dict[str, Any]
+    distance: float | None
+    in_knn: bool
+    lexical: float | None = None
+    relevance: float = 0.0
+    lexical_scaled: float = 0.0
+    importance: float = 0.5
+    created_at: float = 0.0
+    stored: dict[str, Any] | None = None
+    counters: Sequence[Any] = ()
+
+
+def filter_search_command(ctx: Context, query: str, limit: int, fields: Sequence[str] = ()) -> Call:
+    """A filter-only FT.SEARCH: the engine's count of every match plus up to ``limit`` rows of ``fields``.
+
+    ``limit=0`` makes it a pure count (the filter's size); with a term predicate, the total is that term's
+    document frequency under the filter.
+    """
+    returned: tuple[str | int, ...] = ("RETURN", len(fields), *fields) if fields else ()
+    return Call((
+        "FT.SEARCH", ctx.spec.name, query, *returned,
+        "LIMIT", 0, limit, "TIMEOUT", ctx.config.timeout_ms, "DIALECT", 2,
+    ))  # fmt: skip
+
+
+def term_query(ctx: Context, leaves: Sequence[Leaf], term: str) -> str:
+    """The filter plus one term predicate on the analysed-terms TAG field."""
+    return render_query([*leaves, TagIn(F.X_TERMS, (term,))], max_leaves=ctx.engine.max_leaves)
+
+
+def lexical_fits(ctx: Context, flt: MemoryFilter) -> bool:
+    """Whether a term predicate still fits the engine's predicate budget next to the filter."""
+    return len(flt.leaves(ctx.now)) < ctx.engine.max_leaves
+
+
+def hybrid_candidates_flow(
+    ctx: Context, vector: bytes, flt: MemoryFilter, terms: list[str], k: int, predicate: Predicate | None
+) -> Flow[list[Candidate]]:
+    """Both channels in one round trip; candidates keyed by id.
+
+    The vector channel is the KNN pool. The lexical channel scores BM25 on the client: per query term
+    the engine returns its document frequency under the filter and up to ``lexical_term_pool`` memories
+    containing it (rare terms are enumerated completely; a common term's few rows matter little, and
+    documents found by rarer terms or by the KNN pool are scored for it anyway); one more count gives the
+    filter's size. The ``pool`` best-scoring documents form the lexical channel. The filter-only queries
+    keep the expiry leaf (a numeric match-all when the filter is empty, and live-only counts).
+    """
+    leaves = flt.leaves(ctx.now)
+    filter_text = render_query(leaves, max_leaves=ctx.engine.max_leaves)
+    knn_filter = render_query(flt.scope_leaves(), max_leaves=ctx.engine.max_leaves)
+    fields = rank_fields(lexical=True, metadata=predicate is not None)
+    pool = min(MAX_K, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
+    replies = yield batch([
+        knn_command(ctx, vector, knn_filter, pool, fields),
+        filter_search_command(ctx, filter_text, 0),
+        *(
+            filter_search_command(ctx, term_query(ctx, leaves, term), ctx.config.lexical_term_pool, fields)
+            for term in terms
+        ),
+    ])  # fmt: skip
+    out: dict[str, Candidate] = {}
+    for row in parse_search(expect(replies[0])):
+        memory_id = ctx.keys.id_from_memory_key(row.key)
+        out[memory_id] = Candidate(memory_id, row.key, row.fields, row.distance, True)
+    n_docs, _ = parse_filter_search(expect(replies[1]))
+    df: dict[str, int] = {}
+    for term, reply in zip(terms, replies[2:]):
+        df[term], rows = parse_filter_search(expect(reply))
+        for key, row_fields in rows:
+            memory_id = ctx.keys.id_from_memory_key(key)
+            if memory_id not in out:
+                out[memory_id] = Candidate(memory_id, key, row_fields, None, False)
+    keep = _keeper(ctx, predicate)
+    live = {memory_id: c for memory_id, c in out.items() if keep(c.fields)}
+    docs = {memory_id: as_text(c.fields.get(F.LEX) or b"").split() for memory_id, c in live.items()}
+    avgdl = sum(len(d) for d in docs.values()) / len(docs) if docs else 0.0
+    scores = bm25_scores(terms, docs, df, n_docs, avgdl)
+    for memory_id, score in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:pool]:
+        live[memory_id].lexical = score
+    return [c for c in live.values() if c.in_knn or c.lexical is not None]
+
+
+def assign_relevance(candidates: Sequence[Candidate], lexical_weight: float) -> None:
+    """Relevance per candidate: similarity (vector-only), or the fused channels (hybrid)."""
+    lexical_raw = {c.id: c.lexical for c in candidates if c.lexical is not None}
+    if not lexical_raw:
+        for c in candidates:
+            c.relevance = similarity_from_distance(c.distance if c.distance is not None else 2.0)
+        return
+    dense_raw = {
+        c.id: similarity_from_distance(c.distance) for c in candidates if c.in_knn and c.distance is not None
+    }
+    fused = fuse_scores(dense_raw, lexical_raw, lexical_weight)
+    for c in candidates:
+        c.relevance, c.lexical_scaled = fused.get(c.id, (0.0, 0.0))
+
+
+def _read_rank_fields(candidates: Sequence[Candidate]) -> None:
+    for c in candidates:
+        importance = c.fields.get(F.IMPORTANCE)
+        created = c.fields.get(F.CREATED_AT)
+        try:
+            c.importance = float(importance) if importance is not None else 0.5
+            c.created_at = float(created) if created is not None else 0.0
+        except ValueError:  # unreadable: rank it as a default; decoding the winner reports the error
+            c.importance, c.created_at = 0.5, 0.0
+
+
+def plausible(
+    ctx: Context, candidates: Sequence[Candidate], k: int, scoring: ScoringConfig
+) -> list[Candidate]:
+    """Candidates that can still reach the top ``k`` whatever their counters say.
+
+    Recency is between ``recency(created_at)`` (never accessed since) and 1 (just accessed), so a
+    candidate whose best case is below the k-th best worst case cannot make the cut: its counters need
+    not be read. With the default weights this leaves about ``k`` candidates.
+    """
+    if len(candidates) <= k:
+        return list(candidates)
+    w = scoring.weights
+    half_life, now = scoring.half_life_seconds, ctx.now
+    bounds = []
+    for c in candidates:
+        base = w.similarity * c.relevance + w.importance * c.importance
+        low = (base + w.recency * recency(now, c.created_at, half_life)) / w.total
+        bounds.append((low, (base + w.recency) / w.total, c))  # best case: accessed just now
+    kth_low = sorted((b[0] for b in bounds), reverse=True)[k - 1]
+    return [c for low, high, c in bounds if high >= kth_low]
+
+
+def fetch_commands(
+    ctx: Context, candidates: Sequence[Candidate], *, reinforce: bool, fields: Sequence[str]
+) -> list[ScriptCall]:
+    """FETCH calls: one per scope on a cluster (a scope is one hash slot), one in all on a standalone server.
+
+    HINCRBY keeps counts exact under concurrency; the counters live outside the index, so reinforcing
+    never re-indexes a document.
+    """
+    groups: dict[str, list[str]] = {}
+    stats_of = ctx.keys.stats_of_memory_key
+    for c in candidates:
+        groups.setdefault(c.id[:16] if ctx.cluster else "", []).extend((c.key, stats_of(c.key)))
+    args = ("1" if reinforce else "0", format_number(ctx.now), *fields)
+    return [ScriptCall(FETCH, tuple(keys), args) for keys in groups.values()]
+
+
+Fetched = tuple[list[Any], list[Any]]
+"""A FETCH result: (counters as they were before the call, stored field values)."""
+
+
+def parse_fetch(ctx: Context, calls: Sequence[ScriptCall], replies: Sequence[Any]) -> dict[str, Fetched]:
+    """FETCH replies -> ``id -> (counters before, field values)``; gone memories are left out."""
+    out: dict[str, Fetched] = {}
+    for call, reply in zip(calls, replies):
+        for key, value in zip(call.keys[::2], expect(reply)):
+            if isinstance(value, (list, tuple)):
+                out[ctx.keys.id_from_memory_key(key)] = ([value[0], value[1], value[2]], list(value[3] or ()))
+    return out
+
+
+def _count(raw: Any) -> int:
+    return int(raw) if raw else 0
+
+
+def _rank(
+    ctx: Context, candidates: Sequence[Candidate], scoring: ScoringConfig, k: int
+) -> list[tuple[Candidate, float, float]]:
+    """The top ``k`` as ``(candidate, composite score, recency)``, best first (ties: closer, then id)."""
+    w = scoring.weights
+    half_life, now = scoring.half_life_seconds, ctx.now
+    scored = []
+    for c in candidates:
+        last = c.counters[1] if c.counters else None
+        rec = recency(now, float(last) if last else c.created_at, half_life)
+        score = (w.similarity * c.relevance + w.recency * rec + w.importance * c.importance) / w.total
+        scored.append((c, score, rec))
+    scored.sort(key=lambda t: (-t[1], t[0].distance if t[0].distance is not None else 2.0, t[0].id))
+    return scored[:k]
+
+
+def _hit(c: Candidate, score: float, rec: float, counters: Sequence[Any]) -> RecallHit:
+    memory = decode_memory(c.id, c.stored or {}, counters)
+    distance = c.distance if c.distance is not None else 2.0
+    breakdown = build_frozen(
+        ScoreBreakdown, similarity=similarity_from_distance(distance), recency=rec,
+        importance=memory.importance, score=score, relevance=c.relevance, lexical=c.lexical_scaled,
+    )  # fmt: skip
+    return build_frozen(RecallHit, memory=memory, distance=distance, scores=breakdown)
+
+
+def _near_miss(candidates: Sequence[Candidate], threshold: float) -> NearMiss | None:
+    closest = min(
+        (c for c in candidates if c.distance is not None), key=lambda c: c.distance or 0.0, default=None
+    )
+    return None if closest is None else NearMiss(closest.id, float(closest.distance or 0.0), threshold)
+
+
+def recall_flow(
+    ctx: Context,
+    query: str | Sequence[float] | np.ndarray,
+    *,
+    k: int,
+    flt: MemoryFilter,
+    threshold: float | None,
+    scoring: ScoringConfig,
+    reinforce: bool,
+) -> Flow[RecallResult]:
+    """Recall: embed, search (KNN, plus BM25 when hybrid), rank, fetch (+ reinforce); see the module doc."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InvalidMemoryError(f"k must be an int in 1..{MAX_K}, got {k!r}")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 2
+    ):
+        raise InvalidMemoryError(f"threshold is a cosine distance in [0, 2], got {threshold!r}")
+    vectors = yield from query_vector_flow(query, ctx.spec.config.dims)
+    if flt.is_unsatisfiable():
+        return RecallResult(())
+    query_vector = vectors[0]
+    blob = vector_to_bytes(query_vector)
+    predicate = flt.client_predicate()
+    terms = query_terms(query) if ctx.lexical and isinstance(query, str) and lexical_fits(ctx, flt) else []
+    candidates: list[Candidate]
+    if terms:
+        candidates = yield from hybrid_candidates_flow(ctx, blob, flt, terms, k, predicate)
+    else:
+        rows = yield from knn_rows_flow(ctx, blob, flt, k, predicate)
+        id_of = ctx.keys.id_from_memory_key
+        candidates = [Candidate(id_of(r.key), r.key, r.fields, r.distance, True) for r in rows]
+    if threshold is not None:
+        in_range = [c for c in candidates if c.distance is None or c.distance <= threshold]
+        if not in_range:
+            return RecallResult((), _near_miss(candidates, threshold))
+        candidates = in_range
+    if not candidates:
+        return RecallResult(())
+    _read_rank_fields(candidates)
+    assign_relevance(candidates, ctx.config.lexical_weight)
+    # With a threshold, lexical-only candidates need their distance before ranking: read them all.
+    chosen = list(candidates) if threshold is not None else plausible(ctx, candidates, k, scoring)
+    missing = [c for c in chosen if c.distance is None]
+    # When no more than k candidates can make the top k, they are the hits whatever their counters say:
+    # fetch and reinforce them in the same script call (one round trip fewer).
+    folded = reinforce and threshold is None and len(chosen) <= k
+    calls = fetch_commands(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)
+    replies = yield batch([*calls, *(Call(("HGET", ctx.keys.memory(c.id), F.EMBEDDING)) for c in missing)])
+    fetched = parse_fetch(ctx, calls, replies[: len(calls)])
+    for candidate, blob_reply in zip(missing, replies[len(calls) :]):
+        raw = expect(blob_reply)
+        if isinstance(raw, bytes) and len(raw) == 4 * ctx.spec.config.dims:
+            stored = np.frombuffer(raw, dtype="<f4")
+            candidate.distance = max(0.0, min(2.0, 1.0 - float(np.dot(stored, query_vector))))
+    chosen = [c for c in chosen if c.id in fetched]  # a memory deleted since the search is not a hit
+    for c in chosen:
+        c.counters, values = fetched[c.id]
+        c.stored = dict(zip(STORED_FIELDS, values))
+    if threshold is not None:
+        kept = [c for c in chosen if c.distance is not None and c.distance <= threshold]
+        if not kept:
+            return RecallResult((), _near_miss(chosen, threshold))
+        chosen = kept
+    ranked = _rank(ctx, chosen, scoring, k)
+    if reinforce and ranked and not folded:
+        calls = fetch_commands(ctx, [c for c, _, _ in ranked], reinforce=True, fields=())
+        after = parse_fetch(ctx, calls, (yield batch(calls)))
+        ranked = [r for r in ranked if r[0].id in after]
+        for c, _, _ in ranked:
+            c.counters = after[c.id][0]
+    hits = []
+    now = format_number(ctx.now)
+    for c, score, rec in ranked:
+        counters = c.counters
+        if reinforce:  # the counters after this recall: one more access, now
+            counters = (_count(counters[0]) + 1, now, counters[2])
+        hits.append(_hit(c, score, rec, counters))
+    return RecallResult(tuple(hits))
