@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -188,37 +189,53 @@ def turn_input(state: dict[str, Any] | None, thread: str, n: int, stateless: boo
     return {"messages": [msg]}
 
 
-def graph_sync(saver: BaseCheckpointSaver[Any] | None, threads: int) -> list[float]:
-    graph = chat_graph(saver)
-    out: list[float] = []
+def graph_sync(savers: dict[str, BaseCheckpointSaver[Any] | None], threads: int) -> dict[str, list[float]]:
+    """Per-turn wall times, interleaved: every turn runs once per system, in a fresh random order.
+
+    Background load on a shared machine then hits every system alike (sequential series drifted by
+    +-40% between systems); ``None`` is the no-checkpointer baseline.
+    """
+    graphs = {name: chat_graph(saver) for name, saver in savers.items()}
+    out: dict[str, list[float]] = {name: [] for name in savers}
+    rng = random.Random(11)
     for t in range(threads + 1):  # thread 0 warms up
-        thread = f"g-{uuid.uuid4().hex[:8]}"
-        config = {"configurable": {"thread_id": thread}}
-        state = None
+        configs = {name: {"configurable": {"thread_id": f"g-{uuid.uuid4().hex[:8]}"}} for name in savers}
+        states: dict[str, Any] = {name: None for name in savers}
         for n in range(TURNS):
-            value = turn_input(state, thread, n, saver is None)
-            t0 = time.perf_counter()
-            state = graph.invoke(value, config)
-            if t:
-                out.append(time.perf_counter() - t0)
-        assert state is not None and len(state["messages"]) == 2 * TURNS
+            order = list(savers)
+            rng.shuffle(order)
+            for name in order:
+                thread = configs[name]["configurable"]["thread_id"]
+                value = turn_input(states[name], thread, n, savers[name] is None)
+                t0 = time.perf_counter()
+                states[name] = graphs[name].invoke(value, configs[name])
+                if t:
+                    out[name].append(time.perf_counter() - t0)
+        assert all(s is not None and len(s["messages"]) == 2 * TURNS for s in states.values())
     return out
 
 
-async def graph_async(saver: BaseCheckpointSaver[Any] | None, threads: int) -> list[float]:
-    graph = chat_graph(saver)
-    out: list[float] = []
+async def graph_async(
+    savers: dict[str, BaseCheckpointSaver[Any] | None], threads: int
+) -> dict[str, list[float]]:
+    """Async twin of :func:`graph_sync` (``ainvoke``, same interleaving)."""
+    graphs = {name: chat_graph(saver) for name, saver in savers.items()}
+    out: dict[str, list[float]] = {name: [] for name in savers}
+    rng = random.Random(12)
     for t in range(threads + 1):
-        thread = f"g-{uuid.uuid4().hex[:8]}"
-        config = {"configurable": {"thread_id": thread}}
-        state = None
+        configs = {name: {"configurable": {"thread_id": f"g-{uuid.uuid4().hex[:8]}"}} for name in savers}
+        states: dict[str, Any] = {name: None for name in savers}
         for n in range(TURNS):
-            value = turn_input(state, thread, n, saver is None)
-            t0 = time.perf_counter()
-            state = await graph.ainvoke(value, config)
-            if t:
-                out.append(time.perf_counter() - t0)
-        assert state is not None and len(state["messages"]) == 2 * TURNS
+            order = list(savers)
+            rng.shuffle(order)
+            for name in order:
+                thread = configs[name]["configurable"]["thread_id"]
+                value = turn_input(states[name], thread, n, savers[name] is None)
+                t0 = time.perf_counter()
+                states[name] = await graphs[name].ainvoke(value, configs[name])
+                if t:
+                    out[name].append(time.perf_counter() - t0)
+        assert all(s is not None and len(s["messages"]) == 2 * TURNS for s in states.values())
     return out
 
 
@@ -286,12 +303,12 @@ async def run(url: str, threads: int, graph_threads: int) -> str:
     lines.append("")
     lines.append("| saver | turn p50 | turn p95 | overhead p50 (vs no checkpointer) | overhead vs aws |")
     lines.append("|---|---|---|---|---|")
-    turns: dict[str, list[float]] = {"no checkpointer (invoke)": graph_sync(None, graph_threads)}
-    for name, make in savers_sync.items():
-        turns[name] = graph_sync(make(), graph_threads)
-    turns["no checkpointer (ainvoke)"] = await graph_async(None, graph_threads)
-    for name, make in savers_async.items():
-        turns[name] = await graph_async(make(), graph_threads)
+    sync_systems: dict[str, BaseCheckpointSaver[Any] | None] = {"no checkpointer (invoke)": None}
+    sync_systems.update({name: make() for name, make in savers_sync.items()})
+    async_systems: dict[str, BaseCheckpointSaver[Any] | None] = {"no checkpointer (ainvoke)": None}
+    async_systems.update({name: make() for name, make in savers_async.items()})
+    turns = graph_sync(sync_systems, graph_threads)
+    turns.update(await graph_async(async_systems, graph_threads))
     base = {
         "sync": pct(turns["no checkpointer (invoke)"], 0.5),
         "async": pct(turns["no checkpointer (ainvoke)"], 0.5),

@@ -104,9 +104,9 @@ class ScopeKey:
 
         return cls(tuple(str(x) for x in ns), opt("thread_id"), opt("agent_id"), opt("user_id"))
 
-    @property
+    @cached_property
     def tag(self) -> str:
-        """16-hex hash tag shared by every key of this scope."""
+        """16-hex hash tag shared by every key of this scope (hashed once per instance)."""
         return hashlib.blake2b(_canonical(self.descriptor()).encode(), digest_size=8).hexdigest()
 
 
