@@ -253,6 +253,22 @@ async def test_expired_is_filtered_even_before_the_server_deletes_it(mem: Facade
     assert len(await mem.recall("boarding pass")) == 0
 
 
+async def test_expired_rows_in_the_knn_pool_never_cost_hits(mem: Facade) -> None:
+    """KNN carries no expiry leaf: logically expired rows the engine still returns are dropped on the
+    client, and the pool widens so that k live memories still come back."""
+    near = [[1.0, 0.01 * i] + [0.0] * 62 for i in range(30)]
+    far = [[0.0, 1.0, 0.1 * i] + [0.0] * 61 for i in range(5)]
+    expiring = await mem.remember_many(
+        [{"content": f"old {i}", "user_id": "u", "ttl": 3600} for i in range(30)], vectors=near
+    )
+    kept = await mem.remember_many([{"content": f"kept {i}", "user_id": "u"} for i in range(5)], vectors=far)
+    before = await mem.recall_by_vector(near[0], k=5, user_id="u", reinforce=False)
+    assert {h.memory.id for h in before} <= set(expiring)  # the near ones win while alive
+    mem.clock.now += 7200  # type: ignore[attr-defined]  # logically expired; the keys are still there
+    after = await mem.recall_by_vector(near[0], k=5, user_id="u", reinforce=False)
+    assert sorted(h.memory.id for h in after) == sorted(kept)
+
+
 async def test_forget_and_forget_by_scope(mem: Facade) -> None:
     a = await mem.remember("one", user_id="u1", thread_id="t")
     await mem.remember("two", user_id="u1", thread_id="t2")

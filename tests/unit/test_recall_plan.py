@@ -1,0 +1,75 @@
+"""Pure tests of the recall plan: the search's fields, FETCH grouping, expiry checked on the client."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from agentmem_core._context import Context
+from agentmem_core._encoding import Keys, ScopeKey
+from agentmem_core._flows_recall import Candidate, _keeper, fetch_commands, knn_command
+from agentmem_core.config import IndexConfig, StoreConfig
+from agentmem_core.engine import EngineInfo
+from agentmem_core.query import MemoryFilter, render_query
+from agentmem_core.schema import NEVER, STORED_FIELDS, F, IndexSpec, format_number, rank_fields
+
+
+def _ctx(cluster: bool) -> Context:
+    keys = Keys("t")
+    config = StoreConfig(name="t", index=IndexConfig(dims=4))
+    return Context(keys, IndexSpec(keys, config.index), config, EngineInfo("redisearch", (2, 10, 5)), 1000.0,
+                   True, cluster)  # fmt: skip
+
+
+def _candidates(ctx: Context) -> list[Candidate]:
+    out = []
+    for user in ("ana", "bob", "cy"):
+        tag = ScopeKey(user_id=user).tag
+        for n in range(2):
+            memory_id = f"{tag}{n:016x}"
+            out.append(Candidate(memory_id, ctx.keys.memory(memory_id), {}, 0.1, True))
+    return out
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+def test_fetch_is_one_call_standalone_and_one_per_hash_slot_on_a_cluster(cluster: bool) -> None:
+    ctx = _ctx(cluster)
+    candidates = _candidates(ctx)
+    calls = fetch_commands(ctx, candidates, reinforce=True, fields=STORED_FIELDS)
+    assert len(calls) == (3 if cluster else 1)
+    seen = []
+    for call in calls:
+        assert call.args[:2] == ("1", format_number(ctx.now)) and call.args[2:] == STORED_FIELDS
+        pairs = list(zip(call.keys[::2], call.keys[1::2]))
+        for memory_key, stats_key in pairs:
+            memory_id = ctx.keys.id_from_memory_key(memory_key)
+            assert (memory_key, stats_key) == (ctx.keys.memory(memory_id), ctx.keys.stats(memory_id))
+            seen.append(memory_id)
+        if cluster:  # every key of one call carries the same {hash tag}: one slot
+            assert len({re.search(r"\{(\w+)\}", key).group(1) for key in call.keys}) == 1  # type: ignore[union-attr]
+    assert seen == [c.id for c in candidates]
+
+
+def test_knn_returns_only_ranking_fields_and_no_expiry_leaf() -> None:
+    ctx = _ctx(False)
+    fields = rank_fields(lexical=False, metadata=False)
+    flt = render_query(MemoryFilter.build(user_id="ana").scope_leaves(), max_leaves=64)
+    args = knn_command(ctx, b"\0" * 16, flt, 20, fields).args
+    returned = args[args.index("RETURN") + 2 : args.index("LIMIT")]
+    assert returned == ("am_distance", F.IMPORTANCE, F.CREATED_AT, F.EXPIRES_AT)
+    assert F.CONTENT not in returned and F.EMBEDDING not in returned
+    assert "x_expires_at" not in str(args[2])
+    assert render_query(MemoryFilter().scope_leaves(), max_leaves=64) == "*"  # KNN accepts a match-all
+    assert rank_fields(lexical=True, metadata=True)[-2:] == (F.METADATA, F.LEX)
+
+
+def test_client_drops_expired_rows_the_engine_still_returns() -> None:
+    ctx = _ctx(False)  # now = 1000
+    keep = _keeper(ctx, None)
+    assert keep({F.EXPIRES_AT: b"1000.5"}) and keep({F.EXPIRES_AT: str(NEVER).encode()})
+    assert not keep({F.EXPIRES_AT: b"1000"}) and not keep({F.EXPIRES_AT: b"10"})
+    by_meta = _keeper(ctx, lambda metadata: metadata.get("n") == 1)
+    assert by_meta({F.EXPIRES_AT: b"2000", F.METADATA: b'{"n": 1}'})
+    assert not by_meta({F.EXPIRES_AT: b"2000", F.METADATA: b"{}"})
+    assert not by_meta({F.EXPIRES_AT: b"5", F.METADATA: b'{"n": 1}'})
