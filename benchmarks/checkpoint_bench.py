@@ -20,7 +20,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypedDict
 
 import valkey
@@ -189,53 +189,55 @@ def turn_input(state: dict[str, Any] | None, thread: str, n: int, stateless: boo
     return {"messages": [msg]}
 
 
-def graph_sync(savers: dict[str, BaseCheckpointSaver[Any] | None], threads: int) -> dict[str, list[float]]:
-    """Per-turn wall times, interleaved: every turn runs once per system, in a fresh random order.
+def interleaved(names: list[str], threads: int, seed: int) -> Iterator[tuple[bool, str, str, int]]:
+    """The turn schedule: ``(timed, system, thread id, turn)``, every turn once per system in random order.
 
     Background load on a shared machine then hits every system alike (sequential series drifted by
-    +-40% between systems); ``None`` is the no-checkpointer baseline.
+    +-40% between systems). Thread 0 of each system warms up and is not timed.
     """
-    graphs = {name: chat_graph(saver) for name, saver in savers.items()}
-    out: dict[str, list[float]] = {name: [] for name in savers}
-    rng = random.Random(11)
-    for t in range(threads + 1):  # thread 0 warms up
-        configs = {name: {"configurable": {"thread_id": f"g-{uuid.uuid4().hex[:8]}"}} for name in savers}
-        states: dict[str, Any] = {name: None for name in savers}
+    rng = random.Random(seed)
+    for t in range(threads + 1):
+        thread_ids = {name: f"g-{uuid.uuid4().hex[:8]}" for name in names}
         for n in range(TURNS):
-            order = list(savers)
+            order = list(names)
             rng.shuffle(order)
             for name in order:
-                thread = configs[name]["configurable"]["thread_id"]
-                value = turn_input(states[name], thread, n, savers[name] is None)
-                t0 = time.perf_counter()
-                states[name] = graphs[name].invoke(value, configs[name])
-                if t:
-                    out[name].append(time.perf_counter() - t0)
-        assert all(s is not None and len(s["messages"]) == 2 * TURNS for s in states.values())
+                yield t > 0, name, thread_ids[name], n
+
+
+def _check_conversations(states: dict[str, Any]) -> None:
+    assert all(s is not None and len(s["messages"]) == 2 * TURNS for s in states.values())
+
+
+def graph_sync(savers: dict[str, BaseCheckpointSaver[Any] | None], threads: int) -> dict[str, list[float]]:
+    """Per-turn wall times of ``invoke``, interleaved (``None`` = the no-checkpointer baseline)."""
+    graphs = {name: chat_graph(saver) for name, saver in savers.items()}
+    out: dict[str, list[float]] = {name: [] for name in savers}
+    states: dict[str, Any] = {}
+    for timed, name, thread, n in interleaved(list(savers), threads, seed=11):
+        value = turn_input(states.get(thread), thread, n, savers[name] is None)
+        t0 = time.perf_counter()
+        states[thread] = graphs[name].invoke(value, {"configurable": {"thread_id": thread}})
+        if timed:
+            out[name].append(time.perf_counter() - t0)
+    _check_conversations(states)
     return out
 
 
 async def graph_async(
     savers: dict[str, BaseCheckpointSaver[Any] | None], threads: int
 ) -> dict[str, list[float]]:
-    """Async twin of :func:`graph_sync` (``ainvoke``, same interleaving)."""
+    """Async twin of :func:`graph_sync` (``ainvoke``, the same schedule)."""
     graphs = {name: chat_graph(saver) for name, saver in savers.items()}
     out: dict[str, list[float]] = {name: [] for name in savers}
-    rng = random.Random(12)
-    for t in range(threads + 1):
-        configs = {name: {"configurable": {"thread_id": f"g-{uuid.uuid4().hex[:8]}"}} for name in savers}
-        states: dict[str, Any] = {name: None for name in savers}
-        for n in range(TURNS):
-            order = list(savers)
-            rng.shuffle(order)
-            for name in order:
-                thread = configs[name]["configurable"]["thread_id"]
-                value = turn_input(states[name], thread, n, savers[name] is None)
-                t0 = time.perf_counter()
-                states[name] = await graphs[name].ainvoke(value, configs[name])
-                if t:
-                    out[name].append(time.perf_counter() - t0)
-        assert all(s is not None and len(s["messages"]) == 2 * TURNS for s in states.values())
+    states: dict[str, Any] = {}
+    for timed, name, thread, n in interleaved(list(savers), threads, seed=12):
+        value = turn_input(states.get(thread), thread, n, savers[name] is None)
+        t0 = time.perf_counter()
+        states[thread] = await graphs[name].ainvoke(value, {"configurable": {"thread_id": thread}})
+        if timed:
+            out[name].append(time.perf_counter() - t0)
+    _check_conversations(states)
     return out
 
 

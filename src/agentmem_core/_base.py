@@ -11,8 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import valkey
-import valkey.asyncio as avalkey
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys
@@ -23,6 +21,7 @@ from agentmem_core._flows_write import forget_by_scope_flow, forget_flow, rememb
 from agentmem_core._plan import Flow, batch, expect
 from agentmem_core._records import MemoryInput
 from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
+from agentmem_core.connection import is_cluster
 from agentmem_core.embeddings import Embedder
 from agentmem_core.engine import PORTABLE, EngineInfo
 from agentmem_core.errors import AgentMemError, ConfigurationError, InvalidMemoryError, SchemaMismatchError
@@ -41,10 +40,6 @@ def _check_client(client: Any) -> None:
         raise ConfigurationError("pass a client with decode_responses=False (vectors are binary)")
     if str(kwargs.get("protocol", 2)) not in ("2", "None"):
         raise ConfigurationError("pass a client with protocol=2 (RESP2): FT.* replies differ under RESP3")
-
-
-def _is_cluster(client: Any) -> bool:
-    return isinstance(client, (valkey.ValkeyCluster, avalkey.ValkeyCluster))
 
 
 class StoreBase:
@@ -114,7 +109,7 @@ class StoreBase:
         self._effective = config
         self._registered: set[str] = set()
         self._unusable: AgentMemError | None = None
-        self._cluster = _is_cluster(client)
+        self._cluster = is_cluster(client)
 
     # -- context ---------------------------------------------------------------------------------------
     def _context(self) -> Context:

@@ -10,11 +10,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import valkey
-import valkey.asyncio as avalkey
 import valkey.exceptions as vex
 
 from agentmem_core._plan import Batch, Command, Embed, Flow, ScriptCall, is_noscript
+from agentmem_core.connection import is_cluster
 from agentmem_core.embeddings import Embedder
 from agentmem_core.errors import AgentMemError, EmbeddingError, translate_backend_error
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
@@ -52,7 +51,7 @@ class SyncDriver:
     def send(self, commands: Sequence[Command]) -> list[Any]:
         """Send commands in one pipelined round trip; server errors come back in place."""
         try:
-            if len(commands) == 1 and not isinstance(self.client, valkey.ValkeyCluster):
+            if len(commands) == 1 and not is_cluster(self.client):
                 try:
                     replies: list[Any] = [self.client.execute_command(*_args(commands[0]))]
                 except vex.ResponseError as exc:
@@ -109,7 +108,7 @@ class AsyncDriver:
     async def send(self, commands: Sequence[Command]) -> list[Any]:
         """Send commands in one pipelined round trip; server errors come back in place."""
         try:
-            if len(commands) == 1 and not isinstance(self.client, avalkey.ValkeyCluster):
+            if len(commands) == 1 and not is_cluster(self.client):
                 try:
                     replies: list[Any] = [await self.client.execute_command(*_args(commands[0]))]
                 except vex.ResponseError as exc:

@@ -15,7 +15,6 @@ Round trips of a recall:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from agentmem_core.schema import (
     STORED_FIELDS,
     F,
     decode_memory,
+    decode_metadata,
     format_number,
     rank_fields,
 )
@@ -77,12 +77,6 @@ def knn_command(ctx: Context, vector: bytes, filter_text: str, pool: int, fields
     ))  # fmt: skip
 
 
-def _metadata_of(fields: Mapping[str, Any]) -> Mapping[str, Any]:
-    raw = fields.get(F.METADATA)
-    text = as_text(raw) if raw is not None else ""
-    return json.loads(text) if text and text != "{}" else {}
-
-
 def _alive(fields: Mapping[str, Any], now: float) -> bool:
     raw = fields.get(F.EXPIRES_AT)
     if raw is None:
@@ -98,7 +92,7 @@ def _keeper(ctx: Context, predicate: Predicate | None) -> Callable[[Mapping[str,
     now = ctx.now
     if predicate is None:
         return lambda fields: _alive(fields, now)
-    return lambda fields: _alive(fields, now) and predicate(_metadata_of(fields))
+    return lambda fields: _alive(fields, now) and predicate(decode_metadata(fields.get(F.METADATA)))
 
 
 def knn_rows_flow(

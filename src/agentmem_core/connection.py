@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import valkey
+import valkey.asyncio as avalkey
+
 from agentmem_core.errors import ConfigurationError
 
-__all__ = ["client_options"]
+__all__ = ["client_options", "is_cluster"]
 
 _SCHEMES = {"valkey", "valkeys", "redis", "rediss", "unix"}
+
+
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` is a cluster client, sync or async (a script call may touch one slot only)."""
+    return isinstance(client, (valkey.ValkeyCluster, avalkey.ValkeyCluster))
 
 
 def client_options(url: str) -> tuple[str, dict[str, Any]]:

@@ -196,6 +196,11 @@ def _opt(raw: Any) -> str | None:
     return raw.decode("utf-8") if type(raw) is bytes else str(raw)
 
 
+def decode_metadata(raw: Any) -> Any:
+    """A stored ``metadata`` field (JSON text, ``str`` or ``bytes``; missing or empty = ``{}``)."""
+    return _json(raw, {})
+
+
 def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any] | None) -> Memory:
     """Build a :class:`Memory` from stored fields (``str`` or ``bytes`` values) and its counters.
 
@@ -227,7 +232,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             user_id=_opt(get(F.USER_ID)),
             source=_opt(get(F.SOURCE)),
             key=_opt(get(F.KEY)),
-            metadata=_json(get(F.METADATA), {}),
+            metadata=decode_metadata(get(F.METADATA)),
             created_at=created,
             updated_at=_float(get(F.UPDATED_AT), created),
             expires_at=None if expires >= NEVER else expires,
