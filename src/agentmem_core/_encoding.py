@@ -28,7 +28,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from agentmem_core.errors import InvalidMemoryError
 
@@ -45,6 +45,13 @@ def encode_tag(value: str) -> str:
     """Encode a user string as a portable TAG value (``[a-z0-9_]`` only)."""
     if _VERBATIM.match(value):
         return value
+    return _hashed_tag(value)
+
+
+# Scope values, tags and namespaces repeat from write to write: their hashes are memoised (bounded, so a
+# stream of distinct values costs no more than before, and the cache cannot grow without limit).
+@lru_cache(maxsize=4096)
+def _hashed_tag(value: str) -> str:
     return "_" + hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
 
 
@@ -54,11 +61,21 @@ def _canonical(value: object) -> str:
 
 def namespace_tokens(namespace: Sequence[str]) -> list[str]:
     """Encoded tokens of every non-empty prefix of a namespace path (for hierarchical prefix match)."""
-    return [encode_tag(_canonical(list(namespace[: i + 1]))) for i in range(len(namespace))]
+    return list(_namespace_tokens(tuple(namespace)))
+
+
+@lru_cache(maxsize=1024)
+def _namespace_tokens(namespace: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(namespace_token(namespace[: i + 1]) for i in range(len(namespace)))
 
 
 def namespace_token(namespace: Sequence[str]) -> str:
     """The encoded token of one exact namespace path (the empty path included)."""
+    return _namespace_token(tuple(namespace))
+
+
+@lru_cache(maxsize=1024)
+def _namespace_token(namespace: tuple[str, ...]) -> str:
     return encode_tag(_canonical(list(namespace)))
 
 
@@ -106,8 +123,21 @@ class ScopeKey:
 
     @cached_property
     def tag(self) -> str:
-        """16-hex hash tag shared by every key of this scope (hashed once per instance)."""
-        return hashlib.blake2b(_canonical(self.descriptor()).encode(), digest_size=8).hexdigest()
+        """16-hex hash tag shared by every key of this scope (memoised per scope, not only per instance)."""
+        return _scope_tag(self.namespace, self.thread_id, self.agent_id, self.user_id)
+
+
+@lru_cache(maxsize=4096)
+def _scope_tag(
+    namespace: tuple[str, ...], thread_id: str | None, agent_id: str | None, user_id: str | None
+) -> str:
+    descriptor = {
+        "namespace": list(namespace),
+        "thread_id": thread_id,
+        "agent_id": agent_id,
+        "user_id": user_id,
+    }
+    return hashlib.blake2b(_canonical(descriptor).encode(), digest_size=8).hexdigest()
 
 
 def new_local_id() -> str:

@@ -50,6 +50,27 @@ def test_namespace_tokens_are_prefixes() -> None:
     assert namespace_tokens(("a*",))[0] != a[0]
 
 
+def test_memoised_encodings_keep_the_stored_format() -> None:
+    # Scope tags, tag tokens and namespace tokens are part of stored keys and fields: memoising them
+    # must not change a single byte (known answers recomputed here from the documented formula).
+    import hashlib
+    import json
+
+    def canonical(value: object) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    for _ in range(2):  # the second round is served from the caches
+        scope = ScopeKey(("trips", "Été"), "t-1", None, "Ana")
+        descriptor = {"namespace": ["trips", "Été"], "thread_id": "t-1", "agent_id": None, "user_id": "Ana"}
+        expected = hashlib.blake2b(canonical(descriptor).encode(), digest_size=8).hexdigest()
+        assert scope.tag == expected
+        assert encode_tag("Ana") == "_" + hashlib.blake2b(b"Ana", digest_size=16).hexdigest()
+        tokens = namespace_tokens(("trips", "Été"))
+        assert tokens == [encode_tag(canonical(["trips"])), encode_tag(canonical(["trips", "Été"]))]
+        tokens.append("mutated")  # callers get their own list, never the cached value
+    assert ScopeKey((), "t-1", None, None).tag != ScopeKey((), None, "t-1", None).tag
+
+
 def test_ids_and_keys_roundtrip() -> None:
     keys = Keys("s1")
     scope = ScopeKey(("x",), "t", None, "u")
