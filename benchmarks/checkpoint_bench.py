@@ -158,6 +158,52 @@ async def floor_async(
 # --- graph benchmark ----------------------------------------------------------------------------------
 
 
+class RoundTripFloor(InMemorySaver):
+    """InMemorySaver plus one PING per LangGraph call: the least any networked saver can cost.
+
+    A saver that stores over the network makes at least one round trip per ``put`` / ``put_writes`` /
+    ``get_tuple`` (it cannot defer a write without breaking the durability the call promises). This one
+    makes exactly that round trip, doing no work on the server and storing nothing there, so its
+    per-turn overhead is a floor for agentmem and the AWS saver alike.
+    """
+
+    def __init__(self, client: valkey.Valkey | None = None, aclient: avalkey.Valkey | None = None) -> None:
+        super().__init__()
+        self._client, self._aclient = client, aclient
+
+    def _ping(self) -> None:
+        assert self._client is not None
+        self._client.execute_command("PING")
+
+    async def _aping(self) -> None:
+        assert self._aclient is not None
+        await self._aclient.execute_command("PING")
+
+    def get_tuple(self, config: Any) -> Any:
+        self._ping()
+        return super().get_tuple(config)
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        self._ping()
+        return super().put(*args, **kwargs)
+
+    def put_writes(self, *args: Any, **kwargs: Any) -> None:
+        self._ping()
+        super().put_writes(*args, **kwargs)
+
+    async def aget_tuple(self, config: Any) -> Any:
+        await self._aping()
+        return super().get_tuple(config)
+
+    async def aput(self, *args: Any, **kwargs: Any) -> Any:
+        await self._aping()
+        return super().put(*args, **kwargs)
+
+    async def aput_writes(self, *args: Any, **kwargs: Any) -> None:
+        await self._aping()
+        super().put_writes(*args, **kwargs)
+
+
 class ChatState(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
     turns: int
@@ -252,11 +298,13 @@ async def run(url: str, threads: int, graph_threads: int) -> str:
         "agentmem ValkeySaver": lambda: ValkeySaver(sync_client, prefix=run_prefix),
         "aws ValkeySaver": lambda: AwsValkeySaver(sync_client),
         "InMemorySaver": InMemorySaver,
+        "floor: InMemorySaver + 1 PING per call": lambda: RoundTripFloor(client=sync_client),
     }
     savers_async: dict[str, Callable[[], BaseCheckpointSaver[Any]]] = {
         "agentmem AsyncValkeySaver": lambda: AsyncValkeySaver(async_client, prefix=run_prefix),
         "aws AsyncValkeySaver": lambda: AwsAsyncValkeySaver(async_client),
         "InMemorySaver (async)": InMemorySaver,
+        "floor: InMemorySaver + 1 PING per call (async)": lambda: RoundTripFloor(aclient=async_client),
     }
     lines: list[str] = []
     payload = floor_payload(InMemorySaver())
