@@ -3,10 +3,12 @@
 Measures, in one run against one throwaway valkey-server (or --valkey-url):
 
 * put / put_writes / get_tuple latency (p50, p95) for a checkpoint whose ``messages`` channel grows to 20
-  messages of ~200 characters (20 steps per thread, several threads);
+  messages of ~200 characters (20 steps per thread, several threads; every step runs once per saver in a
+  fresh random order, so background load hits all savers alike);
 * the floor for get_tuple: one GET of that serialized checkpoint (what a single key read costs);
 * wall time per turn of a 2-node StateGraph (``respond`` -> ``count``, add_messages) over 20 turns,
-  for no checkpointer, InMemorySaver, agentmem and the AWS saver, sync (invoke) and async (ainvoke).
+  for no checkpointer, InMemorySaver, agentmem and the AWS saver, sync (invoke) and async (ainvoke);
+* a floor for both: InMemorySaver plus one PING per LangGraph call, the least a networked saver costs.
 
 Usage::
 
@@ -71,49 +73,73 @@ def make_checkpoint(
 # --- micro benchmark ----------------------------------------------------------------------------------
 
 
-def micro_sync(saver: BaseCheckpointSaver[Any], threads: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"put": [], "put_writes": [], "get_tuple": []}
+class _Thread:
+    """One saver's conversation in the micro benchmark: its config and previous checkpoint."""
+
+    def __init__(self, t: int) -> None:
+        self.thread = f"bench-{uuid.uuid4().hex[:8]}-{t}"
+        self.config: dict[str, Any] = {"configurable": {"thread_id": self.thread, "checkpoint_ns": ""}}
+        self.prev: Checkpoint | None = None
+
+
+def _micro_schedule(names: list[str], threads: int, seed: int) -> Iterator[tuple[str, int, int]]:
+    """``(saver, thread, step)``: every step runs once per saver in a fresh random order (as the graph)."""
+    rng = random.Random(seed)
     for t in range(threads):
-        thread = f"bench-{uuid.uuid4().hex[:8]}-{t}"
-        config: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
-        prev = None
         for n in range(1, TURNS + 1):
-            cp, new_versions = make_checkpoint(saver, prev, n)
-            t0 = time.perf_counter()
-            config = saver.put(config, cp, {"source": "loop", "step": n, "parents": {}}, new_versions)  # type: ignore[assignment]
-            t1 = time.perf_counter()
-            saver.put_writes(config, [("messages", [message(n)])], f"task-{n}", "respond")  # type: ignore[arg-type]
-            t2 = time.perf_counter()
-            got = saver.get_tuple({"configurable": {"thread_id": thread, "checkpoint_ns": ""}})
-            t3 = time.perf_counter()
-            assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == n
-            out["put"].append(t1 - t0)
-            out["put_writes"].append(t2 - t1)
-            out["get_tuple"].append(t3 - t2)
-            prev = cp
+            order = list(names)
+            rng.shuffle(order)
+            for name in order:
+                yield name, t, n
+
+
+def micro_sync(
+    savers: dict[str, BaseCheckpointSaver[Any]], threads: int
+) -> dict[str, dict[str, list[float]]]:
+    """put -> put_writes -> get_tuple(latest) per step, interleaved across savers."""
+    out = {name: {"put": [], "put_writes": [], "get_tuple": []} for name in savers}
+    state: dict[tuple[str, int], _Thread] = {}
+    for name, t, n in _micro_schedule(list(savers), threads, seed=21):
+        saver, th = savers[name], state.setdefault((name, t), _Thread(t))
+        cp, new_versions = make_checkpoint(saver, th.prev, n)
+        t0 = time.perf_counter()
+        th.config = saver.put(th.config, cp, {"source": "loop", "step": n, "parents": {}}, new_versions)  # type: ignore[arg-type,assignment]
+        t1 = time.perf_counter()
+        saver.put_writes(th.config, [("messages", [message(n)])], f"task-{n}", "respond")  # type: ignore[arg-type]
+        t2 = time.perf_counter()
+        got = saver.get_tuple({"configurable": {"thread_id": th.thread, "checkpoint_ns": ""}})
+        t3 = time.perf_counter()
+        assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == n
+        out[name]["put"].append(t1 - t0)
+        out[name]["put_writes"].append(t2 - t1)
+        out[name]["get_tuple"].append(t3 - t2)
+        th.prev = cp
     return out
 
 
-async def micro_async(saver: BaseCheckpointSaver[Any], threads: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"put": [], "put_writes": [], "get_tuple": []}
-    for t in range(threads):
-        thread = f"bench-{uuid.uuid4().hex[:8]}-{t}"
-        config: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
-        prev = None
-        for n in range(1, TURNS + 1):
-            cp, new_versions = make_checkpoint(saver, prev, n)
-            t0 = time.perf_counter()
-            config = await saver.aput(config, cp, {"source": "loop", "step": n, "parents": {}}, new_versions)  # type: ignore[assignment]
-            t1 = time.perf_counter()
-            await saver.aput_writes(config, [("messages", [message(n)])], f"task-{n}", "respond")  # type: ignore[arg-type]
-            t2 = time.perf_counter()
-            got = await saver.aget_tuple({"configurable": {"thread_id": thread, "checkpoint_ns": ""}})
-            t3 = time.perf_counter()
-            assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == n
-            out["put"].append(t1 - t0)
-            out["put_writes"].append(t2 - t1)
-            out["get_tuple"].append(t3 - t2)
-            prev = cp
+async def micro_async(
+    savers: dict[str, BaseCheckpointSaver[Any]], threads: int
+) -> dict[str, dict[str, list[float]]]:
+    """Async twin of :func:`micro_sync` (the same kind of schedule)."""
+    out = {name: {"put": [], "put_writes": [], "get_tuple": []} for name in savers}
+    state: dict[tuple[str, int], _Thread] = {}
+    for name, t, n in _micro_schedule(list(savers), threads, seed=22):
+        saver, th = savers[name], state.setdefault((name, t), _Thread(t))
+        cp, new_versions = make_checkpoint(saver, th.prev, n)
+        t0 = time.perf_counter()
+        th.config = await saver.aput(
+            th.config, cp, {"source": "loop", "step": n, "parents": {}}, new_versions
+        )  # type: ignore[arg-type,assignment]
+        t1 = time.perf_counter()
+        await saver.aput_writes(th.config, [("messages", [message(n)])], f"task-{n}", "respond")  # type: ignore[arg-type]
+        t2 = time.perf_counter()
+        got = await saver.aget_tuple({"configurable": {"thread_id": th.thread, "checkpoint_ns": ""}})
+        t3 = time.perf_counter()
+        assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == n
+        out[name]["put"].append(t1 - t0)
+        out[name]["put_writes"].append(t2 - t1)
+        out[name]["get_tuple"].append(t3 - t2)
+        th.prev = cp
     return out
 
 
@@ -323,11 +349,8 @@ async def run(url: str, threads: int, graph_threads: int) -> str:
         "| get_tuple / GET (p50) | get_tuple / GET+deserialize (p50) |"
     )
     lines.append("|---|---|---|---|---|---|---|---|---|")
-    micro: dict[str, dict[str, list[float]]] = {}
-    for name, make in savers_sync.items():
-        micro[name] = micro_sync(make(), threads)
-    for name, make in savers_async.items():
-        micro[name] = await micro_async(make(), threads)
+    micro = micro_sync({name: make() for name, make in savers_sync.items()}, threads)
+    micro.update(await micro_async({name: make() for name, make in savers_async.items()}, threads))
     for name, res in micro.items():
         is_async = "Async" in name or "async" in name
         floor, floor_l = (floor_a, floor_al) if is_async else (floor_s, floor_sl)
