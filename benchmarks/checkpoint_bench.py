@@ -73,74 +73,71 @@ def make_checkpoint(
 # --- micro benchmark ----------------------------------------------------------------------------------
 
 
+Samples = dict[str, list[float]]
+
+
 class _Thread:
-    """One saver's conversation in the micro benchmark: its config and previous checkpoint."""
+    """One saver's conversation in the micro benchmark: its config, previous checkpoint and next step."""
 
-    def __init__(self, t: int) -> None:
-        self.thread = f"bench-{uuid.uuid4().hex[:8]}-{t}"
-        self.config: dict[str, Any] = {"configurable": {"thread_id": self.thread, "checkpoint_ns": ""}}
+    def __init__(self, thread: str) -> None:
+        self.thread = thread
+        self.config: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+        self.latest: dict[str, Any] = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
         self.prev: Checkpoint | None = None
+        self.n = 0
+
+    def next_step(self, saver: BaseCheckpointSaver[Any]) -> tuple[Checkpoint, dict[str, Any], Any, Any]:
+        """Checkpoint, metadata, new versions and writes of the next step (the messages grow by one)."""
+        self.n += 1
+        cp, new_versions = make_checkpoint(saver, self.prev, self.n)
+        metadata = {"source": "loop", "step": self.n, "parents": {}}
+        return cp, metadata, new_versions, [("messages", [message(self.n)])]
+
+    def record(self, samples: Samples, cp: Checkpoint, got: Any, stamps: tuple[float, ...]) -> None:
+        """Check the read-back checkpoint and keep the three latencies (``stamps``: before/after each)."""
+        assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == self.n
+        for op, (start, stop) in zip(("put", "put_writes", "get_tuple"), zip(stamps, stamps[1:])):
+            samples[op].append(stop - start)
+        self.prev = cp
 
 
-def _micro_schedule(names: list[str], threads: int, seed: int) -> Iterator[tuple[str, int, int]]:
-    """``(saver, thread, step)``: every step runs once per saver in a fresh random order (as the graph)."""
-    rng = random.Random(seed)
-    for t in range(threads):
-        for n in range(1, TURNS + 1):
-            order = list(names)
-            rng.shuffle(order)
-            for name in order:
-                yield name, t, n
-
-
-def micro_sync(
-    savers: dict[str, BaseCheckpointSaver[Any]], threads: int
-) -> dict[str, dict[str, list[float]]]:
-    """put -> put_writes -> get_tuple(latest) per step, interleaved across savers."""
-    out = {name: {"put": [], "put_writes": [], "get_tuple": []} for name in savers}
-    state: dict[tuple[str, int], _Thread] = {}
-    for name, t, n in _micro_schedule(list(savers), threads, seed=21):
-        saver, th = savers[name], state.setdefault((name, t), _Thread(t))
-        cp, new_versions = make_checkpoint(saver, th.prev, n)
+def micro_sync(savers: dict[str, BaseCheckpointSaver[Any]], threads: int) -> dict[str, Samples]:
+    """put -> put_writes -> get_tuple(latest) per step, on the graph's interleaved schedule."""
+    out: dict[str, Samples] = {name: {"put": [], "put_writes": [], "get_tuple": []} for name in savers}
+    state: dict[str, _Thread] = {}
+    for timed, name, thread, _turn in interleaved(list(savers), threads, seed=21):
+        saver, th = savers[name], state.setdefault(thread, _Thread(thread))
+        cp, metadata, new_versions, writes = th.next_step(saver)
         t0 = time.perf_counter()
-        th.config = saver.put(th.config, cp, {"source": "loop", "step": n, "parents": {}}, new_versions)  # type: ignore[arg-type,assignment]
+        th.config = saver.put(th.config, cp, metadata, new_versions)  # type: ignore[arg-type,assignment]
         t1 = time.perf_counter()
-        saver.put_writes(th.config, [("messages", [message(n)])], f"task-{n}", "respond")  # type: ignore[arg-type]
+        saver.put_writes(th.config, writes, f"task-{th.n}", "respond")  # type: ignore[arg-type]
         t2 = time.perf_counter()
-        got = saver.get_tuple({"configurable": {"thread_id": th.thread, "checkpoint_ns": ""}})
-        t3 = time.perf_counter()
-        assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == n
-        out[name]["put"].append(t1 - t0)
-        out[name]["put_writes"].append(t2 - t1)
-        out[name]["get_tuple"].append(t3 - t2)
-        th.prev = cp
+        got = saver.get_tuple(th.latest)  # type: ignore[arg-type]
+        th.record(out[name] if timed else _discard(), cp, got, (t0, t1, t2, time.perf_counter()))
     return out
 
 
-async def micro_async(
-    savers: dict[str, BaseCheckpointSaver[Any]], threads: int
-) -> dict[str, dict[str, list[float]]]:
-    """Async twin of :func:`micro_sync` (the same kind of schedule)."""
-    out = {name: {"put": [], "put_writes": [], "get_tuple": []} for name in savers}
-    state: dict[tuple[str, int], _Thread] = {}
-    for name, t, n in _micro_schedule(list(savers), threads, seed=22):
-        saver, th = savers[name], state.setdefault((name, t), _Thread(t))
-        cp, new_versions = make_checkpoint(saver, th.prev, n)
+async def micro_async(savers: dict[str, BaseCheckpointSaver[Any]], threads: int) -> dict[str, Samples]:
+    """Async twin of :func:`micro_sync` (same schedule, same checks)."""
+    out: dict[str, Samples] = {name: {"put": [], "put_writes": [], "get_tuple": []} for name in savers}
+    state: dict[str, _Thread] = {}
+    for timed, name, thread, _turn in interleaved(list(savers), threads, seed=22):
+        saver, th = savers[name], state.setdefault(thread, _Thread(thread))
+        cp, metadata, new_versions, writes = th.next_step(saver)
         t0 = time.perf_counter()
-        th.config = await saver.aput(
-            th.config, cp, {"source": "loop", "step": n, "parents": {}}, new_versions
-        )  # type: ignore[arg-type,assignment]
+        th.config = await saver.aput(th.config, cp, metadata, new_versions)  # type: ignore[arg-type,assignment]
         t1 = time.perf_counter()
-        await saver.aput_writes(th.config, [("messages", [message(n)])], f"task-{n}", "respond")  # type: ignore[arg-type]
+        await saver.aput_writes(th.config, writes, f"task-{th.n}", "respond")  # type: ignore[arg-type]
         t2 = time.perf_counter()
-        got = await saver.aget_tuple({"configurable": {"thread_id": th.thread, "checkpoint_ns": ""}})
-        t3 = time.perf_counter()
-        assert got is not None and len(got.checkpoint["channel_values"]["messages"]) == n
-        out[name]["put"].append(t1 - t0)
-        out[name]["put_writes"].append(t2 - t1)
-        out[name]["get_tuple"].append(t3 - t2)
-        th.prev = cp
+        got = await saver.aget_tuple(th.latest)  # type: ignore[arg-type]
+        th.record(out[name] if timed else _discard(), cp, got, (t0, t1, t2, time.perf_counter()))
     return out
+
+
+def _discard() -> Samples:
+    """Where the warm-up thread's latencies go."""
+    return {"put": [], "put_writes": [], "get_tuple": []}
 
 
 def floor_payload(saver: BaseCheckpointSaver[Any]) -> tuple[str, bytes]:

@@ -285,6 +285,7 @@ class Bench:
         tag = f"{self.run_id}n{n}"
         return {
             "raw_prefix": f"rawb{tag}:m:",
+            "raw_stats_prefix": f"rawb{tag}:s:",  # the counters of the reinforced recall floor
             "raw_index": f"rawb{tag}_idx",
             "am": f"ambench{tag}",
             "peer": f"peerb{tag}",
@@ -323,8 +324,7 @@ class Bench:
                 admin.execute_command("FT.DROPINDEX", index, "DD")
             except valkey.ResponseError:
                 pass
-        raw_stats = names["raw_prefix"][: -len("m:")] + "s:*"
-        for pattern in (f"am:{names['am']}:*", f"{names['peer']}:*", raw_stats):
+        for pattern in (f"am:{names['am']}:*", f"{names['peer']}:*", f"{names['raw_stats_prefix']}*"):
             batch = []
             for key in admin.scan_iter(match=pattern, count=1000):
                 batch.append(key)
@@ -531,7 +531,7 @@ class Systems:
         async def floor_async(q: Query) -> Any:
             return await ac.execute_command(*floor_cmd(q))
 
-        stats_prefix = names["raw_prefix"][: -len("m:")] + "s:"
+        stats_prefix = names["raw_stats_prefix"]
 
         def floor_reinforced(q: Query) -> Any:
             # The floor plus what reinforcement needs at least: the hits' counters live outside the indexed

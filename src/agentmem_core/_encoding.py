@@ -124,20 +124,13 @@ class ScopeKey:
     @cached_property
     def tag(self) -> str:
         """16-hex hash tag shared by every key of this scope (memoised per scope, not only per instance)."""
-        return _scope_tag(self.namespace, self.thread_id, self.agent_id, self.user_id)
+        return _scope_tag(self)
 
 
 @lru_cache(maxsize=4096)
-def _scope_tag(
-    namespace: tuple[str, ...], thread_id: str | None, agent_id: str | None, user_id: str | None
-) -> str:
-    descriptor = {
-        "namespace": list(namespace),
-        "thread_id": thread_id,
-        "agent_id": agent_id,
-        "user_id": user_id,
-    }
-    return hashlib.blake2b(_canonical(descriptor).encode(), digest_size=8).hexdigest()
+def _scope_tag(scope: ScopeKey) -> str:
+    # keyed by the (frozen, hashable) scope itself: equal scopes share one entry and one hash
+    return hashlib.blake2b(_canonical(scope.descriptor()).encode(), digest_size=8).hexdigest()
 
 
 def new_local_id() -> str:
