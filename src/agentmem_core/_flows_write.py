@@ -40,11 +40,11 @@ def _write_call(ctx: Context, item: PreparedMemory, vector: bytes) -> ScriptCall
         WRITE,
         (keys.memory(item.id), keys.stats(item.id), keys.created(tag), keys.expiring(tag), keys.counts(tag)),
         (
-            format_number(ctx.now),
+            item.fields[F.UPDATED_AT],  # = now, formatted once by prepare
             item.id,
-            format_number(item.created_at),
+            item.fields[F.CREATED_AT],
             item.ttl_ms,
-            format_number(item.expires_at) if item.expires_at is not None else "0",
+            item.fields[F.EXPIRES_AT] if item.expires_at is not None else "0",
             item.kind.value,
             *flat,
         ),

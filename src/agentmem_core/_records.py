@@ -119,6 +119,16 @@ def _metadata(metadata: Mapping[str, Any] | None, config: StoreConfig) -> tuple[
     return decoded, text
 
 
+# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; one shared encoder writes the
+# same text (json.dumps' defaults otherwise) for a fraction of the cost, on every write.
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False)
+_NEVER_TEXT = format_number(NEVER)
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return _JSON_TEXT.encode(list(values)) if values else "[]"
+
+
 def _is_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
@@ -225,17 +235,19 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
             if _is_scalar(x)
         }
     )
+    created_text = format_number(float(created_at))
+    expires_text = format_number(expires_at) if expires_at is not None else _NEVER_TEXT
     fields: dict[str, str] = {
         F.CONTENT: item.content,
         F.KIND: kind.value,
         F.IMPORTANCE: format_number(float(importance)),
-        F.CREATED_AT: format_number(float(created_at)),
+        F.CREATED_AT: created_text,
         F.UPDATED_AT: format_number(now),
-        F.EXPIRES_AT: format_number(expires_at if expires_at is not None else NEVER),
-        F.X_CREATED_AT: format_number(float(created_at)),
-        F.X_EXPIRES_AT: format_number(expires_at if expires_at is not None else NEVER),
-        F.NAMESPACE: json.dumps(list(namespace), ensure_ascii=False),
-        F.TAGS: json.dumps(list(tags), ensure_ascii=False),
+        F.EXPIRES_AT: expires_text,
+        F.X_CREATED_AT: created_text,
+        F.X_EXPIRES_AT: expires_text,
+        F.NAMESPACE: _json_list(namespace),
+        F.TAGS: _json_list(tags),
         F.METADATA: metadata_text,
         F.X_NS: namespace_token(namespace),
         F.X_THREAD: encode_tag(scope.thread_id) if scope.thread_id is not None else NONE_TAG,
