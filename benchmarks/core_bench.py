@@ -49,11 +49,12 @@ from valkey.utils import LIBVALKEY_AVAILABLE
 
 from agentmem_core import MemoryStore
 from agentmem_core._flows_recall import knn_command
+from agentmem_core._parse import pairs
 from agentmem_core._records import MemoryInput, prepare
 from agentmem_core.aio import AsyncMemoryStore
-from agentmem_core.embeddings import CallableEmbedder
+from agentmem_core.embeddings import CallableEmbedder, validate_vectors, vector_to_bytes
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import STORED_FIELDS, F, rank_fields
+from agentmem_core.schema import STORED_FIELDS, F, decode_memory, rank_fields
 
 DIMS = 384
 USERS = 10  # recall filters on one user: N / 10 candidates pass the filter
@@ -488,12 +489,25 @@ class Systems:
             }
 
     # -- single writes (interleaved) -------------------------------------------------------------------
+    def _validated_hset(self, i: int) -> Any:
+        # The HSET floor plus the least a library that validates input pays: agentmem's own validation and
+        # encoding of the item (prepare), the vector check, then one plain HSET of the result, no bookkeeping.
+        am = self.am[PARSERS[0]]
+        prepared = prepare(MemoryInput(**self.ds.item(i)), am.config, time.time())
+        vector = validate_vectors([self.ds.vectors[i]], DIMS, expected=1)[0]
+        flat: list[Any] = []
+        for k, v in prepared.fields.items():
+            flat += [k, v]
+        return self.admin.execute_command("HSET", f"{self.names['raw_prefix']}v{i}", *flat,
+                                          F.EMBEDDING, vector_to_bytes(vector))  # fmt: skip
+
     def singles(self) -> None:
         prefix = self.names["raw_prefix"]
         am = self.am[PARSERS[0]]
         series = [
             Series(RAW, "HSET (1 memory, indexed)", "libvalkey",
                    lambda i: self.admin.execute_command("HSET", f"{prefix}{i}", *self.payloads[i])),
+            Series(RAW, REMEMBER_FLOOR_VALIDATED, "libvalkey", self._validated_hset),
             Series(AM, "remember (1 memory)", "libvalkey", lambda i: am.remember(**self.ds.item(i))),
         ]  # fmt: skip
         if self.peer:
@@ -547,9 +561,26 @@ class Systems:
                 pipe.hset(stats, "last_accessed_at", now)
             return pipe.execute()
 
+        def floor_decoded(q: Query) -> Any:
+            # ... plus the least a library returning typed memories pays: decoding the 10 rows and their
+            # counters with agentmem's decoder (no ranking, no score breakdown, no expiry check).
+            reply = c.execute_command(*floor_cmd(q))
+            keys = reply[1::2]
+            pipe = c.pipeline(transaction=False)
+            now = time.time()
+            for key in keys:
+                stats = stats_prefix + (key.decode() if isinstance(key, bytes) else key)
+                pipe.hmget(stats, "access_count", "last_accessed_at", "duplicate_count")
+                pipe.hincrby(stats, "access_count", 1)
+                pipe.hset(stats, "last_accessed_at", now)
+            counters = pipe.execute()[::3]
+            return [decode_memory(key.decode() if isinstance(key, bytes) else key, pairs(fields), stats)
+                    for key, fields, stats in zip(keys, reply[2::2], counters)]  # fmt: skip
+
         series = [
             Series(RAW, RECALL_FLOOR, parser, lambda q: c.execute_command(*floor_cmd(q))),
             Series(RAW, RECALL_FLOOR_REINFORCED, parser, floor_reinforced),
+            Series(RAW, RECALL_FLOOR_DECODED, parser, floor_decoded),
             Series(RAW, f"FT.SEARCH as agentmem sends it (KNN-{K * ctx.config.candidate_multiplier})", parser,
                    lambda q: c.execute_command(*matched_cmd(q))),
             Series(AM, "recall_by_vector k=10, reinforce off", parser,
@@ -650,6 +681,8 @@ def find(rows: list[Row], size: int, system: str, op: str, parser: str = "libval
 
 RECALL_FLOOR = "FT.SEARCH KNN-10 + tag filter (recall floor)"
 RECALL_FLOOR_REINFORCED = "recall floor + 1 pipelined round trip reading and bumping the 10 hits' counters"
+RECALL_FLOOR_DECODED = "recall floor + counters round trip + decoding the 10 hits (agentmem's decoder)"
+REMEMBER_FLOOR_VALIDATED = "HSET + validating and encoding the input (agentmem's prepare)"
 
 
 def ratio_for(rows: list[Row], r: Row) -> str:
@@ -658,7 +691,7 @@ def ratio_for(rows: list[Row], r: Row) -> str:
     if "recall" in r.op:
         base = find(rows, r.size, flavour, RECALL_FLOOR, r.parser)
         return f"{r.p50 / base.p50:.2f}x" if base and r.p50 and base.p50 else ""
-    if r.op.startswith("remember (1"):
+    if r.op.startswith("remember (1") or r.op == REMEMBER_FLOOR_VALIDATED:
         base = find(rows, r.size, "floor", "HSET (1 memory, indexed)")
         return f"{r.p50 / base.p50:.2f}x" if base and r.p50 and base.p50 else ""
     if r.rate is not None and r.system != "floor":
