@@ -49,12 +49,12 @@ from valkey.utils import LIBVALKEY_AVAILABLE
 
 from agentmem_core import MemoryStore
 from agentmem_core._flows_recall import knn_command
-from agentmem_core._parse import pairs
+from agentmem_core._parse import as_text, pairs
 from agentmem_core._records import MemoryInput, prepare
 from agentmem_core.aio import AsyncMemoryStore
 from agentmem_core.embeddings import CallableEmbedder, validate_vectors, vector_to_bytes
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import STORED_FIELDS, F, decode_memory, rank_fields
+from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, F, decode_memory, rank_fields
 
 DIMS = 384
 USERS = 10  # recall filters on one user: N / 10 candidates pass the filter
@@ -547,34 +547,30 @@ class Systems:
 
         stats_prefix = names["raw_stats_prefix"]
 
-        def floor_reinforced(q: Query) -> Any:
-            # The floor plus what reinforcement needs at least: the hits' counters live outside the indexed
-            # hash (writing into it re-indexes the document, ~1 ms on RediSearch), so they are read and
-            # bumped in one more round trip of plain pipelined commands.
-            reply = c.execute_command(*floor_cmd(q))
+        def bump_counters(keys: Sequence[Any], fields: Sequence[str]) -> list[Any]:
+            # What reinforcement needs at least: the hits' counters live outside the indexed hash (writing
+            # into it re-indexes the document, ~1 ms on RediSearch), so they are read and bumped in one more
+            # round trip of plain pipelined commands (HMGET, HINCRBY, HSET per hit).
             pipe = c.pipeline(transaction=False)
             now = time.time()
-            for key in reply[1::2]:
-                stats = stats_prefix + (key.decode() if isinstance(key, bytes) else key)
-                pipe.hmget(stats, "access_count", "last_accessed_at")
+            for key in keys:
+                stats = stats_prefix + as_text(key)
+                pipe.hmget(stats, *fields)
                 pipe.hincrby(stats, "access_count", 1)
                 pipe.hset(stats, "last_accessed_at", now)
-            return pipe.execute()
+            return list(pipe.execute())
+
+        def floor_reinforced(q: Query) -> Any:
+            reply = c.execute_command(*floor_cmd(q))
+            return bump_counters(reply[1::2], ("access_count", "last_accessed_at"))
 
         def floor_decoded(q: Query) -> Any:
             # ... plus the least a library returning typed memories pays: decoding the 10 rows and their
             # counters with agentmem's decoder (no ranking, no score breakdown, no expiry check).
             reply = c.execute_command(*floor_cmd(q))
             keys = reply[1::2]
-            pipe = c.pipeline(transaction=False)
-            now = time.time()
-            for key in keys:
-                stats = stats_prefix + (key.decode() if isinstance(key, bytes) else key)
-                pipe.hmget(stats, "access_count", "last_accessed_at", "duplicate_count")
-                pipe.hincrby(stats, "access_count", 1)
-                pipe.hset(stats, "last_accessed_at", now)
-            counters = pipe.execute()[::3]
-            return [decode_memory(key.decode() if isinstance(key, bytes) else key, pairs(fields), stats)
+            counters = bump_counters(keys, STATS_FIELDS)[::3]  # the HMGET replies
+            return [decode_memory(as_text(key), pairs(fields), stats)
                     for key, fields, stats in zip(keys, reply[2::2], counters)]  # fmt: skip
 
         series = [

@@ -71,6 +71,37 @@ def test_memoised_encodings_keep_the_stored_format() -> None:
     assert ScopeKey((), "t-1", None, None).tag != ScopeKey((), None, "t-1", None).tag
 
 
+def test_prepared_fields_and_write_arguments_keep_their_stored_text() -> None:
+    # prepare formats each timestamp once and encodes lists with one shared JSON encoder; the WRITE call
+    # reuses those texts. Known answers from json.dumps and format_number: not one stored byte may change.
+    import json
+
+    from agentmem_core._context import Context
+    from agentmem_core._flows_write import _write_call
+    from agentmem_core._records import MemoryInput, prepare
+    from agentmem_core.engine import EngineInfo
+
+    keys = Keys("kf")
+    config = StoreConfig(name="kf", index=IndexConfig(dims=4))
+    ctx = Context(keys, IndexSpec(keys, config.index), config, EngineInfo("redisearch", (2, 10, 5)), 1000.25)
+    tags, namespace = ["Été", 'say "hi"', "b"], ("trips", "Été")
+    for ttl, expires in ((None, None), (60.5, 1060.75)):
+        item = prepare(MemoryInput("x", tags=tags, namespace=namespace, created_at=12.5, ttl=ttl), config,
+                       ctx.now)  # fmt: skip
+        fields = item.fields
+        assert fields[F.TAGS] == json.dumps(tags, ensure_ascii=False) == '["Été", "say \\"hi\\"", "b"]'
+        assert fields[F.NAMESPACE] == json.dumps(list(namespace), ensure_ascii=False)
+        assert fields[F.CREATED_AT] == fields[F.X_CREATED_AT] == format_number(12.5) == "12.5"
+        assert fields[F.UPDATED_AT] == format_number(1000.25)
+        never_or_expiry = format_number(expires if expires is not None else 10_000_000_000_000)
+        assert fields[F.EXPIRES_AT] == fields[F.X_EXPIRES_AT] == never_or_expiry
+        args = _write_call(ctx, item, b"\0" * 16).args
+        assert args[:6] == ("1000.25", item.id, "12.5", item.ttl_ms,
+                            "0" if expires is None else "1060.75", "semantic")  # fmt: skip
+    untagged = prepare(MemoryInput("x"), config, ctx.now).fields
+    assert untagged[F.TAGS] == untagged[F.NAMESPACE] == "[]"
+
+
 def test_ids_and_keys_roundtrip() -> None:
     keys = Keys("s1")
     scope = ScopeKey(("x",), "t", None, "u")
