@@ -44,7 +44,8 @@ _ESCAPE_RE = re.compile("[%\x00\x01{}]")
 _UNESCAPE_RE = re.compile("%(25|00|01|7B|7D)")
 _UNESCAPES = {v[1:]: k for k, v in _ESCAPES.items()}
 # Glob and hash-tag characters are excluded so that the prefix can be used verbatim in SCAN patterns.
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:/@+=-]+$")
+# Used with fullmatch: ``$`` would also match before a trailing newline and let "app\n" through.
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:/@+=-]+")
 
 
 class ThreadKeys(NamedTuple):
@@ -70,7 +71,7 @@ def unescape(value: str) -> str:
 
 def validate_prefix(prefix: str) -> str:
     """Return ``prefix`` if it is safe in key names and SCAN patterns, else raise ``ValueError``."""
-    if not _PREFIX_RE.match(prefix):
+    if not isinstance(prefix, str) or not _PREFIX_RE.fullmatch(prefix):
         raise ValueError(
             f"invalid key prefix {prefix!r}: use letters, digits and _.:/@+=- only (no braces or glob chars)"
         )

@@ -7,14 +7,14 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, TypedDict
 
 import pytest
 import valkey
 import valkey.asyncio as avalkey
 from langchain_core.messages import AIMessage, HumanMessage
-from langgraph.checkpoint.base import Checkpoint
+from langgraph.checkpoint.base import WRITES_IDX_MAP, Checkpoint
 from langgraph.checkpoint.conformance.test_utils import (
     generate_checkpoint,
     generate_config,
@@ -22,6 +22,7 @@ from langgraph.checkpoint.conformance.test_utils import (
 )
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from pydantic import BaseModel
 from valkey.cluster import key_slot
@@ -38,7 +39,15 @@ from agentmem_langgraph import (
 from agentmem_langgraph.checkpoint import _keys
 from agentmem_langgraph.checkpoint._codec import frame, unframe
 
+try:
+    from langgraph.channels.delta import DeltaChannel
+except ImportError:  # DeltaChannel (beta) is newer than the oldest supported LangGraph
+    DeltaChannel = None
+
 KeysUnder = Callable[[Any, str], Awaitable[list[bytes]]]
+
+# LangGraph's special write channels (negative indexes in WRITES_IDX_MAP)
+ERROR, SCHEDULED, INTERRUPT, RESUME = "__error__", "__scheduled__", "__interrupt__", "__resume__"
 
 
 def put_one(
@@ -375,3 +384,225 @@ async def test_from_url_context_managers(plain_valkey_url: str, prefix: str) -> 
         await asaver.setup()
         tup = await asaver.aget_tuple(stored)
         assert tup is not None and tup.checkpoint["channel_values"] == {"a": 1}
+
+
+# --- put_writes: keep-first vs overwrite (LangGraph's InMemorySaver semantics) -----------------------
+
+
+def _write_twice(saver: Any, config: dict[str, Any], special: str) -> None:
+    saver.put_writes(config, [("ch", "first"), (special, f"{special}-1")], "task")
+    saver.put_writes(config, [("ch", "second"), (special, f"{special}-2"), ("more", "m")], "task")
+    saver.put_writes(config, [("ch", "other-task")], "task-2")  # another task: its own (task, idx)
+
+
+@pytest.mark.parametrize("special", [ERROR, INTERRUPT, SCHEDULED, RESUME])
+def test_put_writes_regular_keeps_first_special_overwrites(saver: ValkeySaver, special: str) -> None:
+    assert WRITES_IDX_MAP[special] < 0
+    stored = put_one(saver, "t-pw", {"a": 1})
+    _write_twice(saver, stored, special)
+    writes = saver.get_tuple(stored).pending_writes  # type: ignore[union-attr]
+    assert writes is not None
+    # a regular channel (idx >= 0) keeps the first write of (task, idx) ...
+    assert ("task", "ch", "first") in writes
+    assert ("task", "ch", "second") not in writes
+    # ... a special channel (negative idx) takes the latest
+    assert ("task", special, f"{special}-2") in writes
+    assert ("task", special, f"{special}-1") not in writes
+    assert sorted(writes) == sorted(
+        [("task", "ch", "first"), ("task", special, f"{special}-2"), ("task", "more", "m"),
+         ("task-2", "ch", "other-task")]
+    )  # fmt: skip
+    # exactly what the reference saver keeps for the same calls
+    reference = InMemorySaver()
+    ref_cp = generate_checkpoint(channel_values={"a": 1}, channel_versions={"a": 1})
+    ref_stored = reference.put(generate_config("t-pw"), ref_cp, generate_metadata(), {"a": 1})
+    _write_twice(reference, dict(ref_stored), special)
+    ref_writes = reference.get_tuple(ref_stored).pending_writes  # type: ignore[union-attr]
+    assert sorted(writes) == sorted(ref_writes or [])
+
+
+async def test_async_put_writes_regular_keeps_first_special_overwrites(asaver: AsyncValkeySaver) -> None:
+    cp = generate_checkpoint(channel_values={"a": 1}, channel_versions={"a": 1})
+    stored = await asaver.aput(generate_config("t-apw"), cp, generate_metadata(), {"a": 1})
+    await asaver.aput_writes(stored, [("ch", "first"), (ERROR, "boom-1")], "task")
+    await asaver.aput_writes(stored, [("ch", "second"), (ERROR, "boom-2")], "task")
+    tup = await asaver.aget_tuple(stored)
+    assert tup is not None
+    assert sorted(tup.pending_writes or []) == [("task", ERROR, "boom-2"), ("task", "ch", "first")]
+
+
+# --- parent checkpoint ids ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ns", ["", "child:{1}"])
+async def test_parent_config_names_the_parent_checkpoint(
+    saver: ValkeySaver, asaver: AsyncValkeySaver, ns: str
+) -> None:
+    thread = "t-parent"
+    first = put_one(saver, thread, {"v": 1}, ns=ns)
+    second = put_one(saver, thread, {"v": 2}, parent=first["configurable"]["checkpoint_id"], ns=ns)
+    third = put_one(saver, thread, {"v": 3}, parent=second["configurable"]["checkpoint_id"], ns=ns)
+
+    def parent_of(config: dict[str, Any]) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread, "checkpoint_ns": ns,
+                                 "checkpoint_id": config["configurable"]["checkpoint_id"]}}  # fmt: skip
+
+    expected = {
+        first["configurable"]["checkpoint_id"]: None,
+        second["configurable"]["checkpoint_id"]: parent_of(first),
+        third["configurable"]["checkpoint_id"]: parent_of(second),
+    }
+    for config in (first, second, third):
+        tup = saver.get_tuple(config)
+        assert tup is not None
+        assert tup.parent_config == expected[config["configurable"]["checkpoint_id"]]
+        atup = await asaver.aget_tuple(config)
+        assert atup is not None and atup.parent_config == tup.parent_config
+    newest = saver.get_tuple(generate_config(thread, checkpoint_ns=ns))
+    assert newest is not None and newest.config == third and newest.parent_config == parent_of(second)
+    listed = list(saver.list(generate_config(thread, checkpoint_ns=ns)))
+    assert [t.config for t in listed] == [third, second, first]
+    assert [t.parent_config for t in listed] == [parent_of(second), parent_of(first), None]
+    alisted = [t async for t in asaver.alist({"configurable": {"thread_id": thread}})]
+    assert [(t.config, t.parent_config) for t in alisted] == [(t.config, t.parent_config) for t in listed]
+
+
+# --- prune keep_latest and delta ancestors -------------------------------------------------------------
+
+
+def _put_cp(
+    saver: ValkeySaver,
+    thread: str,
+    values: dict[str, Any],
+    versions: dict[str, str],
+    new: dict[str, str],
+    parent: str | None,
+    counters: dict[str, tuple[int, int]] | None,
+    ns: str = "",
+) -> dict[str, Any]:
+    cp = generate_checkpoint(channel_values=values, channel_versions=versions)
+    metadata = generate_metadata()
+    if counters is not None:
+        metadata["counters_since_delta_snapshot"] = counters
+    config = generate_config(thread, checkpoint_ns=ns, checkpoint_id=parent)
+    return dict(saver.put(config, cp, metadata, new))
+
+
+def test_prune_keep_latest_keeps_delta_ancestors(saver: ValkeySaver, sync_client: valkey.Valkey) -> None:
+    thread = "t-prune-delta"
+    v1, v2 = saver.get_next_version(None, None), saver.get_next_version("1", None)
+    # c0: old plain checkpoint; c1: snapshot point of "d" (no counters: nothing pending since a
+    # snapshot); c2, c3: delta checkpoints (counters set) that rebuild "d" from c1's seed and the writes
+    # stored at c1 and c2. "a" was written once at c0 and is still referenced by every later checkpoint.
+    c0 = _put_cp(saver, thread, {"a": "A"}, {"a": v1}, {"a": v1}, None, None)
+    id0 = c0["configurable"]["checkpoint_id"]
+    c1 = _put_cp(saver, thread, {"a": "A", "d": ["seed"]}, {"a": v1, "d": v1}, {"d": v1}, id0, None)
+    id1 = c1["configurable"]["checkpoint_id"]
+    saver.put_writes(c1, [("d", ["x1"])], "task-1")
+    c2 = _put_cp(saver, thread, {"a": "A"}, {"a": v1, "d": v2}, {"d": v2}, id1, {"d": (1, 1)})
+    id2 = c2["configurable"]["checkpoint_id"]
+    saver.put_writes(c2, [("d", ["x2"])], "task-2")
+    c3 = _put_cp(saver, thread, {"a": "A"}, {"a": v1, "d": v2}, {}, id2, {"d": (2, 2)})
+    id3 = c3["configurable"]["checkpoint_id"]
+    # another namespace: its head is not a delta checkpoint, so only the head stays
+    s0 = _put_cp(saver, thread, {"s": 1}, {"s": v1}, {"s": v1}, None, None, ns="sub")
+    s1 = _put_cp(saver, thread, {"s": 2}, {"s": v2}, {"s": v2}, s0["configurable"]["checkpoint_id"],
+                 None, ns="sub")  # fmt: skip
+    history_before = saver.get_delta_channel_history(config=c3, channels=["d"])
+    assert history_before["d"] == {"writes": [("task-1", "d", ["x1"]), ("task-2", "d", ["x2"])],
+                                   "seed": ["seed"]}  # fmt: skip
+
+    saver.prune([thread], strategy="keep_latest")
+
+    kept = [t.config["configurable"]["checkpoint_id"] for t in saver.list(generate_config(thread))]
+    assert kept == [id3, id2, id1]  # c0 is not needed by the delta chain: dropped
+    assert saver.get_tuple(c0) is None
+    assert [t.config for t in saver.list(generate_config(thread, checkpoint_ns="sub"))] == [s1]
+    # the newest checkpoint still reconstructs: its own blobs, and the delta history through its ancestors
+    head = saver.get_tuple(generate_config(thread))
+    assert head is not None and head.config == c3
+    assert head.checkpoint["channel_values"] == {"a": "A"}
+    assert saver.get_tuple(c1).checkpoint["channel_values"] == {"a": "A", "d": ["seed"]}  # type: ignore[union-attr]
+    assert saver.get_tuple(c2).pending_writes == [("task-2", "d", ["x2"])]  # type: ignore[union-attr]
+    assert saver.get_delta_channel_history(config=c3, channels=["d"]) == history_before
+    # c0's unshared data is gone with it; nothing of it lingers in the thread's hashes
+    keys = _keys.thread_keys(saver.settings.prefix, thread)
+    assert _keys.member("", id0).encode() not in sync_client.zrange(keys.ids, 0, -1)
+    assert not [f for f in sync_client.hkeys(keys.cp) if f.startswith(_keys.member("", id0).encode())]
+
+    # pruning again keeps the same chain; once the head is a snapshot point, the old chain goes
+    saver.prune([thread])
+    assert [t.config["configurable"]["checkpoint_id"] for t in saver.list(generate_config(thread))] == kept
+    c4 = _put_cp(saver, thread, {"a": "A", "d": ["all"]}, {"a": v1, "d": "3"}, {"d": "3"}, id3, None)
+    saver.prune([thread])
+    assert [t.config for t in saver.list(generate_config(thread))] == [c4]
+    assert saver.get_tuple(c4).checkpoint["channel_values"] == {"a": "A", "d": ["all"]}  # type: ignore[union-attr]
+
+
+def _extend(state: list[Any], writes: Sequence[list[Any]]) -> list[Any]:
+    out = list(state)
+    for w in writes:
+        out.extend(w)
+    return out
+
+
+class DeltaLogState(TypedDict):
+    # a string annotation (future import): only resolved when a graph is built, after the skip check
+    log: Annotated[list[Any], DeltaChannel(_extend, snapshot_frequency=3)]
+
+
+@pytest.mark.skipif(DeltaChannel is None, reason="this LangGraph has no DeltaChannel")
+def test_prune_keep_latest_keeps_delta_channel_graph_state(saver: ValkeySaver) -> None:
+    def step(state: dict[str, Any]) -> dict[str, Any]:
+        return {"log": [len(state["log"])]}
+
+    def build(checkpointer: Any) -> Any:
+        builder = StateGraph(DeltaLogState)
+        builder.add_node("step", step)
+        builder.add_edge(START, "step")
+        builder.add_edge("step", END)
+        return builder.compile(checkpointer=checkpointer)
+
+    graph, reference = build(saver), build(InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "t-delta-graph"}}
+    for i in range(4):
+        graph.invoke({"log": [f"in{i}"]}, config)
+        reference.invoke({"log": [f"in{i}"]}, config)
+    expected = reference.get_state(config).values
+    assert graph.get_state(config).values == expected and len(expected["log"]) == 8
+    before = list(saver.list(config))
+    head = before[0]
+    assert head.metadata.get("counters_since_delta_snapshot")  # the head needs its ancestors
+
+    saver.prune(["t-delta-graph"])
+
+    assert graph.get_state(config).values == expected  # the delta channel still rebuilds in full
+    after = list(saver.list(config))
+    assert 1 < len(after) < len(before)  # ancestors the delta needs stay, older checkpoints go
+    assert after[0].config == head.config
+    graph.invoke({"log": ["more"]}, config)
+    reference.invoke({"log": ["more"]}, config)
+    assert graph.get_state(config).values == reference.get_state(config).values
+
+
+# --- key prefix validation ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["app\n", "app\r\n", "\napp", "ap\np", "app ", " app", "\tapp", "app\t", "app\x00", "a\x1bb", "app\x7f",
+     "", "a*b", "a?b", "a[b]", "a{b", "ü", 3],
+)  # fmt: skip
+def test_key_prefix_with_control_chars_or_whitespace_is_refused(prefix: Any) -> None:
+    with pytest.raises(ConfigurationError, match="prefix"):
+        ValkeySaver(valkey.Valkey(), prefix=prefix)
+    with pytest.raises(ConfigurationError, match="prefix"):
+        AsyncValkeySaver(avalkey.Valkey(), prefix=prefix)
+    with pytest.raises(ValueError, match="invalid key prefix"):
+        _keys.validate_prefix(prefix)
+
+
+@pytest.mark.parametrize("prefix", ["app", "agentmem:checkpoint", "a_b.c:d/e@f+g=h-i", "0"])
+def test_key_prefix_allowed_characters(prefix: str) -> None:
+    assert _keys.validate_prefix(prefix) == prefix
+    assert ValkeySaver(valkey.Valkey(), prefix=prefix).settings.prefix == prefix
