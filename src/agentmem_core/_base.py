@@ -34,8 +34,15 @@ __all__ = ["StoreBase"]
 
 
 def _check_client(client: Any) -> None:
-    pool = getattr(client, "connection_pool", None)
-    kwargs: Mapping[str, Any] = getattr(pool, "connection_kwargs", {}) if pool is not None else {}
+    # Every valkey-py client, standalone or cluster, sync or async, answers get_connection_kwargs(); a
+    # cluster client has no connection_pool, so reading the pool would let a cluster slip through.
+    getter = getattr(client, "get_connection_kwargs", None)
+    if getter is None:
+        raise ConfigurationError(
+            f"expected a valkey-py client (valkey.Valkey, valkey.ValkeyCluster or their asyncio twins), "
+            f"got {type(client).__name__}"
+        )
+    kwargs: Mapping[str, Any] = getter() or {}
     if kwargs.get("decode_responses"):
         raise ConfigurationError("pass a client with decode_responses=False (vectors are binary)")
     if str(kwargs.get("protocol", 2)) not in ("2", "None"):
@@ -177,10 +184,15 @@ class StoreBase:
         ctx = self._context()
         scoring = ctx.config.scoring
         if weights is not None or half_life_seconds is not None:
-            scoring = ScoringConfig(
-                weights=_weights(weights) if weights is not None else scoring.weights,
-                half_life_seconds=half_life_seconds or scoring.half_life_seconds,
-            )
+            try:
+                scoring = ScoringConfig(
+                    weights=_weights(weights) if weights is not None else scoring.weights,
+                    half_life_seconds=(
+                        scoring.half_life_seconds if half_life_seconds is None else half_life_seconds
+                    ),
+                )
+            except ConfigurationError as exc:  # a per-call argument: bad input, not bad configuration
+                raise InvalidMemoryError(str(exc)) from exc
         gate = ctx.config.threshold if isinstance(threshold, _Default) else threshold
         return (
             yield from recall_flow(

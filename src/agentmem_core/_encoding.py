@@ -15,6 +15,7 @@ per-scope scripts are atomic and cluster-slot safe)::
                               so reinforcement never re-indexes the document)
     P z:{tag}           ZSET  ids of the scope by created_at (listing, capacity, forget_by_scope)
     P x:{tag}           ZSET  "<kind>|<id>" of expiring memories by expires_at (bookkeeping of TTLs)
+    P i:{tag}           ZSET  ids of the scope by importance (capacity eviction)
     P c:{tag}           HASH  live count per kind in the scope
     P scopes            HASH  tag -> scope descriptor (JSON), for list/stats/namespace listing
     P config            HASH  live configuration
@@ -32,18 +33,29 @@ from functools import cached_property, lru_cache
 
 from agentmem_core.errors import InvalidMemoryError
 
-__all__ = ["NONE_TAG", "Keys", "ScopeKey", "encode_tag", "metadata_token", "namespace_tokens"]
+__all__ = [
+    "NONE_TAG",
+    "Keys",
+    "ScopeKey",
+    "encode_tag",
+    "member_token",
+    "metadata_token",
+    "namespace_tokens",
+    "presence_token",
+]
 
-_VERBATIM = re.compile(r"^[a-z0-9]{1,32}$")
+# fullmatch, never match with ^...$: "$" also matches before a trailing newline, so "alice\n" would be kept
+# verbatim and the engine, which trims tag values, would file it under "alice" (another tenant's scope).
+_VERBATIM = re.compile(r"[a-z0-9]{1,32}")
 NONE_TAG = "_none_"
 """Stored in a scope TAG field when the scope value is unset (cannot collide with an encoded value)."""
 _TAG_LEN = 16
-_ID_RE = re.compile(r"^[0-9a-f]{16}[0-9a-f]{16}$")
+_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def encode_tag(value: str) -> str:
     """Encode a user string as a portable TAG value (``[a-z0-9_]`` only)."""
-    if _VERBATIM.match(value):
+    if _VERBATIM.fullmatch(value):
         return value
     return _hashed_tag(value)
 
@@ -87,8 +99,22 @@ def normalise_scalar(value: object) -> object:
 
 
 def metadata_token(key: str, value: object) -> str:
-    """The encoded TAG token for ``metadata[key] == value``."""
+    """The encoded TAG token for ``metadata[key] == value`` (a scalar ``value``: whole-value equality)."""
     return encode_tag("m" + _canonical([key, normalise_scalar(value)]))
+
+
+def member_token(key: str, element: object) -> str:
+    """The encoded TAG token for "the list ``metadata[key]`` contains the scalar ``element``".
+
+    Its own prefix (``c``), so that membership never passes for equality: ``{"labels": "x"}`` must not
+    match ``{"labels": ["x", "y"]}`` (``$eq`` compares a list as a whole), while ``$contains`` does.
+    """
+    return encode_tag("c" + _canonical([key, normalise_scalar(element)]))
+
+
+def presence_token(key: str) -> str:
+    """The encoded TAG token for "``metadata`` has the top-level key ``key``" (``$exists``)."""
+    return encode_tag("k" + _canonical(key))
 
 
 @dataclass(frozen=True)
@@ -202,9 +228,17 @@ class Keys:
         """The scope's ZSET of expiring ``kind|id`` members by expires_at."""
         return f"{self.prefix}x:{{{tag}}}"
 
+    def by_importance(self, tag: str) -> str:
+        """The scope's ZSET of ids by importance (capacity eviction reads its low end)."""
+        return f"{self.prefix}i:{{{tag}}}"
+
     def counts(self, tag: str) -> str:
         """The scope's per-kind count hash."""
         return f"{self.prefix}c:{{{tag}}}"
+
+    def bookkeeping(self, tag: str) -> tuple[str, str, str, str]:
+        """The scope's bookkeeping keys in the order every script takes them: z, x, c, i."""
+        return (self.created(tag), self.expiring(tag), self.counts(tag), self.by_importance(tag))
 
     @property
     def scopes(self) -> str:

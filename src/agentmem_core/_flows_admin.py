@@ -80,15 +80,6 @@ def _load_scripts() -> Flow[None]:
         expect(reply)
 
 
-def drop_flow(spec: IndexSpec) -> Flow[bool]:
-    """Drop the index (not the data: valkey-search has no ``DD``)."""
-    (reply,) = yield batch([Call(("FT.DROPINDEX", spec.name))])
-    if isinstance(reply, BaseException) and "unknown index" in str(reply).lower():
-        return False
-    expect(reply)
-    return True
-
-
 LIVE_FIELDS = (
     "similarity_weight",
     "recency_weight",

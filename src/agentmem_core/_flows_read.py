@@ -143,9 +143,7 @@ def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
     scopes = yield from scopes_flow(ctx, flt)
     now = format_number(ctx.now)
     replies = yield batch([
-        ScriptCall(
-            SCOPE_STATS, (ctx.keys.created(s.tag), ctx.keys.expiring(s.tag), ctx.keys.counts(s.tag)), (now,)
-        )
+        ScriptCall(SCOPE_STATS, ctx.keys.bookkeeping(s.tag), (now,))
         for s in scopes
     ])  # fmt: skip
     per_scope: list[ScopeStats] = []

@@ -23,7 +23,7 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._lexical import bm25_scores, fuse_scores, query_terms
-from agentmem_core._parse import SearchRow, as_text, parse_filter_search, parse_search
+from agentmem_core._parse import SearchRow, as_text, parse_filter_search, parse_search, returned_rows
 from agentmem_core._plan import Call, Embed, Flow, ScriptCall, batch, expect
 from agentmem_core._scripts import FETCH
 from agentmem_core.config import ScoringConfig
@@ -40,7 +40,7 @@ from agentmem_core.schema import (
     format_number,
     rank_fields,
 )
-from agentmem_core.scoring import recency, similarity_from_distance
+from agentmem_core.scoring import composite, recency, similarity_from_distance
 from agentmem_core.types import NearMiss, RecallHit, RecallResult, ScoreBreakdown, build_frozen
 
 __all__ = ["MAX_K", "knn_command", "recall_flow"]
@@ -105,9 +105,9 @@ def knn_rows_flow(
     pool = min(MAX_K, k * ctx.config.candidate_multiplier)
     while True:
         (reply,) = yield batch([knn_command(ctx, vector, filter_text, pool, fields)])
-        rows = parse_search(expect(reply))
-        passing = [r for r in rows if keep(r.fields)]
-        if len(passing) >= k or len(rows) < pool or pool >= MAX_K:
+        reply = expect(reply)
+        passing = [r for r in parse_search(reply) if keep(r.fields)]
+        if len(passing) >= k or returned_rows(reply) < pool or pool >= MAX_K:
             return passing
         pool = min(MAX_K, pool * 4)
 
@@ -178,20 +178,29 @@ def hybrid_candidates_flow(
             for term in terms
         ),
     ])  # fmt: skip
-    out: dict[str, Candidate] = {}
-    for row in parse_search(expect(replies[0])):
+    keep = _keeper(ctx, predicate)
+    knn_reply = expect(replies[0])
+    knn_rows = [r for r in parse_search(knn_reply) if keep(r.fields)]
+    # The vector channel alone must be able to fill the page: when a client-side condition or expiry
+    # dropped rows from a full KNN page, widen it (the lexical replies stay valid: they do not depend
+    # on the pool).
+    while len(knn_rows) < k and returned_rows(knn_reply) >= pool and pool < MAX_K:
+        pool = min(MAX_K, pool * 4)
+        (knn_reply,) = yield batch([knn_command(ctx, vector, knn_filter, pool, fields)])
+        knn_reply = expect(knn_reply)
+        knn_rows = [r for r in parse_search(knn_reply) if keep(r.fields)]
+    live: dict[str, Candidate] = {}
+    for row in knn_rows:
         memory_id = ctx.keys.id_from_memory_key(row.key)
-        out[memory_id] = Candidate(memory_id, row.key, row.fields, row.distance, True)
+        live[memory_id] = Candidate(memory_id, row.key, row.fields, row.distance, True)
     n_docs, _ = parse_filter_search(expect(replies[1]))
     df: dict[str, int] = {}
     for term, reply in zip(terms, replies[2:]):
         df[term], rows = parse_filter_search(expect(reply))
         for key, row_fields in rows:
             memory_id = ctx.keys.id_from_memory_key(key)
-            if memory_id not in out:
-                out[memory_id] = Candidate(memory_id, key, row_fields, None, False)
-    keep = _keeper(ctx, predicate)
-    live = {memory_id: c for memory_id, c in out.items() if keep(c.fields)}
+            if memory_id not in live and keep(row_fields):
+                live[memory_id] = Candidate(memory_id, key, row_fields, None, False)
     docs = {memory_id: as_text(c.fields.get(F.LEX) or b"").split() for memory_id, c in live.items()}
     avgdl = sum(len(d) for d in docs.values()) / len(docs) if docs else 0.0
     scores = bm25_scores(terms, docs, df, n_docs, avgdl)
@@ -237,14 +246,15 @@ def plausible(
     """
     if len(candidates) <= k:
         return list(candidates)
-    w = scoring.weights
     half_life, now = scoring.half_life_seconds, ctx.now
     bounds = []
     for c in candidates:
-        base = w.similarity * c.relevance + w.importance * c.importance
-        low = (base + w.recency * recency(now, c.created_at, half_life)) / w.total
-        bounds.append((low, (base + w.recency) / w.total, c))  # best case: accessed just now
+        low = composite(c.relevance, recency(now, c.created_at, half_life), c.importance, scoring)
+        high = composite(c.relevance, 1.0, c.importance, scoring)  # best case: accessed just now
+        bounds.append((low, high, c))
     kth_low = sorted((b[0] for b in bounds), reverse=True)[k - 1]
+    # ">=": a candidate whose best case ties the k-th worst case can still make the cut (with a frozen
+    # clock or a zero recency weight every bound is a tie, and ">" would drop them all).
     return [c for low, high, c in bounds if high >= kth_low]
 
 
@@ -286,14 +296,12 @@ def _rank(
     ctx: Context, candidates: Sequence[Candidate], scoring: ScoringConfig, k: int
 ) -> list[tuple[Candidate, float, float]]:
     """The top ``k`` as ``(candidate, composite score, recency)``, best first (ties: closer, then id)."""
-    w = scoring.weights
     half_life, now = scoring.half_life_seconds, ctx.now
     scored = []
     for c in candidates:
         last = c.counters[1] if c.counters else None
         rec = recency(now, float(last) if last else c.created_at, half_life)
-        score = (w.similarity * c.relevance + w.recency * rec + w.importance * c.importance) / w.total
-        scored.append((c, score, rec))
+        scored.append((c, composite(c.relevance, rec, c.importance, scoring), rec))
     scored.sort(key=lambda t: (-t[1], t[0].distance if t[0].distance is not None else 2.0, t[0].id))
     return scored[:k]
 

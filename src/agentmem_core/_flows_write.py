@@ -38,7 +38,7 @@ def _write_call(ctx: Context, item: PreparedMemory, vector: bytes) -> ScriptCall
     flat += [F.EMBEDDING, vector]
     return ScriptCall(
         WRITE,
-        (keys.memory(item.id), keys.stats(item.id), keys.created(tag), keys.expiring(tag), keys.counts(tag)),
+        (keys.memory(item.id), keys.stats(item.id), *keys.bookkeeping(tag)),
         (
             item.fields[F.UPDATED_AT],  # = now, formatted once by prepare
             item.id,
@@ -46,6 +46,7 @@ def _write_call(ctx: Context, item: PreparedMemory, vector: bytes) -> ScriptCall
             item.ttl_ms,
             item.fields[F.EXPIRES_AT] if item.expires_at is not None else "0",
             item.kind.value,
+            item.fields[F.IMPORTANCE],
             *flat,
         ),
     )
@@ -128,17 +129,25 @@ def remember_flow(
         duplicates = yield from _find_duplicates(ctx, items, matrix, ctx.config.dedup_threshold)
 
     commands: list[Command] = []
+    registering: dict[int, str] = {}  # command index -> scope tag it registers
+    pending: set[str] = set()
     for item, vector, duplicate in zip(items, matrix, duplicates):
         if duplicate is not None:
             commands.append(_duplicate_call(ctx, duplicate, item))
             continue
-        if item.scope.tag not in registered:
-            registered.add(item.scope.tag)
+        if item.scope.tag not in registered and item.scope.tag not in pending:
+            pending.add(item.scope.tag)
+            registering[len(commands)] = item.scope.tag
             commands.append(_register_call(ctx, item.scope))
         commands.append(_write_call(ctx, item, vector_to_bytes(vector)))
     replies: list[Any] = []
     for start in range(0, len(commands), PIPELINE_CHUNK):
         replies += yield batch(commands[start : start + PIPELINE_CHUNK])
+    # A scope counts as registered only once the server confirmed its registry entry: if that write is
+    # lost, the next write registers again (list, stats and forget_by_scope find scopes there).
+    for index, tag in registering.items():
+        if not isinstance(replies[index], BaseException):
+            registered.add(tag)
 
     ids: list[str] = []
     over: dict[str, ScopeKey] = {}
@@ -164,55 +173,94 @@ def remember_flow(
     for _command, rest_reply in reply_iter:
         expect(rest_reply)
     if reregister:
+        registered.difference_update(reregister)  # until the server confirms it again
         for reply in (yield batch([_register_call(ctx, s) for s in reregister.values()])):
             expect(reply)
+        registered.update(reregister)
     for scope in over.values():
         yield from evict_flow(ctx, scope, capacity or 0)
     return ids
 
 
+EVICTION_SAMPLE = 32
+"""Lowest-importance and oldest memories read per eviction round (widened only when it cannot prove its
+choice; see :func:`evict_flow`)."""
+
+
+def _scored(reply: Any) -> list[tuple[str, float]]:
+    flat = expect(reply)
+    return [(as_text(flat[n]), float(as_text(flat[n + 1]))) for n in range(0, len(flat), 2)]
+
+
 def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
     """Evict the lowest ``importance + recency`` memories of a scope down to ``capacity``.
 
-    Victims are chosen on the client (the scoring lives in one place), then deleted by a script that
-    re-checks the count atomically, so concurrent writers never evict below capacity; the loop repeats
-    while another writer's inserts keep the scope above capacity.
+    Recency is taken from the later of creation and last access. The cost does not grow with the scope:
+    a round reads the ``EVICTION_SAMPLE`` lowest-importance and the ``EVICTION_SAMPLE`` oldest memories
+    (two ZSETs kept by the write script) and scores them exactly. Any memory outside both has an
+    importance at least the sample's highest low importance and was seen no earlier than the sample's
+    newest old creation, so its priority is at least that bound: when the chosen victims all score
+    within it, they are the scope's true lowest; otherwise the sample doubles and the round repeats.
+    Victims are deleted by a script that re-checks the count atomically, so concurrent writers never
+    evict below capacity; the loop repeats while another writer's inserts keep the scope above capacity.
     """
     keys = ctx.keys
     tag = scope.tag
+    created_key, importance_key = keys.created(tag), keys.by_importance(tag)
+    half_life = ctx.config.scoring.half_life_seconds
     removed_total = 0
-    for _ in range(16):
-        (members,) = yield batch([Call(("ZRANGE", keys.created(tag), 0, -1))])
-        ids = [as_text(m) for m in expect(members)]
-        if len(ids) <= capacity:
+    sample = EVICTION_SAMPLE
+    for _ in range(24):
+        replies = yield batch([
+            Call(("ZCARD", created_key)),
+            Call(("ZCARD", importance_key)),
+            Call(("ZRANGE", created_key, 0, sample - 1, "WITHSCORES")),
+            Call(("ZRANGE", importance_key, 0, sample - 1, "WITHSCORES")),
+        ])  # fmt: skip
+        n, indexed = int(expect(replies[0])), int(expect(replies[1]))
+        if n <= capacity:
             return removed_total
+        excess = n - capacity
+        complete = sample >= n
+        if not complete and (indexed < n or 2 * excess > sample):
+            # too many victims for this sample, or memories the importance ZSET does not know yet
+            # (written before it existed): look at more, up to the whole scope
+            sample = n if indexed < n else max(2 * sample, 2 * excess)
+            continue
+        oldest, cheapest = _scored(replies[2]), _scored(replies[3])
+        ids = list(dict.fromkeys([i for i, _ in oldest] + [i for i, _ in cheapest]))
         replies = yield batch(
             [Call(("HMGET", keys.memory(i), F.IMPORTANCE, F.CREATED_AT)) for i in ids]
             + [Call(("HMGET", keys.stats(i), F.LAST_ACCESSED_AT)) for i in ids]
         )
-        half_life = ctx.config.scoring.half_life_seconds
         ranked: list[tuple[float, str]] = []
-        for n, memory_id in enumerate(ids):
-            importance, created = expect(replies[n])
-            (last,) = expect(replies[len(ids) + n])
+        for k, memory_id in enumerate(ids):
+            importance, created = expect(replies[k])
+            (last,) = expect(replies[len(ids) + k])
             if importance is None:
                 ranked.append((-1.0, memory_id))  # already gone: cheapest to drop from the bookkeeping
                 continue
-            seen = float(as_text(last)) if last is not None else float(as_text(created))
+            seen = float(as_text(created))
+            if last is not None:
+                seen = max(seen, float(as_text(last)))
             ranked.append(
                 (eviction_priority(float(as_text(importance)), recency(ctx.now, seen, half_life)), memory_id)
             )
         ranked.sort()
+        if not complete:
+            bound = cheapest[-1][1] + recency(ctx.now, oldest[-1][1], half_life)
+            if ranked[excess - 1][0] > bound:  # an unseen memory might rank lower: widen the sample
+                sample *= 2
+                continue
         victims = [memory_id for _, memory_id in ranked]
-        limit = len(ids) - capacity
-        (reply,) = yield batch([_delete_call(ctx, tag, victims[: limit + 16], keep=capacity, limit=limit)])
+        (reply,) = yield batch([_delete_call(ctx, tag, victims[: excess + 16], keep=capacity, limit=excess)])
         removed_total += len(expect(reply))
     return removed_total
 
 
 def _delete_call(ctx: Context, tag: str, ids: Sequence[str], keep: int, limit: int = -1) -> ScriptCall:
     keys = ctx.keys
-    script_keys = [keys.created(tag), keys.expiring(tag), keys.counts(tag)]
+    script_keys = list(keys.bookkeeping(tag))
     for memory_id in ids:
         script_keys += [keys.memory(memory_id), keys.stats(memory_id)]
     return ScriptCall(DELETE, tuple(script_keys), (format_number(ctx.now), keep, limit, *ids))
@@ -253,13 +301,18 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
                 break
             if whole_scope:
                 victims = ids
+                counted = set(ids)
             else:
                 memories = yield from get_many_flow(ctx, ids)
-                victims = [m.id for m in memories if m is not None and flt.matches(m, ctx.now)]
+                counted = {m.id for m in memories if m is not None and flt.matches(m, ctx.now)}
+                # Entries whose memory is gone or expired go too (their bookkeeping is stale), so every
+                # entry of this page either leaves the ZSET or is a live non-match the offset skips:
+                # the next page starts exactly after this one, however many entries were stale.
+                victims = [i for i, m in zip(ids, memories) if m is None or i in counted]
                 offset += len(ids) - len(victims)
             if victims:
                 (reply,) = yield batch([_delete_call(ctx, scope.tag, victims, keep=-1)])
-                deleted += len(expect(reply))
+                deleted += sum(1 for i in expect(reply) if as_text(i) in counted)
             if len(ids) < batch_size:
                 break
         yield from _unregister_if_empty(ctx, scope)

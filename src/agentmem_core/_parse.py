@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from agentmem_core.errors import BackendError
 from agentmem_core.schema import DISTANCE_ALIAS
 
-__all__ = ["SearchRow", "as_text", "pairs", "parse_search", "parse_vector_dim"]
+__all__ = ["SearchRow", "as_text", "pairs", "parse_search", "parse_vector_dim", "returned_rows"]
 
 
 def as_text(value: Any) -> str:
@@ -73,6 +73,15 @@ def parse_search(reply: Any) -> list[SearchRow]:
         rows.append(SearchRow(key, distance, fields))
     rows.sort(key=lambda r: (r.distance, r.key))
     return rows
+
+
+def returned_rows(reply: Any) -> int:
+    """How many rows a search reply carried, nil rows (logically expired keys) included.
+
+    Whether a search came back full is decided on this count, never on the parsed rows: a page whose
+    rows were dropped as expired was still full, and the next page may hold live matches.
+    """
+    return (len(reply) - 1) // 2 if isinstance(reply, (list, tuple)) and reply else 0
 
 
 def parse_vector_dim(info: Any) -> int | None:

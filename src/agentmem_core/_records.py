@@ -13,10 +13,12 @@ from agentmem_core._encoding import (
     ScopeKey,
     encode_tag,
     local_id_for_key,
+    member_token,
     metadata_token,
     namespace_token,
     namespace_tokens,
     new_local_id,
+    presence_token,
 )
 from agentmem_core._lexical import analyze
 from agentmem_core.config import Kind, StoreConfig
@@ -133,6 +135,22 @@ def _is_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
+def metadata_tokens(metadata: Mapping[str, Any]) -> set[str]:
+    """The indexed tokens of a memory's metadata (what the filter language pushes into a query).
+
+    Per top-level key: its presence (``$exists``); its value when scalar (``$eq``/``$ne``/``$in``/``$nin``
+    compare whole values); each scalar element when the value is a list (``$contains``).
+    """
+    tokens: set[str] = set()
+    for key, value in metadata.items():
+        tokens.add(presence_token(key))
+        if _is_scalar(value):
+            tokens.add(metadata_token(key, value))
+        elif isinstance(value, list):
+            tokens.update(member_token(key, x) for x in value if _is_scalar(x))
+    return tokens
+
+
 @dataclass(frozen=True)
 class MemoryInput:
     """What a caller asked to remember (validated by :func:`prepare`)."""
@@ -225,16 +243,7 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     else:
         memory_id = scope.tag + (local_id_for_key(key) if key is not None else new_local_id())
 
-    meta_tokens = sorted(
-        {metadata_token(k, v) for k, v in metadata.items() if _is_scalar(v)}
-        | {
-            metadata_token(k, x)
-            for k, v in metadata.items()
-            if isinstance(v, list)
-            for x in v
-            if _is_scalar(x)
-        }
-    )
+    meta_tokens = sorted(metadata_tokens(metadata))
     created_text = format_number(float(created_at))
     expires_text = format_number(expires_at) if expires_at is not None else _NEVER_TEXT
     fields: dict[str, str] = {

@@ -27,14 +27,17 @@ class Script:
 
 # Drop the scope's bookkeeping of memories whose TTL has passed (the keys themselves expire by PEXPIRE).
 # x holds "<kind>|<id>" so the per-kind counts stay exact without reading the expired hash.
+# i is the scope's ZSET of ids by importance: capacity eviction reads its low end, so choosing victims
+# costs the same whatever the scope's size.
 _PURGE = """
-local function purge(z, x, c, now)
+local function purge(z, x, c, i, now)
   local gone = redis.call('ZRANGEBYSCORE', x, '-inf', now)
   for _, m in ipairs(gone) do
     local sep = string.find(m, '|', 1, true)
     local kind = string.sub(m, 1, sep - 1)
     local id = string.sub(m, sep + 1)
     if redis.call('ZREM', z, id) == 1 then redis.call('HINCRBY', c, kind, -1) end
+    redis.call('ZREM', i, id)
   end
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', x, '-inf', now) end
 end
@@ -44,9 +47,10 @@ WRITE = Script(
     "write",
     _PURGE
     + """
--- KEYS: mem, stats, z, x, c   ARGV: now, id, created_at, ttl_ms, expires_at, kind, field, value, ...
+-- KEYS: mem, stats, z, x, c, i
+-- ARGV: now, id, created_at, ttl_ms, expires_at, kind, importance, field, value, ...
 local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
-purge(KEYS[3], KEYS[4], KEYS[5], now)
+purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
 local old_kind = redis.call('HGET', KEYS[1], 'kind')
 local is_new = 1
 if old_kind then
@@ -55,9 +59,10 @@ if old_kind then
   redis.call('ZREM', KEYS[4], old_kind .. '|' .. id)
   redis.call('DEL', KEYS[1])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('HINCRBY', KEYS[5], kind, 1)
 redis.call('ZADD', KEYS[3], created, id)
+redis.call('ZADD', KEYS[6], ARGV[7], id)
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('ZADD', KEYS[4], exp, kind .. '|' .. id)
@@ -144,8 +149,8 @@ DELETE = Script(
 -- Delete memories of one scope, in the given order, while more than `keep` remain (keep < 0: all),
 -- and at most `limit` of them (limit < 0: no limit). Eviction passes limit = snapshot size - keep, so
 -- a ranking taken before other writers inserted can never delete past its own low-priority tail.
--- KEYS: z, x, c, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, limit, id1, id2, ...
-purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+-- KEYS: z, x, c, i, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, limit, id1, id2, ...
+purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 local keep = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
@@ -154,9 +159,10 @@ for i = 4, #ARGV do
   if keep >= 0 and n <= keep then break end
   if limit >= 0 and #removed >= limit then break end
   local id = ARGV[i]
-  local mem, stats = KEYS[2 + 2 * (i - 3)], KEYS[3 + 2 * (i - 3)]
+  local mem, stats = KEYS[3 + 2 * (i - 3)], KEYS[4 + 2 * (i - 3)]
   local kind = redis.call('HGET', mem, 'kind')
   local member = redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[4], id)
   if kind then
     if member == 1 then redis.call('HINCRBY', KEYS[3], kind, -1) end
     redis.call('ZREM', KEYS[2], kind .. '|' .. id)
@@ -176,8 +182,8 @@ SCOPE_STATS = Script(
     "scope_stats",
     _PURGE
     + """
--- KEYS: z, x, c   ARGV: now   ->  {count, {kind, n, ...}}
-purge(KEYS[1], KEYS[2], KEYS[3], ARGV[1])
+-- KEYS: z, x, c, i   ARGV: now   ->  {count, {kind, n, ...}}
+purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 """,
 )

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 DAY = 86_400.0
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,48}")  # always fullmatch ("$" matches before a trailing "\n")
 
 
 class Kind(str, Enum):
@@ -106,7 +106,8 @@ class ScoringConfig:
     half_life_seconds: float = 7 * DAY
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.half_life_seconds) or self.half_life_seconds <= 0:
+        hl = self.half_life_seconds
+        if isinstance(hl, bool) or not isinstance(hl, (int, float)) or not math.isfinite(hl) or hl <= 0:
             raise ConfigurationError(f"half_life_seconds must be > 0, got {self.half_life_seconds!r}")
 
 
@@ -150,7 +151,7 @@ class StoreConfig:
     """Everything a memory store needs besides its connection and embedder.
 
     Attributes:
-        name: the store name; it namespaces every key (``am:<name>:``) and the index (``am_<name>_v1``).
+        name: the store name; it namespaces every key (``am:<name>:``) and the index (``am_<name>_v2``).
         index: vector index settings.
         scoring: composite-score settings (live-reloadable).
         threshold: maximum cosine distance of a recall hit (``0..2``); ``None`` (default) keeps every hit.
@@ -168,8 +169,9 @@ class StoreConfig:
         live_config_seconds: how often live config (threshold, weights, half-life, capacity) is re-read
             from Valkey; ``None`` disables live config.
         timeout_ms: FT.SEARCH ``TIMEOUT`` (1..60000).
-        hybrid: add a lexical (BM25) channel to text recalls when the engine has full-text search
-            (RediSearch, valkey-search >= 1.2); the index gets a TEXT field for ``content``.
+        hybrid: add a lexical (BM25) channel to text recalls. BM25 is computed on the client over a
+            portable TAG field of analysed terms, so it needs only filter-only queries (RediSearch,
+            valkey-search >= 1.1); on older engines recall is vector-only.
         lexical_weight: share of the lexical channel in the fused relevance (``0..1``).
         hybrid_pool: candidates per channel in hybrid recall (at least ``k × candidate_multiplier``).
         lexical_term_pool: memories fetched per query term by the lexical channel (a term that fewer
@@ -195,7 +197,7 @@ class StoreConfig:
     lexical_term_pool: int = 20
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
             raise ConfigurationError(
                 f"store name must match [A-Za-z0-9_-]{{1,48}} (it becomes part of keys), got {self.name!r}"
             )

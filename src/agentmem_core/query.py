@@ -5,15 +5,17 @@ the portable FT.SEARCH subset (encoded TAG values, fixed-point numeric ranges, a
 engines with the 16-node budget) and, for paths that do not go through the search index (listing by
 scope, filters the index cannot express), to an exact Python predicate with the same semantics.
 
-Metadata conditions follow LangGraph's store filters: a plain value means ``$eq``; a dict may use
-``$eq``, ``$ne``, ``$gt``, ``$gte``, ``$lt``, ``$lte``. Equality on scalars is pushed into the query (via
-indexed tokens); ranges and non-scalar equality are checked on the client, and recall then widens its
-candidate pool until ``k`` hits pass or the scope is exhausted, so post-filtering never silently returns
-fewer than ``k``.
+Metadata conditions: a plain value means ``$eq``; a dict may use ``$eq $ne $gt $gte $lt $lte $in $nin
+$exists $contains`` (semantics in :class:`MetadataCondition`: ``$eq`` compares a list as a whole, as
+LangGraph's and CrewAI's references do, and ``$contains`` is membership). Equality, membership and
+presence are pushed into the query through tokens every write indexes; ranges and non-scalar equality are
+checked on the client, and every read path then keeps fetching until its page is full or the candidates
+are exhausted, so post-filtering never silently returns fewer than asked for.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +25,13 @@ from typing_extensions import TypedDict
 
 from agentmem_core._encoding import (
     encode_tag,
+    member_token,
     metadata_token,
     namespace_token,
     normalise_scalar,
+    presence_token,
 )
-from agentmem_core._records import normalise_namespace, scope_value
+from agentmem_core._records import check_text, normalise_namespace, scope_value
 from agentmem_core.config import Kind
 from agentmem_core.errors import InvalidMemoryError, QueryTooComplexError
 from agentmem_core.schema import F, format_number
@@ -43,8 +47,9 @@ __all__ = [
     "to_filter",
 ]
 
-MetaOp = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"]
-_OPS: tuple[str, ...] = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+MetaOp = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains"]
+_OPS: tuple[str, ...] = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains")
+_RANGE_OPS = ("$gt", "$gte", "$lt", "$lte")
 
 
 @dataclass(frozen=True)
@@ -88,39 +93,82 @@ class NumRange:
 Leaf = TagIn | NumRange
 
 
+def _canon(value: Any) -> str:
+    """The one equality every path uses: canonical JSON with integral floats as ints.
+
+    So ``1 == 1.0`` and ``True != 1``; lists compare element by element in order, objects by keys and values.
+    """
+    return json.dumps(_normalised(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list | tuple):
+        return [_normalised(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _normalised(v) for k, v in value.items()}
+    return value
+
+
 @dataclass(frozen=True)
 class MetadataCondition:
-    """One condition on a top-level metadata key."""
+    """One condition on a top-level metadata key.
+
+    Semantics (identical in recall, list, stats-free counts and forget_by_scope, pushed down or not):
+
+    * ``$eq`` / ``$ne``: whole-value equality (a list equals only the same list; ``1 == 1.0``;
+      ``True != 1``). ``$ne`` also matches memories without the key.
+    * ``$in`` / ``$nin``: equal to one of / none of the given values (``$nin`` matches a missing key).
+    * ``$exists``: the key is present (``True``) or absent (``False``).
+    * ``$contains``: the value is a list holding an element equal to the given value.
+    * ``$gt $gte $lt $lte``: numbers with numbers, strings with strings; a missing key never matches.
+    """
 
     key: str
     op: MetaOp
     value: Any
 
     def pushable(self) -> bool:
-        """Whether the index can evaluate it exactly (scalar equality / inequality)."""
-        return self.op in ("$eq", "$ne") and _is_scalar(self.value)
+        """Whether the index evaluates it exactly (through the tokens every write indexes)."""
+        if self.op in ("$eq", "$ne", "$contains"):
+            return _is_scalar(self.value)
+        if self.op in ("$in", "$nin"):
+            return bool(self.value) and all(_is_scalar(v) for v in self.value)
+        return self.op == "$exists"
 
     def leaf(self) -> TagIn:
         """The FT leaf for a pushable condition."""
-        return TagIn(F.X_META, (metadata_token(self.key, self.value),), negate=self.op == "$ne")
+        if self.op == "$exists":
+            return TagIn(F.X_META, (presence_token(self.key),), negate=not self.value)
+        if self.op == "$contains":
+            return TagIn(F.X_META, (member_token(self.key, self.value),))
+        values = self.value if self.op in ("$in", "$nin") else (self.value,)
+        tokens = tuple(dict.fromkeys(metadata_token(self.key, v) for v in values))
+        return TagIn(F.X_META, tokens, negate=self.op in ("$ne", "$nin"))
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
-        """Exact Python semantics (LangGraph's store filters)."""
+        """The exact Python predicate (the semantics in the class docstring)."""
         present = self.key in metadata
         actual = metadata.get(self.key)
-        if self.op in ("$eq", "$ne"):
-            if _is_scalar(self.value) and _is_scalar(actual) and present:
-                equal = metadata_token(self.key, actual) == metadata_token(self.key, self.value)
-            else:
-                equal = present and actual == self.value
-            return equal if self.op == "$eq" else not equal
+        op = self.op
+        if op == "$exists":
+            return present == bool(self.value)
+        if op in ("$eq", "$ne"):
+            equal = present and _canon(actual) == _canon(self.value)
+            return equal if op == "$eq" else not equal
+        if op in ("$in", "$nin"):
+            found = present and _canon(actual) in {_canon(v) for v in self.value}
+            return found if op == "$in" else not found
+        if op == "$contains":
+            return isinstance(actual, list) and _canon(self.value) in {_canon(x) for x in actual}
         if not present or not _comparable(actual, self.value):
             return False
-        if self.op == "$gt":
+        if op == "$gt":
             return bool(actual > self.value)
-        if self.op == "$gte":
+        if op == "$gte":
             return bool(actual >= self.value)
-        if self.op == "$lt":
+        if op == "$lt":
             return bool(actual < self.value)
         return bool(actual <= self.value)
 
@@ -137,30 +185,59 @@ def _comparable(a: object, b: object) -> bool:
 
 
 def parse_metadata_filter(raw: Mapping[str, Any] | None) -> tuple[MetadataCondition, ...]:
-    """Parse ``{"key": value | {"$op": value, …}}``.
+    """Parse ``{"key": value | {"$op": value, …}}`` (a plain value means ``$eq``).
 
     Raises:
-        InvalidMemoryError: for unknown operators, non-string keys or non-finite numbers.
+        InvalidMemoryError: for unknown operators, operands of the wrong type, non-string keys or
+            non-finite numbers.
     """
-    if not raw:
+    if raw is None:
         return ()
+    if not isinstance(raw, Mapping):
+        raise InvalidMemoryError(f"metadata filter must be a mapping, got {type(raw).__name__}")
     conditions: list[MetadataCondition] = []
     for key, spec in raw.items():
         if not isinstance(key, str) or not key:
             raise InvalidMemoryError(f"metadata filter keys must be non-empty strings, got {key!r}")
+        check_text("metadata filter key", key)
         if isinstance(spec, Mapping) and spec and all(isinstance(k, str) and k.startswith("$") for k in spec):
             for op, value in spec.items():
-                if op not in _OPS:
-                    raise InvalidMemoryError(f"unknown filter operator {op!r}; use one of {', '.join(_OPS)}")
-                conditions.append(MetadataCondition(key, op, _check_value(value)))
+                conditions.append(_condition(key, op, value))
         else:
             conditions.append(MetadataCondition(key, "$eq", _check_value(spec)))
     return tuple(conditions)
 
 
+def _condition(key: str, op: str, value: Any) -> MetadataCondition:
+    if op not in _OPS:
+        raise InvalidMemoryError(f"unknown filter operator {op!r}; use one of {', '.join(_OPS)}")
+    if op == "$exists":
+        if not isinstance(value, bool):
+            raise InvalidMemoryError(f"$exists takes true or false, got {value!r}")
+        return MetadataCondition(key, "$exists", value)
+    if op in ("$in", "$nin"):
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+            raise InvalidMemoryError(f"{op} takes a list of values, got {value!r}")
+        return MetadataCondition(key, op, tuple(_check_value(v) for v in value))  # type: ignore[arg-type]
+    if op in _RANGE_OPS and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+        raise InvalidMemoryError(f"{op} compares with a number or a string, got {value!r}")
+    return MetadataCondition(key, op, _check_value(value))  # type: ignore[arg-type]
+
+
 def _check_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidMemoryError("filter values must be finite")
+    if isinstance(value, list | tuple):
+        return [_check_value(v) for v in value]
+    if isinstance(value, Mapping):
+        for k in value:
+            if not isinstance(k, str):
+                raise InvalidMemoryError(f"filter object keys must be strings, got {k!r}")
+        return {k: _check_value(v) for k, v in value.items()}
+    if not _is_scalar(value):
+        raise InvalidMemoryError(f"filter values must be JSON values, got {type(value).__name__}")
+    if isinstance(value, str):
+        check_text("metadata filter value", value)
     return normalise_scalar(value)
 
 

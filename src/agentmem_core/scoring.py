@@ -23,10 +23,13 @@ def recency(now: float, last_accessed_at: float, half_life_seconds: float) -> fl
     return math.pow(0.5, age / half_life_seconds)
 
 
-def composite(similarity: float, recency_value: float, importance: float, config: ScoringConfig) -> float:
-    """The weighted composite in ``[0, 1]`` (weights are normalised by their sum)."""
+def composite(relevance: float, recency_value: float, importance: float, config: ScoringConfig) -> float:
+    """The weighted composite in ``[0, 1]`` (weights are normalised by their sum): what recall ranks by.
+
+    ``relevance`` is the similarity in vector-only recall and the fused channels in hybrid recall.
+    """
     w = config.weights
-    return (w.similarity * similarity + w.recency * recency_value + w.importance * importance) / w.total
+    return (w.similarity * relevance + w.recency * recency_value + w.importance * importance) / w.total
 
 
 def eviction_priority(importance: float, recency_value: float) -> float:

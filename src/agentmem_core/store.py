@@ -225,7 +225,8 @@ class MemoryStore(StoreBase):
             reinforce: bump ``access_count``/``last_accessed_at`` of the hits (one round trip).
             **filters: scope and filters (``thread_id``, ``agent_id``, ``namespace``, ``namespace_prefix``,
                 ``user_id``, ``source``, ``tags``, ``kinds``, ``created_after``, ``created_before``,
-                ``metadata``), all evaluated by the index.
+                ``metadata``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the index
+                cannot evaluate run on the client, and recall widens its search until ``k`` hits pass.
 
         Returns:
             Hits best first, each with ``distance`` and the score breakdown.

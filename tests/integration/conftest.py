@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from _support import Clock, Facade  # tests/integration is on sys.path (rootdir import mode)
 
 from agentmem_core import AsyncMemoryStore, MemoryStore
 from agentmem_core.embeddings import HashingEmbedder
@@ -32,3 +33,16 @@ async def astore(valkey_url: str, unique_name: str) -> AsyncIterator[AsyncMemory
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+async def mem(request: pytest.FixtureRequest, valkey_url: str, unique_name: str) -> AsyncIterator[Facade]:
+    """A set-up sync or async store (HashingEmbedder(64), a settable ``mem.clock``) behind one call style."""
+    clock = Clock()
+    cls = MemoryStore if request.param == "sync" else AsyncMemoryStore
+    store = cls.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(64), clock=clock)
+    facade = Facade(store)
+    facade.clock = clock  # type: ignore[attr-defined]
+    await facade.setup()
+    yield facade
+    await facade.close()

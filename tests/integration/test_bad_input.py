@@ -379,8 +379,16 @@ def test_bad_threshold(seeded: Seeded, threshold: Any) -> None:
 
 BAD_FILTERS: list[Any] = [
     pytest.param({"metadata": {"n": {"$regex": "1"}}}, id="op-regex"),
-    pytest.param({"metadata": {"n": {"$in": [1]}}}, id="op-in"),
-    pytest.param({"metadata": {"n": {"$eq": 1, "$nin": [2]}}}, id="op-mixed"),
+    # $in / $nin / $exists / $contains are operators of the filter language: bad operands are errors
+    pytest.param({"metadata": {"n": {"$in": 1}}}, id="op-in-not-a-list"),
+    pytest.param({"metadata": {"n": {"$eq": 1, "$nin": "ab"}}}, id="op-nin-string"),
+    pytest.param({"metadata": {"n": {"$exists": 1}}}, id="op-exists-not-bool"),
+    pytest.param({"metadata": {"n": {"$gt": [1]}}}, id="op-gt-list"),
+    pytest.param({"metadata": {"n": {"$lte": None}}}, id="op-lte-null"),
+    pytest.param({"metadata": {"n": {"$in": [1, math.nan]}}}, id="op-in-nan"),
+    pytest.param({"metadata": {"n": {"$contains": {"a": math.inf}}}}, id="op-contains-inf"),
+    pytest.param({"metadata": {"n": b"bytes"}}, id="metadata-bytes-value"),
+    pytest.param({"metadata": "n=1"}, id="metadata-not-a-mapping"),
     pytest.param({"metadata": {"n": {"$GT": 1}}}, id="op-uppercase"),
     pytest.param({"metadata": {"n": math.nan}}, id="metadata-nan"),
     pytest.param({"metadata": {"n": {"$lt": math.inf}}}, id="metadata-inf"),

@@ -231,7 +231,7 @@ def test_threads_writing_one_scope_respect_capacity(valkey_url: str, unique_name
         assert survivors <= set(written)
         assert_scope_consistent(seed, "crowd", survivors)
         assert_scope_consistent(seed, "quiet", set(control))
-        # Which memories survive a race is checked deterministically (and currently fails) in
+        # Which memories survive a race is checked deterministically in
         # test_eviction_from_a_stale_snapshot_keeps_the_most_important; here it would be timing-dependent.
     finally:
         seed.close()

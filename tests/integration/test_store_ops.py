@@ -2,60 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import valkey
+from _support import Facade  # tests/integration is on sys.path (rootdir import mode)
 
 from agentmem_core import (
-    AsyncMemoryStore,
     DimensionMismatchError,
     Kind,
     MemoryStore,
     NotFoundError,
 )
 from agentmem_core.embeddings import HashingEmbedder
-
-
-class Facade:
-    """Calls the same method on a sync or an async store; awaits when needed."""
-
-    def __init__(self, store: MemoryStore | AsyncMemoryStore) -> None:
-        self.store = store
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.store, name)
-
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            result = method(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        return call
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["sync", "async"])
-async def mem(request: pytest.FixtureRequest, valkey_url: str, unique_name: str) -> AsyncIterator[Facade]:
-    clock = Clock()
-    cls = MemoryStore if request.param == "sync" else AsyncMemoryStore
-    store = cls.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(64), clock=clock)
-    facade = Facade(store)
-    facade.clock = clock  # type: ignore[attr-defined]
-    await facade.setup()
-    yield facade
-    await facade.close()
 
 
 async def test_remember_recall_get(mem: Facade) -> None:
@@ -369,8 +328,12 @@ async def test_dimension_mismatch_names_both(mem: Facade, valkey_url: str) -> No
 
 
 async def test_setup_is_idempotent(mem: Facade) -> None:
-    engine = await mem.setup()
-    assert engine.kind == "redisearch"
+    kept = await mem.remember("kept across setups", user_id="s", metadata={"n": 1}, tags=["t"])
+    again = await mem.setup()  # a second setup validates the existing index: it must not drop or reindex data
+    assert again.kind == "redisearch"
+    assert (await mem.get(kept)).content == "kept across setups"
+    assert [h.memory.id for h in await mem.recall("kept across setups", user_id="s", tags=["t"])] == [kept]
+    assert (await mem.stats(user_id="s")).total == 1
 
 
 async def test_stats_rejects_filters_it_cannot_count(mem: Facade) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys, ScopeKey
-from agentmem_core._flows_recall import Candidate, _keeper, fetch_commands, knn_command
+from agentmem_core._flows_recall import Candidate, _keeper, fetch_commands, knn_command, knn_rows_flow
+from agentmem_core._plan import Batch
 from agentmem_core.config import IndexConfig, StoreConfig
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import MemoryFilter, render_query
@@ -73,3 +74,44 @@ def test_client_drops_expired_rows_the_engine_still_returns() -> None:
     assert by_meta({F.EXPIRES_AT: b"2000", F.METADATA: b'{"n": 1}'})
     assert not by_meta({F.EXPIRES_AT: b"2000", F.METADATA: b"{}"})
     assert not by_meta({F.EXPIRES_AT: b"5", F.METADATA: b'{"n": 1}'})
+
+
+def _knn_reply(ctx: Context, live: int, expired_nil: int) -> list[object]:
+    tag = ScopeKey(user_id="ana").tag
+    reply: list[object] = [live + expired_nil]
+    for n in range(live + expired_nil):
+        reply.append(ctx.keys.memory(f"{tag}{n:016x}").encode())
+        if n < expired_nil:
+            reply.append(None)  # RediSearch: a logically expired key not yet deleted comes back as nil
+        else:
+            reply.append([b"am_distance", f"0.{n}".encode(), F.EXPIRES_AT.encode(), str(NEVER).encode()])
+    return reply
+
+
+def _limit(request: Batch) -> object:
+    args = request.commands[0].args  # type: ignore[union-attr]
+    return args[args.index("LIMIT") + 2]
+
+
+def test_knn_widens_when_nil_rows_were_dropped_from_a_full_page() -> None:
+    # Before: the flow decided "the index has nothing more" on the rows it had parsed, so a full page
+    # whose rows were mostly nil (expired) ended the search with fewer than k hits.
+    ctx = _ctx(False)
+    flow = knn_rows_flow(ctx, b"\0" * 16, MemoryFilter(), 3, None)
+    first = next(flow)
+    pool = ctx.config.candidate_multiplier * 3
+    assert (
+        isinstance(first, Batch) and first.commands[0].args[first.commands[0].args.index("LIMIT") + 2] == pool
+    )
+    second = flow.send([_knn_reply(ctx, live=2, expired_nil=pool - 2)])
+    assert isinstance(second, Batch)  # widened instead of returning 2 rows
+    assert _limit(second) == pool * 4
+    with pytest.raises(StopIteration) as done:
+        flow.send([_knn_reply(ctx, live=5, expired_nil=pool - 2)])
+    assert len(done.value.value) == 5
+    # a page that came back short is the end of the index, nil rows or not
+    flow = knn_rows_flow(ctx, b"\0" * 16, MemoryFilter(), 3, None)
+    next(flow)
+    with pytest.raises(StopIteration) as done:
+        flow.send([_knn_reply(ctx, live=1, expired_nil=2)])
+    assert len(done.value.value) == 1
