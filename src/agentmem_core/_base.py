@@ -203,7 +203,7 @@ class StoreBase:
     def _get_many(self, ids: Sequence[str]) -> Flow[list[Memory | None]]:
         return (yield from get_many_flow(self._context(), list(ids)))
 
-    def _update(self, memory_id: str, **changes: Any) -> Flow[str]:
+    def _update(self, memory_id: str, **changes: Any) -> Flow[Memory]:
         return (yield from update_flow(self._context(), memory_id, **changes))
 
     def _list(self, flt: MemoryFilter, limit: int, cursor: str | None) -> Flow[Page]:

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, encode_tag, parse_id
-from agentmem_core._flows_read import get_many_flow, scopes_flow
+from agentmem_core._flows_read import decode_gets, get_commands, get_many_flow, scopes_flow
 from agentmem_core._flows_recall import knn_command
 from agentmem_core._parse import as_text, parse_search
 from agentmem_core._plan import Call, Command, Embed, Flow, ScriptCall, batch, expect
-from agentmem_core._records import MemoryInput, PreparedMemory, prepare
-from agentmem_core._scripts import DELETE, DUPLICATE, WRITE
+from agentmem_core._records import MemoryInput, PreparedMemory, prepare, prepare_patch
+from agentmem_core._scripts import DELETE, DUPLICATE, UPDATE, WRITE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import InvalidMemoryError, InvalidVectorError, NotFoundError
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import NEVER, F, format_number
+from agentmem_core.schema import F, format_number
 from agentmem_core.scoring import eviction_priority, recency
+from agentmem_core.types import Memory
 
 __all__ = ["forget_by_scope_flow", "forget_flow", "remember_flow", "update_flow"]
 
@@ -42,7 +42,7 @@ def _write_call(ctx: Context, item: PreparedMemory, vector: bytes) -> ScriptCall
         (
             item.fields[F.UPDATED_AT],  # = now, formatted once by prepare
             item.id,
-            item.fields[F.CREATED_AT],
+            "" if item.keeps_created else item.fields[F.CREATED_AT],
             item.ttl_ms,
             item.fields[F.EXPIRES_AT] if item.expires_at is not None else "0",
             item.kind.value,
@@ -341,54 +341,68 @@ def update_flow(
     content: str | None,
     importance: float | None,
     tags: Sequence[str] | None,
-    metadata: dict[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
     kind: str | None,
     ttl: float | None,
-) -> Flow[str]:
-    """Rewrite a memory (scope and id unchanged); re-embeds only when the content changes.
+) -> Flow[Memory]:
+    """Change a memory in place (scope and id unchanged), atomically; re-embeds only when content changes.
+
+    The change is applied by one script that checks the memory still exists: two writers changing
+    different attributes both keep their change, and a concurrent delete is a clean "not found". The
+    updated memory comes back in the same round trip.
 
     Raises:
-        NotFoundError: when the memory does not exist.
+        NotFoundError: when the memory does not exist (or expired).
     """
-    (current,) = yield from get_many_flow(ctx, [memory_id])
-    if current is None:
-        raise NotFoundError(f"memory {memory_id} does not exist")
-    remaining = None if current.expires_at is None else max(0.001, current.expires_at - ctx.now)
-    new = MemoryInput(
-        content=current.content if content is None else content,
-        importance=current.importance if importance is None else importance,
-        tags=current.tags if tags is None else tags,
-        kind=current.kind if kind is None else kind,
-        source=current.source,
-        metadata=current.metadata if metadata is None else metadata,
-        ttl=ttl if ttl is not None else remaining,
-        thread_id=current.thread_id,
-        agent_id=current.agent_id,
-        namespace=current.namespace,
-        user_id=current.user_id,
-        created_at=current.created_at,
-        key=current.key,
-        id=current.id,
-    )
-    item = prepare(new, ctx.config, ctx.now)
-    if remaining is None and ttl is None:
-        # a memory that never expired keeps never expiring (a kind change does not start a default TTL)
-        never = str(NEVER)
-        item = replace(
-            item,
-            expires_at=None,
-            ttl_ms=0,
-            fields={**item.fields, F.EXPIRES_AT: never, F.X_EXPIRES_AT: never},
-        )
-    if content is not None and content != current.content:
-        raw = yield Embed((item.content,))
-        vector = vector_to_bytes(validate_vectors(raw, ctx.spec.config.dims, expected=1)[0])
-    else:
-        (blob,) = yield batch([Call(("HGET", ctx.keys.memory(memory_id), F.EMBEDDING))])
-        existing = expect(blob)
-        if existing is None:
+    parse_id(memory_id)
+    patch = prepare_patch(
+        ctx.config,
+        ctx.now,
+        content=content,
+        importance=importance,
+        tags=tags,
+        metadata=metadata,
+        kind=kind,
+        ttl=ttl,
+    )  # fmt: skip  (validates everything before any I/O)
+    key = ctx.keys.memory(memory_id)
+    fields = dict(patch.set_fields)
+    extra: list[str | bytes] = []
+    if patch.content is not None:
+        (current,) = yield batch([Call(("HGET", key, F.CONTENT))])
+        current = expect(current)
+        if current is None:
             raise NotFoundError(f"memory {memory_id} does not exist")
-        vector = existing if isinstance(existing, bytes) else bytes(existing, "latin-1")
-    (reply,) = yield batch([_write_call(ctx, item, vector)])
-    expect(reply)
-    return memory_id
+        if as_text(current) == patch.content:  # same text: keep its vector and terms
+            for name in (F.CONTENT, F.X_TERMS, F.LEX):
+                fields.pop(name, None)
+            removed = tuple(r for r in patch.removed if r not in (F.X_TERMS, F.LEX))
+        else:
+            raw = yield Embed((patch.content,))
+            vector = vector_to_bytes(validate_vectors(raw, ctx.spec.config.dims, expected=1)[0])
+            extra = [F.EMBEDDING, vector]
+            removed = patch.removed
+    else:
+        removed = patch.removed
+    flat: list[str | bytes] = []
+    for name, value in fields.items():
+        flat += [name, value]
+    flat += extra
+    tag = memory_id[:16]
+    call = ScriptCall(
+        UPDATE,
+        (key, ctx.keys.stats(memory_id), *ctx.keys.bookkeeping(tag)),
+        (
+            format_number(ctx.now), memory_id, patch.kind.value if patch.kind else "",
+            patch.importance or "", "" if patch.ttl_ms is None else patch.ttl_ms, patch.expires_text or "",
+            len(flat) // 2, *flat, *removed,
+        ),
+    )  # fmt: skip
+    # same hash slot: the reads run after the script, on the same node, in order
+    replies = yield batch([call, *get_commands(ctx, [memory_id])])
+    if int(expect(replies[0])) < 0:
+        raise NotFoundError(f"memory {memory_id} does not exist")
+    (memory,) = decode_gets(ctx, [memory_id], replies[1:])
+    if memory is None:
+        raise NotFoundError(f"memory {memory_id} was deleted while it was being updated")
+    return memory

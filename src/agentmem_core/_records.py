@@ -184,6 +184,83 @@ class PreparedMemory:
     expires_at: float | None
     ttl_ms: int
     fields: dict[str, str] = field(default_factory=dict)
+    keeps_created: bool = False
+    """Re-putting a key keeps the replaced memory's ``created_at`` (the caller gave none)."""
+
+
+def check_content(content: Any, config: StoreConfig) -> str:
+    """Validate memory content.
+
+    Raises:
+        InvalidMemoryError: for empty, non-text or oversized content.
+    """
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidMemoryError("content must be a non-empty string")
+    check_text("content", content)
+    if len(content) > config.max_content_chars:
+        raise InvalidMemoryError(
+            f"content is {len(content)} characters; the limit is {config.max_content_chars}"
+        )
+    return content
+
+
+def check_importance(importance: Any) -> float:
+    """Validate an importance in ``[0, 1]``.
+
+    Raises:
+        InvalidMemoryError: for anything else.
+    """
+    if isinstance(importance, bool) or not isinstance(importance, (int, float)):
+        raise InvalidMemoryError(f"importance must be a number in [0, 1], got {importance!r}")
+    if not math.isfinite(importance) or not 0.0 <= importance <= 1.0:
+        raise InvalidMemoryError(f"importance must be in [0, 1], got {importance!r}")
+    return float(importance)
+
+
+def check_ttl(ttl: Any) -> float:
+    """Validate a TTL in seconds.
+
+    Raises:
+        InvalidMemoryError: for a non-positive, non-finite or too long TTL.
+    """
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
+        raise InvalidMemoryError(f"ttl must be a positive number of seconds, got {ttl!r}")
+    if ttl > MAX_TTL_SECONDS:
+        raise InvalidMemoryError(
+            f"ttl must be at most {MAX_TTL_SECONDS:.0f} seconds (100 years), got {ttl!r}"
+        )
+    return float(ttl)
+
+
+def content_fields(content: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The hash fields that follow from the content, and the ones to remove when it has no terms."""
+    fields = {F.CONTENT: content}
+    terms = analyze(content)
+    if not terms:
+        return fields, (F.X_TERMS, F.LEX)
+    # the lexical channel: distinct terms are matched and counted by the index, tf/length read here
+    fields[F.X_TERMS] = "|".join(dict.fromkeys(terms))
+    fields[F.LEX] = " ".join(terms)
+    return fields, ()
+
+
+def tag_fields(tags: tuple[str, ...]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The hash fields that follow from the tags (an empty TAG value is never written: it is removed)."""
+    fields = {F.TAGS: _json_list(tags)}
+    if not tags:
+        return fields, (F.X_TAGS,)
+    fields[F.X_TAGS] = "|".join(encode_tag(t) for t in tags)
+    return fields, ()
+
+
+def metadata_fields(metadata: Mapping[str, Any], text: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The hash fields that follow from the metadata (its JSON text and its indexed tokens)."""
+    fields = {F.METADATA: text}
+    tokens = sorted(metadata_tokens(metadata))
+    if not tokens:
+        return fields, (F.X_META,)
+    fields[F.X_META] = "|".join(tokens)
+    return fields, ()
 
 
 def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemory:
@@ -192,18 +269,8 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     Raises:
         InvalidMemoryError: for any invalid input (nothing is written then).
     """
-    if not isinstance(item.content, str) or not item.content.strip():
-        raise InvalidMemoryError("content must be a non-empty string")
-    check_text("content", item.content)
-    if len(item.content) > config.max_content_chars:
-        raise InvalidMemoryError(
-            f"content is {len(item.content)} characters; the limit is {config.max_content_chars}"
-        )
-    importance = item.importance
-    if isinstance(importance, bool) or not isinstance(importance, (int, float)):
-        raise InvalidMemoryError(f"importance must be a number in [0, 1], got {importance!r}")
-    if not math.isfinite(importance) or not 0.0 <= importance <= 1.0:
-        raise InvalidMemoryError(f"importance must be in [0, 1], got {importance!r}")
+    check_content(item.content, config)
+    importance = check_importance(item.importance)
     kind = Kind.parse(item.kind)
     namespace = normalise_namespace(item.namespace)
     scope = ScopeKey(
@@ -223,14 +290,8 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     ):
         raise InvalidMemoryError(f"created_at must be a Unix timestamp, got {item.created_at!r}")
     ttl = item.ttl if item.ttl is not None else config.ttl_by_kind.get(kind)
-    if ttl is not None and (
-        isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0
-    ):
-        raise InvalidMemoryError(f"ttl must be a positive number of seconds, got {item.ttl!r}")
-    if ttl is not None and ttl > MAX_TTL_SECONDS:
-        raise InvalidMemoryError(
-            f"ttl must be at most {MAX_TTL_SECONDS:.0f} seconds (100 years), got {ttl!r}"
-        )
+    if ttl is not None:
+        ttl = check_ttl(ttl)
     # A TTL counts from the write, not from a back-dated created_at (importing history must not expire it).
     expires_at = None if ttl is None else now + float(ttl)
     key = item.key
@@ -243,11 +304,9 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     else:
         memory_id = scope.tag + (local_id_for_key(key) if key is not None else new_local_id())
 
-    meta_tokens = sorted(metadata_tokens(metadata))
     created_text = format_number(float(created_at))
     expires_text = format_number(expires_at) if expires_at is not None else _NEVER_TEXT
     fields: dict[str, str] = {
-        F.CONTENT: item.content,
         F.KIND: kind.value,
         F.IMPORTANCE: format_number(float(importance)),
         F.CREATED_AT: created_text,
@@ -256,8 +315,6 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         F.X_CREATED_AT: created_text,
         F.X_EXPIRES_AT: expires_text,
         F.NAMESPACE: _json_list(namespace),
-        F.TAGS: _json_list(tags),
-        F.METADATA: metadata_text,
         F.X_NS: namespace_token(namespace),
         F.X_THREAD: encode_tag(scope.thread_id) if scope.thread_id is not None else NONE_TAG,
         F.X_AGENT: encode_tag(scope.agent_id) if scope.agent_id is not None else NONE_TAG,
@@ -267,14 +324,12 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     # Omit a field rather than writing an empty string (portable-subset rule for TAG fields).
     if namespace:
         fields[F.X_NS_ANC] = "|".join(namespace_tokens(namespace))
-    if tags:
-        fields[F.X_TAGS] = "|".join(encode_tag(t) for t in tags)
-    if meta_tokens:
-        fields[F.X_META] = "|".join(meta_tokens)
-    terms = analyze(item.content)
-    if terms:  # the lexical channel: distinct terms are matched and counted by the index, tf/length read here
-        fields[F.X_TERMS] = "|".join(dict.fromkeys(terms))
-        fields[F.LEX] = " ".join(terms)
+    for part, _removed in (
+        content_fields(item.content),
+        tag_fields(tags),
+        metadata_fields(metadata, metadata_text),
+    ):
+        fields.update(part)
     for name, value in ((F.THREAD_ID, scope.thread_id), (F.AGENT_ID, scope.agent_id),
                         (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key)):  # fmt: skip
         if value is not None:
@@ -290,4 +345,66 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         expires_at=expires_at,
         ttl_ms=ttl_ms,
         fields=fields,
+        keeps_created=key is not None and item.created_at is None,
     )
+
+
+@dataclass(frozen=True)
+class PreparedPatch:
+    """A validated partial change of one memory: the hash fields to set and remove, and the bookkeeping.
+
+    Each changed attribute maps to hash fields computed from that attribute alone, so the server applies
+    the patch atomically without the client reading the memory first: two writers changing different
+    attributes never lose each other's change.
+    """
+
+    set_fields: dict[str, str]
+    removed: tuple[str, ...]
+    kind: Kind | None
+    importance: str | None
+    ttl_ms: int | None
+    expires_text: str | None
+    content: str | None
+
+
+def prepare_patch(
+    config: StoreConfig,
+    now: float,
+    *,
+    content: str | None = None,
+    importance: float | None = None,
+    tags: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    kind: Kind | str | None = None,
+    ttl: float | None = None,
+) -> PreparedPatch:
+    """Validate the changes of an ``update`` (``None`` leaves an attribute as it is).
+
+    Raises:
+        InvalidMemoryError: for any invalid change (nothing is written then).
+    """
+    fields: dict[str, str] = {F.UPDATED_AT: format_number(now)}
+    removed: list[str] = []
+    parts: list[tuple[dict[str, str], tuple[str, ...]]] = []
+    if content is not None:
+        parts.append(content_fields(check_content(content, config)))
+    if tags is not None:
+        parts.append(tag_fields(_tags(tags, config)))
+    if metadata is not None:
+        parts.append(metadata_fields(*_metadata(metadata, config)))
+    for part, gone in parts:
+        fields.update(part)
+        removed.extend(gone)
+    importance_text = None
+    if importance is not None:
+        importance_text = fields[F.IMPORTANCE] = format_number(check_importance(importance))
+    parsed_kind = None
+    if kind is not None:
+        parsed_kind = Kind.parse(kind)
+        fields[F.KIND] = parsed_kind.value
+    ttl_ms = expires_text = None
+    if ttl is not None:
+        seconds = check_ttl(ttl)
+        ttl_ms = max(1, int(round(seconds * 1000)))
+        expires_text = fields[F.EXPIRES_AT] = fields[F.X_EXPIRES_AT] = format_number(now + seconds)
+    return PreparedPatch(fields, tuple(removed), parsed_kind, importance_text, ttl_ms, expires_text, content)

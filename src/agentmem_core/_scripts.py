@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["DELETE", "DUPLICATE", "FETCH", "SCOPE_STATS", "WRITE", "Script"]
+__all__ = ["DELETE", "DUPLICATE", "FETCH", "SCOPE_STATS", "UPDATE", "WRITE", "Script"]
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,15 @@ WRITE = Script(
     _PURGE
     + """
 -- KEYS: mem, stats, z, x, c, i
--- ARGV: now, id, created_at, ttl_ms, expires_at, kind, importance, field, value, ...
+-- ARGV: now, id, created_at ('' = keep a replaced memory's, else now), ttl_ms, expires_at, kind,
+--       importance, field, value, ...
 local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
-local old_kind = redis.call('HGET', KEYS[1], 'kind')
+local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at')
+local old_kind = old[1]
 local is_new = 1
+local keep = created == ''
+if keep then created = old[2] or now end
 if old_kind then
   is_new = 0
   if redis.call('ZREM', KEYS[3], id) == 1 then redis.call('HINCRBY', KEYS[5], old_kind, -1) end
@@ -60,6 +64,8 @@ if old_kind then
   redis.call('DEL', KEYS[1])
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+-- a re-put key keeps the time it was first written (its updated_at says when it changed)
+if keep then redis.call('HSET', KEYS[1], 'created_at', created, 'x_created_at', created) end
 redis.call('HINCRBY', KEYS[5], kind, 1)
 redis.call('ZADD', KEYS[3], created, id)
 redis.call('ZADD', KEYS[6], ARGV[7], id)
@@ -106,6 +112,47 @@ for i = 1, #KEYS, 2 do
   end
 end
 return out
+""",
+)
+
+UPDATE = Script(
+    "update",
+    """
+-- Apply a partial change to one memory, atomically; nothing when it is gone or expired.
+-- KEYS: mem, stats, z, x, c, i
+-- ARGV: now, id, kind ('' = keep), importance ('' = keep), ttl_ms ('' = keep the TTL), expires_at,
+--       n, n field/value pairs to set, then the fields to remove
+-- -> 1, or -1 when the memory does not exist
+local now, id, kind, importance, ttl, exp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local old = redis.call('HMGET', KEYS[1], 'kind', 'expires_at')
+if not old[1] then return -1 end
+if old[2] and tonumber(old[2]) <= tonumber(now) then return -1 end
+local n = tonumber(ARGV[7])
+local set = {}
+for j = 8, 7 + 2 * n do set[#set + 1] = ARGV[j] end
+redis.call('HSET', KEYS[1], unpack(set))
+if #ARGV >= 8 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 8 + 2 * n)) end
+local current = old[1]
+if kind ~= '' and kind ~= current then
+  if redis.call('ZSCORE', KEYS[3], id) then
+    redis.call('HINCRBY', KEYS[5], current, -1)
+    redis.call('HINCRBY', KEYS[5], kind, 1)
+  end
+  local score = redis.call('ZSCORE', KEYS[4], current .. '|' .. id)
+  if score then
+    redis.call('ZREM', KEYS[4], current .. '|' .. id)
+    redis.call('ZADD', KEYS[4], score, kind .. '|' .. id)
+  end
+  current = kind
+end
+if importance ~= '' then redis.call('ZADD', KEYS[6], importance, id) end
+if ttl ~= '' then
+  local ms = tonumber(ttl)
+  redis.call('PEXPIRE', KEYS[1], ms)
+  redis.call('ZADD', KEYS[4], exp, current .. '|' .. id)
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ms) end
+end
+return 1
 """,
 )
 
@@ -188,4 +235,4 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 """,
 )
 
-ALL_SCRIPTS = (WRITE, FETCH, DUPLICATE, DELETE, SCOPE_STATS)
+ALL_SCRIPTS = (WRITE, UPDATE, FETCH, DUPLICATE, DELETE, SCOPE_STATS)

@@ -164,18 +164,22 @@ class MemoryStore(StoreBase):
         kind: Kind | str | None = None,
         ttl: float | None = None,
     ) -> Memory:
-        """Change a memory (its scope and id stay); re-embeds only if the content changed.
+        """Change a memory (its scope and id stay), atomically; re-embeds only if the content changed.
+
+        Attributes left ``None`` are not touched, so concurrent updates of different attributes both
+        stick; ``ttl`` restarts the memory's lifetime from now.
+
+        Returns:
+            The memory as updated.
 
         Raises:
-            NotFoundError: the memory does not exist.
+            NotFoundError: the memory does not exist (also when it was deleted concurrently).
         """
         flow = self._update(
             memory_id, content=content, importance=importance, tags=tags, metadata=metadata,
             kind=kind, ttl=ttl,
         )  # fmt: skip
-        self._run("update", flow)
-        memory = self.get(memory_id)
-        assert memory is not None
+        memory: Memory = self._run("update", flow)
         return memory
 
     def forget(self, memory_id: str) -> bool:

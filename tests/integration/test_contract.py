@@ -1,0 +1,112 @@
+"""The core contract the adapters stand on: keyed upserts, atomic updates (real Valkey, sync and async)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from _support import Facade, open_like  # tests/integration is on sys.path (rootdir import mode)
+
+from agentmem_core import AsyncMemoryStore, Kind, MemoryInput, NotFoundError
+from agentmem_core.embeddings import HashingEmbedder
+
+pytestmark = pytest.mark.integration
+
+
+# -- keyed upserts --------------------------------------------------------------------------------------
+async def test_re_putting_a_key_keeps_created_at_and_sets_updated_at(mem: Facade) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    first = await mem.remember("likes tea", user_id="k", key="drink")
+    born = clock.now
+    clock.now += 100
+    await mem.remember("another memory", user_id="k")
+    clock.now += 100
+    again = await mem.remember("likes coffee", user_id="k", key="drink")
+    assert again == first
+    memory = await mem.get(first)
+    assert memory.content == "likes coffee" and memory.created_at == born and memory.updated_at == clock.now
+    # the listing order follows created_at: the re-put key did not jump ahead of the newer memory
+    page = await mem.list(user_id="k", limit=10)
+    assert [m.content for m in page.memories] == ["another memory", "likes coffee"]
+    assert [m.id for m in (await mem.list(user_id="k", created_before=born + 1)).memories] == [first]
+    # an explicit created_at still wins (importing history)
+    await mem.remember("likes water", user_id="k", key="drink", created_at=born - 50)
+    assert (await mem.get(first)).created_at == born - 50
+    assert (await mem.stats(user_id="k")).total == 2
+
+
+async def test_the_same_key_in_two_scopes_is_two_memories(mem: Facade) -> None:
+    a = await mem.remember("a", user_id="k1", key="same")
+    b = await mem.remember("b", user_id="k2", key="same")
+    assert a != b and (await mem.get(a)).content == "a" and (await mem.get(b)).content == "b"
+
+
+# -- atomic updates -------------------------------------------------------------------------------------
+async def test_update_returns_the_updated_memory_and_keeps_bookkeeping(mem: Facade) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    memory_id = await mem.remember("books aisle seats", user_id="u", kind="episodic", tags=["seat"])
+    clock.now += 10
+    updated = await mem.update(memory_id, kind="semantic", tags=[], metadata={"n": [1, 2]}, importance=0.7)
+    assert updated.kind is Kind.SEMANTIC and updated.tags == () and updated.importance == 0.7
+    assert updated.metadata == {"n": [1, 2]} and updated.updated_at == clock.now
+    assert updated.expires_at is not None  # the episodic TTL stays: update(ttl=...) changes it
+    stats = await mem.stats(user_id="u")
+    assert stats.by_kind == {"semantic": 1}
+    assert [
+        h.memory.id for h in await mem.recall("aisle", user_id="u", metadata={"n": {"$contains": 2}})
+    ] == [memory_id]
+    assert list(await mem.recall("aisle", user_id="u", tags=["seat"])) == []
+    refreshed = await mem.update(memory_id, ttl=60)
+    assert refreshed.expires_at == pytest.approx(clock.now + 60)
+    clock.now += 61
+    assert await mem.get(memory_id) is None
+    with pytest.raises(NotFoundError):
+        await mem.update(memory_id, importance=0.1)  # expired is gone
+
+
+async def test_concurrent_updates_of_different_attributes_both_stick(
+    valkey_url: str, unique_name: str
+) -> None:
+    # Before: update read the memory, then rewrote all of it, so two interleaved updates lost one change.
+    store = AsyncMemoryStore.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(64))
+    await store.setup()
+    try:
+        memory_id = await store.remember("a shared note", user_id="c", importance=0.5)
+        for n in range(20):
+            importance, tags = round(0.01 * n, 2), [f"t{n}"]
+            await asyncio.gather(
+                store.update(memory_id, importance=importance), store.update(memory_id, tags=tags)
+            )
+            memory = await store.get(memory_id)
+            assert memory is not None and (memory.importance, memory.tags) == (importance, tuple(tags))
+    finally:
+        await store.close()
+
+
+async def test_update_racing_a_delete_is_a_clean_not_found(valkey_url: str, unique_name: str) -> None:
+    store = AsyncMemoryStore.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(64))
+    await store.setup()
+    try:
+        for n in range(20):
+            memory_id = await store.remember(f"note {n}", user_id="d")
+            outcome = await asyncio.gather(
+                store.update(memory_id, importance=0.9), store.forget(memory_id), return_exceptions=True
+            )
+            assert outcome[1] is True
+            assert not isinstance(outcome[0], BaseException) or isinstance(outcome[0], NotFoundError), outcome
+            assert await store.get(memory_id) is None
+    finally:
+        await store.close()
+
+
+async def test_raised_importance_protects_a_memory_from_eviction(
+    mem: Facade, valkey_url: str, unique_name: str
+) -> None:
+    cap = await open_like(mem, valkey_url, unique_name + "i", max_items_per_scope=2)
+    low = await cap.remember("first", user_id="e", importance=0.0)
+    other = await cap.remember("second", user_id="e", importance=0.5)
+    await cap.update(low, importance=1.0)
+    await cap.remember_many([MemoryInput("third", user_id="e", importance=0.6)])
+    survivors = {m.id for m in (await cap.list(user_id="e")).memories}
+    assert low in survivors and other not in survivors
+    await cap.close()
