@@ -16,7 +16,7 @@ per-scope scripts are atomic and cluster-slot safe)::
     P z:{tag}           ZSET  ids of the scope by created_at (listing, capacity, forget_by_scope)
     P x:{tag}           ZSET  "<kind>|<id>" of expiring memories by expires_at (bookkeeping of TTLs)
     P i:{tag}           ZSET  ids of the scope by importance (capacity eviction)
-    P c:{tag}           HASH  live count per kind in the scope
+    P c:{tag}           HASH  live count per kind in the scope, and "#seq": the scope's write sequence
     P scopes            HASH  tag -> scope descriptor (JSON), for list/stats/namespace listing
     P config            HASH  live configuration
 """

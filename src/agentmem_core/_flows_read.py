@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, parse_id
@@ -85,57 +86,78 @@ def scopes_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[list[Scop
 
 
 # -- list ----------------------------------------------------------------------------------------------
-def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
+Order = Literal["newest", "oldest"]
+_ORDERS = ("newest", "oldest")
+
+
+def _order_key(memory: Memory) -> tuple[float, int, str]:
+    """Oldest first: creation time, then the scope's write sequence (exact insertion order), then id."""
+    return (memory.created_at, memory.sequence, memory.id)
+
+
+def _parse_cursor(cursor: str | None, order: Order) -> tuple[float, int, str] | None:
     if cursor is None:
         return None
     try:
-        created, memory_id = cursor.split(":", 1)
+        tag, created, sequence, memory_id = cursor.split(":", 3)
+        if tag != order[0]:
+            raise ValueError("the cursor belongs to a listing in the other order")
         parse_id(memory_id)
-        return float(created), memory_id
+        position = (float(created), int(sequence), memory_id)
     except (ValueError, InvalidMemoryError) as exc:
-        raise InvalidMemoryError(f"invalid list cursor {cursor!r}") from exc
+        raise InvalidMemoryError(f"invalid list cursor {cursor!r}: {exc}") from exc
+    if not math.isfinite(position[0]):
+        raise InvalidMemoryError(f"invalid list cursor {cursor!r}")
+    return position
 
 
-def _after(memory: Memory, cursor: tuple[float, str] | None) -> bool:
-    if cursor is None:
-        return True
-    created, memory_id = cursor
-    return memory.created_at < created or (memory.created_at == created and memory.id < memory_id)
+def _cursor(memory: Memory, order: Order) -> str:
+    return f"{order[0]}:{format_number(memory.created_at)}:{memory.sequence}:{memory.id}"
 
 
-def list_flow(ctx: Context, flt: MemoryFilter, limit: int, cursor: str | None) -> Flow[Page]:
-    """Newest first across the matching scopes, paginated by an opaque cursor; exact (refills on filter)."""
+def list_flow(
+    ctx: Context, flt: MemoryFilter, limit: int, cursor: str | None, order: Order = "newest", offset: int = 0
+) -> Flow[Page]:
+    """Memories across the matching scopes in ``order``, ``offset`` skipped, paged by an opaque cursor.
+
+    Exact: a page is never short because the filter ran on the client (the scopes' ZSETs are read
+    further until the page is full or they are exhausted). Ties of ``created_at`` keep the scope's
+    write order (``Memory.sequence``), so a chat history lists exactly as it was written.
+    """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_K:
         raise InvalidMemoryError(f"limit must be an int in 1..{MAX_K}, got {limit!r}")
-    position = _parse_cursor(cursor)
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K:
+        raise InvalidMemoryError(f"offset must be an int in 0..{MAX_K}, got {offset!r}")
+    if order not in _ORDERS:
+        raise InvalidMemoryError(f"order must be one of {_ORDERS}, got {order!r}")
+    position = _parse_cursor(cursor, order)
     if flt.is_unsatisfiable():
         return Page(())
     scopes = yield from scopes_flow(ctx, flt)
     if not scopes:
         return Page(())
-    upper = "+inf" if position is None else format_number(position[0])
-    fetch = limit + 1
+    newest = order == "newest"
+    bound = format_number(position[0]) if position is not None else ("+inf" if newest else "-inf")
+    need = offset + limit
+    fetch = need + 1
     while True:
-        replies = yield batch([
-            Call(("ZREVRANGEBYSCORE", ctx.keys.created(s.tag), upper, "-inf", "LIMIT", 0, fetch))
-            for s in scopes
-        ])  # fmt: skip
+        command = "ZREVRANGEBYSCORE" if newest else "ZRANGEBYSCORE"
+        far = "-inf" if newest else "+inf"
+        replies = yield batch(
+            [Call((command, ctx.keys.created(s.tag), bound, far, "LIMIT", 0, fetch)) for s in scopes]
+        )
         id_lists = [[as_text(x) for x in expect(r)] for r in replies]
         more = any(len(ids) >= fetch for ids in id_lists)
-        ids = [i for ids in id_lists for i in ids]
-        memories = yield from get_many_flow(ctx, ids)
-        found = [m for m in memories if m is not None and _after(m, position) and flt.matches(m, ctx.now)]
-        found.sort(key=lambda m: (-m.created_at, _desc(m.id)))
-        if len(found) > limit or not more:
-            page = tuple(found[:limit])
-            has_next = len(found) > limit or (more and len(page) == limit)
-            next_cursor = f"{format_number(page[-1].created_at)}:{page[-1].id}" if page and has_next else None
-            return Page(page, next_cursor)
+        memories = yield from get_many_flow(ctx, [i for ids in id_lists for i in ids])
+        found = [m for m in memories if m is not None and flt.matches(m, ctx.now)]
+        if position is not None:
+            found = [m for m in found if (_order_key(m) < position if newest else _order_key(m) > position)]
+        found.sort(key=_order_key, reverse=newest)
+        if len(found) > need or not more:
+            page = tuple(found[offset:need])
+            has_next = len(found) > need or (more and len(page) == limit)
+            return Page(page, _cursor(page[-1], order) if page and has_next else None)
         fetch *= 4
-
-
-def _desc(memory_id: str) -> tuple[int, ...]:
-    return tuple(-ord(c) for c in memory_id)
 
 
 def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
@@ -150,7 +172,12 @@ def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
     totals: dict[str, int] = {}
     for scope, reply in zip(scopes, replies):
         count, raw_kinds = expect(reply)
-        kinds = {k: int(as_text(v)) for k, v in pairs(raw_kinds).items() if int(as_text(v)) > 0}
+        # the count hash also holds the scope's write sequence ("#seq"), which is not a kind
+        kinds = {
+            k: int(as_text(v))
+            for k, v in pairs(raw_kinds).items()
+            if not k.startswith("#") and int(as_text(v)) > 0
+        }
         for kind, n in kinds.items():
             totals[kind] = totals.get(kind, 0) + n
         if int(count) > 0:

@@ -29,14 +29,13 @@ from agentmem_core._scripts import FETCH
 from agentmem_core.config import ScoringConfig
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import InvalidMemoryError
-from agentmem_core.query import Leaf, MemoryFilter, TagIn, render_query
+from agentmem_core.query import Leaf, MemoryFilter, TagIn, leaf_size, render_query
 from agentmem_core.schema import (
     DISTANCE_ALIAS,
     NEVER,
     STORED_FIELDS,
     F,
     decode_memory,
-    decode_metadata,
     format_number,
     rank_fields,
 )
@@ -48,6 +47,7 @@ __all__ = ["MAX_K", "knn_command", "recall_flow"]
 MAX_K = 10_000
 
 Predicate = Callable[[Mapping[str, Any]], bool]
+"""The client-side part of a filter, over a search row's stored fields (``MemoryFilter.client_predicate``)."""
 
 
 def query_vector_flow(query: str | Sequence[float] | np.ndarray, dims: int) -> Flow[Vectors]:
@@ -89,10 +89,11 @@ def _alive(fields: Mapping[str, Any], now: float) -> bool:
 
 
 def _keeper(ctx: Context, predicate: Predicate | None) -> Callable[[Mapping[str, Any]], bool]:
+    """Alive (not past its TTL at ``now``) and passing the filter's client-side part (over the row)."""
     now = ctx.now
     if predicate is None:
         return lambda fields: _alive(fields, now)
-    return lambda fields: _alive(fields, now) and predicate(decode_metadata(fields.get(F.METADATA)))
+    return lambda fields: _alive(fields, now) and predicate(fields)
 
 
 def knn_rows_flow(
@@ -100,7 +101,7 @@ def knn_rows_flow(
 ) -> Flow[list[SearchRow]]:
     """KNN rows that are alive and pass ``predicate``; widens the pool until ``k`` pass or none are left."""
     filter_text = render_query(flt.scope_leaves(), max_leaves=ctx.engine.max_leaves)
-    fields = rank_fields(lexical=False, metadata=predicate is not None)
+    fields = rank_fields(lexical=False, extra=flt.client_fields())
     keep = _keeper(ctx, predicate)
     pool = min(MAX_K, k * ctx.config.candidate_multiplier)
     while True:
@@ -150,7 +151,7 @@ def term_query(ctx: Context, leaves: Sequence[Leaf], term: str) -> str:
 
 def lexical_fits(ctx: Context, flt: MemoryFilter) -> bool:
     """Whether a term predicate still fits the engine's predicate budget next to the filter."""
-    return len(flt.leaves(ctx.now)) < ctx.engine.max_leaves
+    return sum(leaf_size(leaf) for leaf in flt.leaves(ctx.now)) < ctx.engine.max_leaves
 
 
 def hybrid_candidates_flow(
@@ -168,7 +169,7 @@ def hybrid_candidates_flow(
     leaves = flt.leaves(ctx.now)
     filter_text = render_query(leaves, max_leaves=ctx.engine.max_leaves)
     knn_filter = render_query(flt.scope_leaves(), max_leaves=ctx.engine.max_leaves)
-    fields = rank_fields(lexical=True, metadata=predicate is not None)
+    fields = rank_fields(lexical=True, extra=flt.client_fields())
     pool = min(MAX_K, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
     replies = yield batch([
         knn_command(ctx, vector, knn_filter, pool, fields),

@@ -52,11 +52,14 @@ WRITE = Script(
 --       importance, field, value, ...
 local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
-local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at')
+local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'seq')
 local old_kind = old[1]
 local is_new = 1
 local keep = created == ''
 if keep then created = old[2] or now end
+-- the scope's write sequence: listing breaks created_at ties by it (exact insertion order); a re-put
+-- key keeps its place
+local seq = (keep and old[3]) or redis.call('HINCRBY', KEYS[5], '#seq', 1)
 if old_kind then
   is_new = 0
   if redis.call('ZREM', KEYS[3], id) == 1 then redis.call('HINCRBY', KEYS[5], old_kind, -1) end
@@ -65,7 +68,8 @@ if old_kind then
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 -- a re-put key keeps the time it was first written (its updated_at says when it changed)
-if keep then redis.call('HSET', KEYS[1], 'created_at', created, 'x_created_at', created) end
+if keep then redis.call('HSET', KEYS[1], 'created_at', created, 'x_created_at', created, 'seq', seq)
+else redis.call('HSET', KEYS[1], 'seq', seq) end
 redis.call('HINCRBY', KEYS[5], kind, 1)
 redis.call('ZADD', KEYS[3], created, id)
 redis.call('ZADD', KEYS[6], ARGV[7], id)

@@ -34,10 +34,11 @@ from agentmem_core._encoding import (
 from agentmem_core._records import check_text, normalise_namespace, scope_value
 from agentmem_core.config import Kind
 from agentmem_core.errors import InvalidMemoryError, QueryTooComplexError
-from agentmem_core.schema import F, format_number
+from agentmem_core.schema import F, decode_memory, decode_metadata, format_number
 from agentmem_core.types import Memory
 
 __all__ = [
+    "AnyOf",
     "FilterArgs",
     "MemoryFilter",
     "MetadataCondition",
@@ -90,7 +91,28 @@ class NumRange:
         return self.lo == self.hi and (self.lo_exclusive or self.hi_exclusive)
 
 
-Leaf = TagIn | NumRange
+@dataclass(frozen=True)
+class AnyOf:
+    """``((g1) | (g2) | …)``: an OR of AND-groups of leaves (every group non-empty)."""
+
+    groups: tuple[tuple[Leaf, ...], ...]
+
+    def render(self) -> str:
+        """FT syntax (AND binds tighter than OR; the parentheses make the grouping explicit anyway)."""
+        return "(" + " | ".join("(" + " ".join(leaf.render() for leaf in g) + ")" for g in self.groups) + ")"
+
+    @property
+    def size(self) -> int:
+        """Predicates it spends of the engine's budget (each leaf, plus one per OR join)."""
+        return sum(leaf_size(leaf) for g in self.groups for leaf in g) + len(self.groups) - 1
+
+
+Leaf = TagIn | NumRange | AnyOf
+
+
+def leaf_size(leaf: Leaf) -> int:
+    """Predicates a leaf spends of the engine's budget."""
+    return leaf.size if isinstance(leaf, AnyOf) else 1
 
 
 def _canon(value: Any) -> str:
@@ -282,6 +304,7 @@ class MemoryFilter:
     created_after: float | None = None
     created_before: float | None = None
     metadata: tuple[MetadataCondition, ...] = field(default=())
+    any_of: tuple[MemoryFilter, ...] = field(default=())
 
     @classmethod
     def build(
@@ -298,8 +321,16 @@ class MemoryFilter:
         created_after: float | None = None,
         created_before: float | None = None,
         metadata: Mapping[str, Any] | None = None,
+        any_of: Sequence[Mapping[str, Any] | MemoryFilter] | None = None,
     ) -> MemoryFilter:
         """Validate user arguments into a filter.
+
+        ``any_of`` is an OR of groups, each a mapping of the non-scope filter arguments (``source``,
+        ``tags``, ``kinds``, ``created_after``, ``created_before``, ``metadata``) or a prebuilt filter
+        of them: a memory matches when it matches at least one group (and everything else). For
+        example CrewAI's "not private, or private and mine"::
+
+            any_of=[{"metadata": {"private": False}}, {"source": "researcher"}]
 
         Raises:
             InvalidMemoryError: for invalid values.
@@ -325,6 +356,7 @@ class MemoryFilter:
             created_after=created_after,
             created_before=created_before,
             metadata=parse_metadata_filter(metadata),
+            any_of=_parse_any_of(any_of),
         )
 
     # -- rendering -----------------------------------------------------------------------------------
@@ -361,7 +393,12 @@ class MemoryFilter:
                 NumRange(F.X_CREATED_AT, lo=self.created_after, hi=self.created_before, hi_exclusive=True)
             )
         out.extend(c.leaf() for c in self.metadata if c.pushable())
+        if self.any_of and self._any_of_pushable():
+            out.append(AnyOf(tuple(tuple(g.scope_leaves()) for g in self.any_of)))
         return out
+
+    def _any_of_pushable(self) -> bool:
+        return all(not g.client_conditions and g.scope_leaves() for g in self.any_of)
 
     @property
     def client_conditions(self) -> tuple[MetadataCondition, ...]:
@@ -371,7 +408,8 @@ class MemoryFilter:
     def is_scope_only(self) -> bool:
         """Whether only scope fields are set (namespace, thread, agent, user): it selects whole scopes."""
         return (
-            self.source is None
+            not self.any_of
+            and self.source is None
             and self.tags is None
             and self.kinds is None
             and self.created_after is None
@@ -386,6 +424,8 @@ class MemoryFilter:
         if self.kinds is not None and not self.kinds:
             return True
         rng = NumRange(F.X_CREATED_AT, lo=self.created_after, hi=self.created_before, hi_exclusive=True)
+        if self.any_of and all(g.is_unsatisfiable() for g in self.any_of):
+            return True
         return rng.is_empty()
 
     def matches(self, memory: Memory, now: float) -> bool:
@@ -408,14 +448,71 @@ class MemoryFilter:
             return False
         if self.created_before is not None and memory.created_at >= self.created_before:
             return False
-        return all(c.matches(memory.metadata) for c in self.metadata)
+        if not all(c.matches(memory.metadata) for c in self.metadata):
+            return False
+        return not self.any_of or any(g.matches(memory, now) for g in self.any_of)
+
+    def client_fields(self) -> tuple[str, ...]:
+        """The stored fields :meth:`client_predicate` reads from a search row (``()`` when it is None)."""
+        groups = bool(self.any_of) and not self._any_of_pushable()
+        if groups:
+            return (F.METADATA, F.SOURCE, F.TAGS, F.KIND, F.CREATED_AT)
+        return (F.METADATA,) if self.client_conditions else ()
 
     def client_predicate(self) -> Callable[[Mapping[str, Any]], bool] | None:
-        """Predicate on metadata for the conditions the index cannot evaluate (``None`` when none)."""
+        """Predicate on a search row's stored fields for what the index cannot evaluate.
+
+        The row carries :meth:`client_fields`; ``None`` when the index evaluates everything.
+        """
         conditions = self.client_conditions
-        if not conditions:
+        groups = self.any_of if self.any_of and not self._any_of_pushable() else ()
+        if not conditions and not groups:
             return None
-        return lambda metadata: all(c.matches(metadata) for c in conditions)
+
+        def check(fields: Mapping[str, Any]) -> bool:
+            if conditions:
+                metadata = decode_metadata(fields.get(F.METADATA))
+                if not all(c.matches(metadata) for c in conditions):
+                    return False
+            if groups:
+                row = decode_memory(_ROW_ID, fields, None)  # expiry is checked by the caller
+                return any(g.matches(row, -math.inf) for g in groups)
+            return True
+
+        return check
+
+
+_ROW_ID = "0" * 32
+_SCOPE_FIELDS = ("namespace", "namespace_prefix", "thread_id", "agent_id", "user_id")
+
+
+def _parse_any_of(groups: Sequence[Mapping[str, Any] | MemoryFilter] | None) -> tuple[MemoryFilter, ...]:
+    if groups is None:
+        return ()
+    if isinstance(groups, (str, bytes, Mapping)) or not isinstance(groups, Sequence):
+        raise InvalidMemoryError("any_of must be a list of filter groups (mappings of filter arguments)")
+    if not groups:
+        raise InvalidMemoryError("any_of needs at least one group (an empty OR matches nothing)")
+    out: list[MemoryFilter] = []
+    for group in groups:
+        if isinstance(group, MemoryFilter):
+            built = group
+        elif isinstance(group, Mapping):
+            unknown = set(group) - {"source", "tags", "kinds", "created_after", "created_before", "metadata"}
+            if unknown:
+                raise InvalidMemoryError(
+                    f"any_of groups take source, tags, kinds, created_after, created_before and metadata; "
+                    f"not {sorted(map(str, unknown))} (scopes are chosen outside the OR)"
+                )
+            built = MemoryFilter.build(**group)
+        else:
+            raise InvalidMemoryError(f"an any_of group must be a mapping of filter arguments, got {group!r}")
+        if any(getattr(built, name) is not None for name in _SCOPE_FIELDS) or built.any_of:
+            raise InvalidMemoryError("any_of groups cannot set scope fields or nest another any_of")
+        if built == MemoryFilter():
+            return ()  # a group without conditions matches everything: the OR is always true
+        out.append(built)
+    return tuple(out)
 
 
 def _as_seq(values: Sequence[Kind | str]) -> Sequence[Kind | str]:
@@ -432,9 +529,10 @@ def render_query(leaves: Sequence[Leaf], *, max_leaves: int) -> str:
     """
     if not leaves:
         return "*"
-    if len(leaves) > max_leaves:
+    size = sum(leaf_size(leaf) for leaf in leaves)
+    if size > max_leaves:
         raise QueryTooComplexError(
-            f"this filter needs {len(leaves)} predicates; the portable FT.SEARCH budget is {max_leaves}. "
+            f"this filter needs {size} predicates; the portable FT.SEARCH budget is {max_leaves}. "
             "Combine tag alternatives into one list or drop a condition"
         )
     return "(" + " ".join(leaf.render() for leaf in leaves) + ")"
@@ -454,6 +552,7 @@ class FilterArgs(TypedDict, total=False):
     created_after: float | None
     created_before: float | None
     metadata: Mapping[str, Any] | None
+    any_of: Sequence[Mapping[str, Any] | MemoryFilter] | None
     filter: MemoryFilter | None
 
 

@@ -60,6 +60,7 @@ class F:
     METADATA = "metadata"
     KEY = "key"
     UPDATED_AT = "updated_at"
+    SEQ = "seq"  # the scope's write sequence (set by the write script): ties of created_at keep write order
     # counters (in the separate stats hash)
     ACCESS_COUNT = "access_count"
     LAST_ACCESSED_AT = "last_accessed_at"
@@ -100,6 +101,7 @@ STORED_FIELDS: tuple[str, ...] = (
     F.TAGS,
     F.METADATA,
     F.KEY,
+    F.SEQ,
 )
 """Fields a read returns (never the vector blob: parsing it is most of a naive recall's cost)."""
 
@@ -149,16 +151,18 @@ class IndexSpec:
         return tuple(args)
 
 
-def rank_fields(*, lexical: bool, metadata: bool) -> tuple[str, ...]:
+def rank_fields(*, lexical: bool, metadata: bool = False, extra: Sequence[str] = ()) -> tuple[str, ...]:
     """The fields a recall's search returns per candidate: what ranking and filtering need, no more.
 
     Never the content or the vector: the engine's per-row field loading is most of a wide FT.SEARCH's
     cost, and parsing it most of a naive client's. ``expires_at`` is a stored hash field, so a logically
     expired key still comes back as a nil row (RETURN at least one real field), and the client checks it.
+    ``extra`` are the stored fields a client-side filter reads (``MemoryFilter.client_fields``).
     """
     out = [F.IMPORTANCE, F.CREATED_AT, F.EXPIRES_AT]
-    if metadata:
+    if metadata and F.METADATA not in extra:
         out.append(F.METADATA)
+    out.extend(f for f in extra if f not in out)
     if lexical:
         out.append(F.LEX)
     return tuple(out)
@@ -239,6 +243,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             access_count=int(access) if access else 0,
             last_accessed_at=float(last) if last else created,
             duplicate_count=int(dup) if dup else 0,
+            sequence=int(seq) if (seq := get(F.SEQ)) else 0,
         )
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BackendError(f"memory {memory_id} has an unreadable field: {exc}") from exc

@@ -34,6 +34,8 @@ class Memory:
         access_count: how many recalls returned it with reinforcement on.
         last_accessed_at: last reinforced recall (``created_at`` if never).
         duplicate_count: how many near-duplicate writes were merged into it.
+        sequence: its place in its scope's write order (increasing per write; a re-put key keeps its
+            place): ``list`` breaks ``created_at`` ties by it, so a chat history keeps its exact order.
     """
 
     id: str
@@ -54,6 +56,7 @@ class Memory:
     access_count: int = 0
     last_accessed_at: float | None = None
     duplicate_count: int = 0
+    sequence: int = 0
 
 
 _T = TypeVar("_T")

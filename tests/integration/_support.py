@@ -44,3 +44,39 @@ async def open_like(mem: Facade, url: str, name: str, **options: Any) -> Facade:
     facade = Facade(cls.from_url(url, name=name, **options))
     await facade.setup()
     return facade
+
+
+QUERY = "note about the trip"
+
+
+async def ids_on_every_path(mem: Facade, scope: dict[str, Any], flt: dict[str, Any]) -> dict[str, set[str]]:
+    """The ids a filter selects through every read path: hybrid and vector-only recall, and list."""
+    hybrid = await mem.recall(QUERY, k=50, reinforce=False, **scope, **flt)
+    vector = await mem.recall_by_vector(
+        HashingEmbedder(64).embed([QUERY])[0], k=50, reinforce=False, **scope, **flt
+    )
+    page = await mem.list(limit=100, **scope, **flt)
+    assert page.next_cursor is None
+    return {
+        "recall": {h.memory.id for h in hybrid},
+        "recall_by_vector": {h.memory.id for h in vector},
+        "list": {m.id for m in page.memories},
+    }
+
+
+async def check_everywhere(
+    mem: Facade, user: str, seed: dict[str, dict[str, Any]], flt: dict[str, Any], expected: set[str]
+) -> None:
+    """Seed one scope, then: every read path selects ``expected``, and forget_by_scope deletes exactly it.
+
+    ``seed`` maps a name to the ``remember`` keywords of one memory.
+    """
+    ids = {}
+    for name, options in seed.items():
+        ids[name] = await mem.remember(f"{QUERY} {name}", user_id=user, **options)
+    want = {ids[n] for n in expected}
+    for path, got in (await ids_on_every_path(mem, {"user_id": user}, flt)).items():
+        assert got == want, (path, flt)
+    assert await mem.forget_by_scope(user_id=user, **flt) == len(want)
+    left = {m.id for m in (await mem.list(user_id=user, limit=100)).memories}
+    assert left == set(ids.values()) - want

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-from _support import Facade, open_like  # tests/integration is on sys.path (rootdir import mode)
+from _support import Facade, check_everywhere, open_like  # tests/integration is on sys.path
 
-from agentmem_core import AsyncMemoryStore, Kind, MemoryInput, NotFoundError
+from agentmem_core import AsyncMemoryStore, InvalidMemoryError, Kind, MemoryInput, NotFoundError
 from agentmem_core.embeddings import HashingEmbedder
 
 pytestmark = pytest.mark.integration
@@ -110,3 +111,48 @@ async def test_raised_importance_protects_a_memory_from_eviction(
     survivors = {m.id for m in (await cap.list(user_id="e")).memories}
     assert low in survivors and other not in survivors
     await cap.close()
+
+
+# -- OR groups ------------------------------------------------------------------------------------------
+PRIVATE = {
+    "mine_public": {"source": "me", "metadata": {"private": False}},
+    "mine_private": {"source": "me", "metadata": {"private": True}},
+    "theirs_private": {"source": "them", "metadata": {"private": True}, "tags": ["x"]},
+    "theirs_unmarked": {"source": "them", "metadata": {"n": 7}},
+}
+ANY_OF_CASES = [
+    # CrewAI: "not private, or private and mine" (pushed into the query)
+    pytest.param(
+        [{"metadata": {"private": {"$ne": True}}}, {"source": "me"}],
+        {"mine_public", "mine_private", "theirs_unmarked"},
+        id="crewai-privacy",
+    ),
+    pytest.param([{"source": "them"}, {"tags": ["x"]}], {"theirs_private", "theirs_unmarked"}, id="pushed"),
+    # a group with a range runs on the client: tags / source / metadata are read from the search rows
+    pytest.param(
+        [{"metadata": {"n": {"$gte": 5}}}, {"tags": ["x"]}],
+        {"theirs_private", "theirs_unmarked"},
+        id="client",
+    ),
+    pytest.param([{"metadata": {"n": {"$lt": 0}}}, {"kinds": ["summary"]}], set(), id="client-none"),
+    pytest.param([{}], set(PRIVATE), id="empty-group-is-true"),
+]
+
+
+@pytest.mark.parametrize(("any_of", "expected"), ANY_OF_CASES)
+async def test_any_of_or_groups_on_every_path(
+    mem: Facade, any_of: list[dict[str, Any]], expected: set[str]
+) -> None:
+    await check_everywhere(mem, "or", PRIVATE, {"any_of": any_of}, expected)
+
+
+@pytest.mark.parametrize(
+    "any_of",
+    [[], "source=me", [{"user_id": "u"}], [{"any_of": [{"source": "a"}]}], [{"colour": "red"}], [3]],
+    ids=["empty", "string", "scope-field", "nested", "unknown", "not-a-mapping"],
+)
+async def test_bad_any_of_is_a_typed_error(mem: Facade, any_of: Any) -> None:
+    with pytest.raises(InvalidMemoryError):
+        await mem.recall("x", user_id="or", any_of=any_of)
+    with pytest.raises(InvalidMemoryError):
+        await mem.forget_by_scope(user_id="or", any_of=any_of)

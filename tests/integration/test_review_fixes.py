@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import valkey
 import valkey.asyncio as avalkey
-from _support import Facade, open_like  # tests/integration is on sys.path (rootdir import mode)
+from _support import (  # tests/integration on sys.path
+    QUERY,
+    Facade,
+    check_everywhere,
+    ids_on_every_path,
+    open_like,
+)
 
 from agentmem_core import (
     AsyncMemoryStore,
@@ -26,39 +32,6 @@ from agentmem_core.embeddings import HashingEmbedder
 from agentmem_core.scoring import eviction_priority, recency
 
 pytestmark = pytest.mark.integration
-
-QUERY = "note about the trip"
-
-
-async def _ids_on_every_path(mem: Facade, scope: dict[str, Any], flt: dict[str, Any]) -> dict[str, set[str]]:
-    """The ids a filter selects through every read path: hybrid and vector-only recall, and list."""
-    hybrid = await mem.recall(QUERY, k=50, reinforce=False, **scope, **flt)
-    vector = await mem.recall_by_vector(
-        HashingEmbedder(64).embed([QUERY])[0], k=50, reinforce=False, **scope, **flt
-    )
-    page = await mem.list(limit=100, **scope, **flt)
-    assert page.next_cursor is None
-    return {
-        "recall": {h.memory.id for h in hybrid},
-        "recall_by_vector": {h.memory.id for h in vector},
-        "list": {m.id for m in page.memories},
-    }
-
-
-async def _check_everywhere(
-    mem: Facade, user: str, seed: dict[str, dict[str, Any]], flt: dict[str, Any], expected: set[str]
-) -> None:
-    """Seed one scope, then: every read path selects ``expected``, and forget_by_scope deletes exactly it."""
-    ids = {}
-    for name, metadata in seed.items():
-        ids[name] = await mem.remember(f"{QUERY} {name}", user_id=user, metadata=metadata)
-    want = {ids[n] for n in expected}
-    for path, got in (await _ids_on_every_path(mem, {"user_id": user}, flt)).items():
-        assert got == want, (path, flt)
-    assert await mem.forget_by_scope(user_id=user, **flt) == len(want)
-    left = {m.id for m in (await mem.list(user_id=user, limit=100)).memories}
-    assert left == set(ids.values()) - want
-
 
 # -- one meaning of list-valued metadata on every path --------------------------------------------------
 # Before: recall pushed {"labels": "x"} into the index as "contains x", so it returned the memory whose
@@ -85,7 +58,8 @@ LIST_CASES = [
 async def test_list_valued_metadata_means_one_thing_on_every_path(
     mem: Facade, flt: dict[str, Any], expected: set[str]
 ) -> None:
-    await _check_everywhere(mem, "lists", LISTS, {"metadata": flt}, expected)
+    seed = {name: {"metadata": metadata} for name, metadata in LISTS.items()}
+    await check_everywhere(mem, "lists", seed, {"metadata": flt}, expected)
 
 
 # -- range boundaries -----------------------------------------------------------------------------------
@@ -107,7 +81,8 @@ RANGE_CASES = [
 async def test_range_boundaries_on_every_path(
     mem: Facade, condition: dict[str, Any], expected: set[str]
 ) -> None:
-    await _check_everywhere(mem, "ranges", NUMBERS, {"metadata": {"n": condition}}, expected)
+    seed = {name: {"metadata": metadata} for name, metadata in NUMBERS.items()}
+    await check_everywhere(mem, "ranges", seed, {"metadata": {"n": condition}}, expected)
 
 
 # -- a page is never short because a condition ran on the client ----------------------------------------
@@ -132,7 +107,7 @@ async def test_client_side_conditions_never_shorten_a_recall(
         ]
     )
     flt = {"n": condition}
-    for path, got in (await _ids_on_every_path(mem, {"user_id": "p"}, {"metadata": flt})).items():
+    for path, got in (await ids_on_every_path(mem, {"user_id": "p"}, {"metadata": flt})).items():
         numbers = {m.metadata["n"] for m in await mem.get_many(sorted(got))}
         assert numbers == expected if len(expected) <= 10 else len(got) >= 10, (path, numbers)
     for recall in (mem.recall(QUERY, k=10, user_id="p", metadata=flt),

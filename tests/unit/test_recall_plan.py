@@ -70,7 +70,7 @@ def test_client_drops_expired_rows_the_engine_still_returns() -> None:
     keep = _keeper(ctx, None)
     assert keep({F.EXPIRES_AT: b"1000.5"}) and keep({F.EXPIRES_AT: str(NEVER).encode()})
     assert not keep({F.EXPIRES_AT: b"1000"}) and not keep({F.EXPIRES_AT: b"10"})
-    by_meta = _keeper(ctx, lambda metadata: metadata.get("n") == 1)
+    by_meta = _keeper(ctx, MemoryFilter.build(metadata={"n": {"$gte": 1, "$lt": 2}}).client_predicate())
     assert by_meta({F.EXPIRES_AT: b"2000", F.METADATA: b'{"n": 1}'})
     assert not by_meta({F.EXPIRES_AT: b"2000", F.METADATA: b"{}"})
     assert not by_meta({F.EXPIRES_AT: b"5", F.METADATA: b'{"n": 1}'})
