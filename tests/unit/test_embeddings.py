@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import importlib.util
 import math
 import socket
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import valkey
+import valkey.asyncio as avalkey
 
 import agentmem_core.embeddings as emb
+from agentmem_core import AsyncMemoryStore, MemoryStore
+from agentmem_core.config import IndexConfig, StoreConfig
 from agentmem_core.embeddings import (
     CallableEmbedder,
     Embedder,
@@ -23,6 +29,7 @@ from agentmem_core.embeddings import (
     OpenAIEmbedder,
     SentenceTransformerEmbedder,
     default_local_model_path,
+    ensure_embedder,
     validate_vectors,
     vector_to_bytes,
 )
@@ -59,11 +66,13 @@ def test_public_names_are_pinned() -> None:
         "CallableEmbedder",
         "EmbedFn",
         "Embedder",
+        "EmbedderLike",
         "HashingEmbedder",
         "OpenAIEmbedder",
         "SentenceTransformerEmbedder",
         "Vectors",
         "default_local_model_path",
+        "ensure_embedder",
         "validate_vectors",
         "vector_to_bytes",
     ]
@@ -300,6 +309,200 @@ def test_callable_wraps_failures_but_not_agentmem_errors() -> None:
 def test_callable_rejects_bad_dims() -> None:
     with pytest.raises(ConfigurationError):
         CallableEmbedder(lambda texts: [], 0)
+
+
+def test_callable_without_dims_learns_them_from_its_first_result() -> None:
+    calls: list[list[str]] = []
+
+    def fn(texts: list[str]) -> list[list[float]]:
+        calls.append(texts)
+        return [[1.0, 2.0, 3.0] for _ in texts]
+
+    e = CallableEmbedder(fn)
+    assert e.known_dims is None and calls == []
+    with pytest.raises(ConfigurationError, match=r"setup\(\)"):
+        _ = e.dims
+    assert e.embed([]) == [] and e.known_dims is None  # an empty batch teaches nothing
+    assert e.embed(["a"]) == [[1.0, 2.0, 3.0]]
+    assert e.dims == e.known_dims == 3
+    assert "dims=3" in repr(e)
+    numpy_fn = CallableEmbedder(lambda texts: np.ones((len(texts), 5)))
+    asyncio.run(numpy_fn.aembed(["a", "b"]))
+    assert numpy_fn.dims == 5
+    flat = CallableEmbedder(lambda texts: [0.5, 0.5])  # one flat vector for one text, as the store accepts
+    flat.embed(["a"])
+    assert flat.dims == 2
+
+
+def test_callable_checks_the_count_and_the_dimension_of_every_result() -> None:
+    wrong = CallableEmbedder(lambda texts: [[1.0, 2.0] for _ in texts], 3)
+    with pytest.raises(EmbeddingError, match="2-dimensional vectors; expected 3"):
+        wrong.embed(["a"])
+    with pytest.raises(EmbeddingError, match="2-dimensional vectors; expected 3"):
+        asyncio.run(wrong.aembed(["a"]))
+    dims = iter([4, 4, 6])
+    drifting = CallableEmbedder(lambda texts: np.ones((len(texts), next(dims))))
+    drifting.embed(["a"])
+    drifting.embed(["b"])
+    with pytest.raises(EmbeddingError, match="6-dimensional vectors; expected 4"):
+        drifting.embed(["c"])
+    with pytest.raises(EmbeddingError, match="1 vectors for 2 texts"):
+        CallableEmbedder(lambda texts: [[1.0]], 1).embed(["a", "b"])
+    with pytest.raises(EmbeddingError, match="empty vectors"):
+        CallableEmbedder(lambda texts: [[] for _ in texts]).embed(["a"])
+    for bad in (None, "abc", 3.0, {"a": [1.0]}, np.zeros((1, 2, 2))):
+        with pytest.raises(EmbeddingError):
+            CallableEmbedder(lambda texts, bad=bad: bad).embed(["a"])
+
+
+def test_callable_takes_async_functions_and_async_callables() -> None:
+    async def afn(texts: list[str]) -> list[list[float]]:
+        await asyncio.sleep(0)
+        return [[1.0, 0.0] for _ in texts]
+
+    e = CallableEmbedder(afn)
+    assert not e.supports_sync
+    assert asyncio.run(e.aembed(["a"])) == [[1.0, 0.0]]
+    assert e.dims == 2
+    with pytest.raises(ConfigurationError, match="AsyncMemoryStore"):
+        e.embed(["a"])
+
+    class Model:
+        async def __call__(self, texts: list[str]) -> list[list[float]]:
+            return [[2.0] for _ in texts]
+
+    model = CallableEmbedder(Model())
+    assert not model.supports_sync
+    assert asyncio.run(model.aembed(["a"])) == [[2.0]]
+    assert not CallableEmbedder(functools.partial(afn)).supports_sync
+    with pytest.raises(ConfigurationError, match="async already"):
+        CallableEmbedder(afn, afn=afn)
+    with pytest.raises(ConfigurationError, match="callable"):
+        CallableEmbedder("not a function")  # type: ignore[arg-type]
+
+
+def test_a_sync_function_returning_an_awaitable() -> None:
+    async def real(texts: list[str]) -> list[list[float]]:
+        return [[3.0] for _ in texts]
+
+    e = CallableEmbedder(lambda texts: real(texts))
+    assert e.supports_sync  # a lambda cannot be told apart before it is called
+    assert asyncio.run(e.aembed(["a"])) == [[3.0]]  # the async path awaits what it returns
+    # The sync path cannot: a clear error, and the coroutine is closed (no "never awaited" warning).
+    with pytest.raises(ConfigurationError, match="awaitable"):
+        e.embed(["a"])
+
+
+def test_aembed_runs_a_sync_function_in_a_worker_thread() -> None:
+    threads: list[int] = []
+
+    def fn(texts: list[str]) -> list[list[float]]:
+        threads.append(threading.get_ident())
+        return [[1.0] for _ in texts]
+
+    asyncio.run(CallableEmbedder(fn).aembed(["a"]))
+    assert threads and threads[0] != threading.get_ident()
+
+
+def test_ensure_embedder() -> None:
+    hashing = HashingEmbedder(4)
+    assert ensure_embedder(hashing) is hashing
+    assert ensure_embedder(hashing, dims=4, sync=True) is hashing
+
+    def fn(texts: list[str]) -> list[list[float]]:
+        return [[1.0] * 4 for _ in texts]
+
+    wrapped = ensure_embedder(fn)
+    assert isinstance(wrapped, CallableEmbedder) and wrapped.known_dims is None
+    assert ensure_embedder(fn, dims=4).dims == 4
+    pending = CallableEmbedder(fn)
+    assert ensure_embedder(pending) is pending
+    pinned = ensure_embedder(pending, dims=4)
+    assert pinned is not pending and pinned.dims == 4
+    assert pending.known_dims is None  # the caller's object is not changed
+    known = CallableEmbedder(fn, 3)
+    assert ensure_embedder(known, dims=4) is known  # a store then reports the disagreement
+
+    async def afn(texts: list[str]) -> list[list[float]]:
+        return fn(texts)
+
+    assert isinstance(ensure_embedder(afn), CallableEmbedder)
+    with pytest.raises(ConfigurationError, match="AsyncMemoryStore"):
+        ensure_embedder(afn, sync=True)
+    with pytest.raises(ConfigurationError, match="AsyncMemoryStore"):
+        ensure_embedder(CallableEmbedder(afn, 4), sync=True)
+    for bad in (None, 3, "embed", object()):
+        with pytest.raises(ConfigurationError, match="Embedder protocol"):
+            ensure_embedder(bad)  # type: ignore[arg-type]
+
+
+# --- stores take functions (construction only: no server, nothing called) -------------------------------
+
+
+def _counting() -> tuple[list[list[str]], Any]:
+    calls: list[list[str]] = []
+
+    def fn(texts: list[str]) -> list[list[float]]:
+        calls.append(texts)
+        return [[1.0] * 8 for _ in texts]
+
+    return calls, fn
+
+
+def _client(cls: type) -> Any:
+    # Clients connect lazily: constructing one sends nothing (port 9 is the loopback discard port).
+    return avalkey.Valkey(port=9) if cls is AsyncMemoryStore else valkey.Valkey(port=9)
+
+
+@pytest.mark.parametrize("cls", [MemoryStore, AsyncMemoryStore])
+def test_a_store_takes_a_function_and_calls_nothing_at_construction(cls: type) -> None:
+    calls, fn = _counting()
+    store = cls(_client(cls), name="fn", embedder=fn)
+    assert calls == []
+    assert isinstance(store.embedder, CallableEmbedder)
+    for read in ("config", "spec", "effective_config"):
+        with pytest.raises(ConfigurationError, match=r"call setup\(\)"):
+            getattr(store, read)
+    store = cls(_client(cls), name="fn", embedder=fn, dims=8)
+    assert calls == []
+    assert store.config.index.dims == store.embedder.dims == 8
+    store = cls(_client(cls), name="fn", embedder=fn, index=IndexConfig(dims=8, algorithm="FLAT"))
+    assert store.config.index.algorithm == "FLAT" and store.embedder.dims == 8
+
+
+def test_only_the_async_store_takes_an_async_function() -> None:
+    async def afn(texts: list[str]) -> list[list[float]]:
+        return [[1.0] * 8 for _ in texts]
+
+    with pytest.raises(ConfigurationError, match="AsyncMemoryStore"):
+        MemoryStore(_client(MemoryStore), name="fn", embedder=afn)
+    store = AsyncMemoryStore(_client(AsyncMemoryStore), name="fn", embedder=afn)
+    assert isinstance(store.embedder, CallableEmbedder) and not store.embedder.supports_sync
+
+
+BAD_STORE_ARGS: dict[str, dict[str, Any]] = {
+    "embedder-dims-differ": {"embedder": HashingEmbedder(8), "dims": 4},
+    "index-dims-differ": {"dims": 4, "index": IndexConfig(dims=8)},
+    "callable-dims-differ": {"embedder": CallableEmbedder(lambda texts: [], 4), "dims": 8},
+    "config-dims-differ": {"dims": 8, "config": StoreConfig(name="fn", index=IndexConfig(dims=4))},
+    "dims-bool": {"dims": True},
+    "dims-str": {"dims": "8"},
+    "dims-zero": {"dims": 0},
+    "index-not-IndexConfig": {"index": {"dims": 8}},
+    # Without dims, every other option is still validated at construction.
+    "threshold": {"threshold": 3.0},
+    "capacity": {"max_items_per_scope": 0},
+    "unknown-option": {"no_such_option": 1},
+    "name": {"name": "not a valid name"},
+}
+
+
+@pytest.mark.parametrize("kwargs", list(BAD_STORE_ARGS.values()), ids=list(BAD_STORE_ARGS))
+def test_store_dims_and_options_are_validated_at_construction(kwargs: dict[str, Any]) -> None:
+    _, fn = _counting()
+    kwargs = {"name": "fn", "embedder": fn, **kwargs}
+    with pytest.raises(ConfigurationError):
+        MemoryStore(_client(MemoryStore), **kwargs)
 
 
 # --- OpenAIEmbedder ------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from agentmem_core.errors import EmbeddingError, InvalidVectorError
+from agentmem_core.errors import ConfigurationError, EmbeddingError, InvalidVectorError
 
-__all__ = ["Embedder", "Vectors", "validate_vectors", "vector_to_bytes"]
+__all__ = ["Embedder", "Vectors", "check_dims", "validate_vectors", "vector_to_bytes"]
 
 Vectors = npt.NDArray[np.float32]
 """A ``(n, dims)`` float32 matrix of L2-normalised rows."""
@@ -37,6 +37,17 @@ class Embedder(Protocol):
     async def aembed(self, texts: Sequence[str]) -> Sequence[Sequence[float]] | npt.NDArray[np.floating]:
         """Async twin of :meth:`embed`."""
         ...
+
+
+def check_dims(dims: object) -> int:
+    """Return ``dims`` if it is a positive integer (an embedder's dimension).
+
+    Raises:
+        ConfigurationError: anything else, including ``True``.
+    """
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims <= 0:
+        raise ConfigurationError(f"dims must be a positive integer, got {dims!r}")
+    return dims
 
 
 def validate_vectors(

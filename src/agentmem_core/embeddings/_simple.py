@@ -1,89 +1,17 @@
-"""Dependency-free embedders: plain callables, and a deterministic hashing embedder for tests and demos."""
+"""A dependency-free, deterministic hashing embedder for tests and demos (functions: see ``_callable``)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
-from agentmem_core.embeddings._base import Vectors
-from agentmem_core.errors import AgentMemError, ConfigurationError, EmbeddingError
+from agentmem_core.embeddings._base import Vectors, check_dims
+from agentmem_core.errors import ConfigurationError
 
-__all__ = ["AsyncEmbedFn", "CallableEmbedder", "EmbedFn", "HashingEmbedder"]
-
-EmbedFn = Callable[[Sequence[str]], Sequence[Sequence[float]] | npt.NDArray[np.floating]]
-"""A batch embedding function: texts in, one vector per text out."""
-
-AsyncEmbedFn = Callable[[Sequence[str]], Awaitable[Sequence[Sequence[float]] | npt.NDArray[np.floating]]]
-"""The async form of :data:`EmbedFn`."""
-
-
-def _check_dims(dims: object) -> int:
-    if isinstance(dims, bool) or not isinstance(dims, int) or dims <= 0:
-        raise ConfigurationError(f"dims must be a positive integer, got {dims!r}")
-    return dims
-
-
-class CallableEmbedder:
-    """Adapts plain batch functions to the :class:`~agentmem_core.embeddings.Embedder` protocol.
-
-    Exceptions from the functions are raised as :class:`~agentmem_core.errors.EmbeddingError` (chained);
-    agentmem's own errors pass through unchanged.
-
-    Args:
-        fn: the sync batch function.
-        dims: the dimension of the vectors ``fn`` returns.
-        afn: an async batch function (``None``: :meth:`aembed` runs ``fn`` in a worker thread).
-
-    Raises:
-        ConfigurationError: ``dims`` is not a positive integer.
-    """
-
-    def __init__(self, fn: EmbedFn, dims: int, *, afn: AsyncEmbedFn | None = None) -> None:
-        self._fn = fn
-        self._afn = afn
-        self._dims = _check_dims(dims)
-
-    @property
-    def dims(self) -> int:
-        """The vector dimension this embedder produces."""
-        return self._dims
-
-    def __repr__(self) -> str:
-        return f"CallableEmbedder({self._fn!r}, dims={self._dims})"
-
-    def embed(self, texts: Sequence[str]) -> Sequence[Sequence[float]] | npt.NDArray[np.floating]:
-        """Call ``fn`` once with the whole batch.
-
-        Raises:
-            EmbeddingError: ``fn`` raised.
-        """
-        try:
-            return self._fn(list(texts))
-        except AgentMemError:
-            raise
-        except Exception as exc:  # a user function may raise anything; keep it as the cause
-            raise EmbeddingError(f"embedding function failed: {type(exc).__name__}: {exc}") from exc
-
-    async def aembed(self, texts: Sequence[str]) -> Sequence[Sequence[float]] | npt.NDArray[np.floating]:
-        """Await ``afn`` with the whole batch, or run ``fn`` in a worker thread when there is no ``afn``.
-
-        Raises:
-            EmbeddingError: the function raised.
-        """
-        if self._afn is None:
-            return await asyncio.to_thread(self.embed, list(texts))
-        try:
-            return await self._afn(list(texts))
-        except AgentMemError:
-            raise
-        except Exception as exc:
-            raise EmbeddingError(f"embedding function failed: {type(exc).__name__}: {exc}") from exc
-
+__all__ = ["HashingEmbedder"]
 
 _WORD = re.compile(r"\w+")
 _WORD_WEIGHT = 1.0
@@ -112,7 +40,7 @@ class HashingEmbedder:
     def __init__(self, dims: int = 64, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigurationError(f"seed must be an integer, got {seed!r}")
-        self._dims = _check_dims(dims)
+        self._dims = check_dims(dims)
         self._seed = seed
         key = str(seed).encode()
         if len(key) > 64:  # BLAKE2b keys are at most 64 bytes
