@@ -8,29 +8,49 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, ClassVar
 
 import numpy as np
 
 from agentmem_core._context import Context
-from agentmem_core._encoding import Keys
+from agentmem_core._encoding import Keys, ScopeKey
 from agentmem_core._flows_admin import live_config_commands, refresh_live_flow, setup_flow
-from agentmem_core._flows_read import get_many_flow, list_flow, scopes_flow, stats_flow
+from agentmem_core._flows_namespaces import list_namespaces_flow
+from agentmem_core._flows_read import (
+    Order,
+    count_flow,
+    facets_flow,
+    get_by_key_flow,
+    get_many_flow,
+    list_flow,
+    scopes_flow,
+    stats_flow,
+)
 from agentmem_core._flows_recall import recall_flow
 from agentmem_core._flows_write import forget_by_scope_flow, forget_flow, remember_flow, update_flow
-from agentmem_core._plan import Flow, batch, expect
+from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._records import MemoryInput
 from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.connection import is_cluster
-from agentmem_core.embeddings import Embedder
+from agentmem_core.embeddings import CallableEmbedder, EmbedderLike, ensure_embedder
 from agentmem_core.engine import PORTABLE, EngineInfo
-from agentmem_core.errors import AgentMemError, ConfigurationError, InvalidMemoryError, SchemaMismatchError
+from agentmem_core.errors import (
+    AgentMemError,
+    ConfigurationError,
+    EmbeddingError,
+    InvalidMemoryError,
+    SchemaMismatchError,
+)
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import IndexSpec
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
-from agentmem_core.types import Memory, Page, RecallResult, Stats
+from agentmem_core.types import Facets, Memory, Page, RecallResult, Stats
 
 __all__ = ["StoreBase"]
+
+# The text embedded once by setup() to learn the dimension of an embedding function given without dims=.
+_PROBE_TEXT = "agentmem dimension probe"
 
 
 def _check_client(client: Any) -> None:
@@ -52,24 +72,34 @@ def _check_client(client: Any) -> None:
 class StoreBase:
     """Shared state and flow builders. Not used directly."""
 
+    _embeds_async: ClassVar[bool] = False
+    """Whether the store's driver awaits ``aembed`` (else it calls ``embed``, so it needs a sync function)."""
+
     def __init__(
         self,
         client: Any,
         *,
         name: str,
-        embedder: Embedder,
+        embedder: EmbedderLike,
+        dims: int | None = None,
         config: StoreConfig | None = None,
         telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.time,
         owns_client: bool = False,
         **options: Any,
     ) -> None:
-        """Create a store. No I/O happens here: call ``setup()`` once before first use.
+        """Create a store. No I/O happens here (the embedder is not called either): call ``setup()`` once.
 
         Args:
             client: a valkey client (RESP2, ``decode_responses=False``).
             name: the store name (prefixes every key; see :class:`StoreConfig`).
-            embedder: the embedder (its ``dims`` sizes the index).
+            embedder: an :class:`~agentmem_core.embeddings.Embedder` (its ``dims`` sizes the index), or a
+                batch function ``(texts: list[str]) -> vectors`` returning a list of lists or a 2-D numpy
+                array, sync or async (async only for the async store; the async store runs a sync one in
+                a worker thread). A function's dimension is ``dims``, or else is found by ``setup()``
+                with one embedding call; until then every operation raises ``ConfigurationError``.
+            dims: the vector dimension (optional; must agree with the embedder's and ``index``'s). With
+                a function it skips the probe, and every embedding is checked against it.
             config: a full :class:`StoreConfig`; or give its fields as keyword ``options``.
             telemetry: spans/metrics hooks (default: none).
             clock: the time source (tests inject one).
@@ -78,11 +108,32 @@ class StoreBase:
                 ``weights`` / ``half_life_seconds`` shortcuts.
 
         Raises:
-            ConfigurationError: invalid configuration or client settings.
+            ConfigurationError: invalid configuration or client settings, dimensions that disagree, or an
+                async function for the sync store.
         """
         _check_client(client)
-        if not isinstance(embedder, Embedder):
-            raise ConfigurationError("embedder must implement the Embedder protocol (dims, embed, aembed)")
+        if config is not None and options:
+            raise ConfigurationError("pass either config= or individual options, not both")
+        index = config.index if config is not None else options.pop("index", None)
+        if index is not None and not isinstance(index, IndexConfig):
+            raise ConfigurationError(f"index must be an IndexConfig, got {type(index).__name__}")
+        if dims is not None:
+            if isinstance(dims, bool) or not isinstance(dims, int):
+                raise ConfigurationError(f"dims must be an integer, got {dims!r}")
+            if index is None:
+                index = IndexConfig(dims=dims)
+            elif index.dims != dims:
+                raise ConfigurationError(f"dims={dims} differs from the index config's dims {index.dims}")
+        embedder = ensure_embedder(
+            embedder, dims=None if index is None else index.dims, sync=not self._embeds_async
+        )
+        embedder_dims = embedder.known_dims if isinstance(embedder, CallableEmbedder) else embedder.dims
+        if index is None and embedder_dims is not None:
+            index = IndexConfig(dims=embedder_dims)
+        if index is not None and embedder_dims is not None and index.dims != embedder_dims:
+            raise ConfigurationError(
+                f"index dims {index.dims} differ from the embedder's dims {embedder_dims}"
+            )
         if config is None:
             weights = options.pop("weights", None)
             half_life = options.pop("half_life_seconds", None)
@@ -90,22 +141,21 @@ class StoreBase:
                 weights=_weights(weights) if weights is not None else ScoringWeights(),
                 half_life_seconds=half_life if half_life is not None else ScoringConfig().half_life_seconds,
             )
-            index = options.pop("index", None) or IndexConfig(dims=embedder.dims)
             try:
-                config = StoreConfig(name=name, index=index, scoring=scoring, **options)
+                # Dimension unknown (a function without dims=): validate every other field now against a
+                # placeholder index, which setup() replaces once its probe has found the dimension.
+                index_or_placeholder = index or IndexConfig(dims=1)
+                config = StoreConfig(name=name, index=index_or_placeholder, scoring=scoring, **options)
             except TypeError as exc:
                 raise ConfigurationError(str(exc)) from exc
-        elif options:
-            raise ConfigurationError("pass either config= or individual options, not both")
-        if config.index.dims != embedder.dims:
-            raise ConfigurationError(
-                f"index dims {config.index.dims} differ from the embedder's dims {embedder.dims}"
-            )
         self.client = client
         self.embedder = embedder
-        self.config = config
+        # While the dimension is unknown, _config, _spec and _effective are None and _pending holds the
+        # placeholder config; the config / spec / effective_config properties raise until setup().
+        self._pending: StoreConfig | None = config if index is None else None
+        self._config: StoreConfig | None = None if index is None else config
         self.keys = Keys(config.name)
-        self.spec = IndexSpec(self.keys, config.index)
+        self._spec: IndexSpec | None = None if index is None else IndexSpec(self.keys, config.index)
         self.telemetry = telemetry or NoopTelemetry()
         self.engine: EngineInfo = PORTABLE
         self._lexical = False
@@ -113,7 +163,7 @@ class StoreBase:
         self._owns_client = owns_client
         self._live = LiveSettings()
         self._live_read_at: float | None = None
-        self._effective = config
+        self._effective: StoreConfig | None = self._config
         self._registered: set[str] = set()
         self._unusable: AgentMemError | None = None
         self._cluster = is_cluster(client)
@@ -125,9 +175,8 @@ class StoreBase:
             raise SchemaMismatchError(f"setup() failed, so this store is unusable: {self._unusable}") from (
                 self._unusable
             )
-        return Context(
-            self.keys, self.spec, self._effective, self.engine, self._clock(), self._lexical, self._cluster
-        )
+        config = self.effective_config
+        return Context(self.keys, self.spec, config, self.engine, self._clock(), self._lexical, self._cluster)
 
     def _live_due(self) -> bool:
         interval = self.config.live_config_seconds
@@ -146,13 +195,69 @@ class StoreBase:
 
     @property
     def effective_config(self) -> StoreConfig:
-        """The configuration in force (static config plus the last live config read)."""
+        """The configuration in force (static config plus the last live config read).
+
+        Raises:
+            ConfigurationError: the embedding dimension is not known yet (call ``setup()``).
+        """
+        if self._effective is None:
+            raise self._dims_unknown()
         return self._effective
+
+    # -- the embedding dimension -----------------------------------------------------------------------
+    @property
+    def config(self) -> StoreConfig:
+        """The static configuration.
+
+        Raises:
+            ConfigurationError: the embedding dimension is not known yet (call ``setup()``).
+        """
+        if self._config is None:
+            raise self._dims_unknown()
+        return self._config
+
+    @property
+    def spec(self) -> IndexSpec:
+        """The index spec.
+
+        Raises:
+            ConfigurationError: the embedding dimension is not known yet (call ``setup()``).
+        """
+        if self._spec is None:
+            raise self._dims_unknown()
+        return self._spec
+
+    @spec.setter
+    def spec(self, spec: IndexSpec) -> None:
+        self._spec = spec
+
+    def _dims_unknown(self) -> ConfigurationError:
+        return ConfigurationError(
+            f"store {self.keys.store!r} does not know its embedding dimension yet (the embedder is a "
+            "function given without dims=): call setup() (or asetup()) first, which finds it with one "
+            "embedding call"
+        )
+
+    def _probe_dims(self) -> Flow[None]:
+        # One call with one text; CallableEmbedder checks the reply's shape and learns its dimension.
+        yield Embed((_PROBE_TEXT,))
+        if self._pending is None:  # a concurrent asetup() resolved it while this probe ran
+            return
+        assert isinstance(self.embedder, CallableEmbedder)  # the only embedder that can lack dims
+        dims = self.embedder.known_dims
+        if dims is None:  # only a misbehaving subclass gets here: the adapter requires one vector
+            raise EmbeddingError("the embedding function returned no vector for the dimension probe")
+        config = replace(self._pending, index=IndexConfig(dims=dims))
+        self._config = self._effective = config
+        self._spec = IndexSpec(self.keys, config.index)
+        self._pending = None
 
     # -- flow builders (one per public operation) ---------------------------------------------------------
     # Each is a generator, so nothing (not even the context's clock and live config) is read until the
     # driver starts it, after any live-config refresh.
     def _setup(self) -> Flow[EngineInfo]:
+        if self._pending is not None:
+            yield from self._probe_dims()
         try:
             result = yield from setup_flow(self.spec, self.config.hybrid)
         except SchemaMismatchError as exc:  # incl. DimensionMismatchError
@@ -180,6 +285,7 @@ class StoreBase:
         half_life_seconds: float | None,
         reinforce: bool,
         flt: MemoryFilter,
+        offset: int = 0,
     ) -> Flow[RecallResult]:
         ctx = self._context()
         scoring = ctx.config.scoring
@@ -196,7 +302,7 @@ class StoreBase:
         gate = ctx.config.threshold if isinstance(threshold, _Default) else threshold
         return (
             yield from recall_flow(
-                ctx, query, k=k, flt=flt, threshold=gate, scoring=scoring, reinforce=reinforce
+                ctx, query, k=k, flt=flt, threshold=gate, scoring=scoring, reinforce=reinforce, offset=offset
             )
         )
 
@@ -206,8 +312,33 @@ class StoreBase:
     def _update(self, memory_id: str, **changes: Any) -> Flow[Memory]:
         return (yield from update_flow(self._context(), memory_id, **changes))
 
-    def _list(self, flt: MemoryFilter, limit: int, cursor: str | None) -> Flow[Page]:
-        return (yield from list_flow(self._context(), flt, limit, cursor))
+    def _list(
+        self, flt: MemoryFilter, limit: int, cursor: str | None, order: Order = "newest", offset: int = 0
+    ) -> Flow[Page]:
+        return (yield from list_flow(self._context(), flt, limit, cursor, order, offset))
+
+    def _get_by_key(self, key: str, scope: ScopeKey) -> Flow[Memory | None]:
+        return (yield from get_by_key_flow(self._context(), key, scope))
+
+    def _count(self, flt: MemoryFilter) -> Flow[int]:
+        return (yield from count_flow(self._context(), flt))
+
+    def _facets(self, flt: MemoryFilter) -> Flow[Facets]:
+        return (yield from facets_flow(self._context(), flt))
+
+    def _list_namespaces(
+        self,
+        prefix: Sequence[str] | None,
+        suffix: Sequence[str] | None,
+        max_depth: int | None,
+        limit: int,
+        offset: int,
+    ) -> Flow[list[tuple[str, ...]]]:
+        return (
+            yield from list_namespaces_flow(
+                self._context(), prefix=prefix, suffix=suffix, max_depth=max_depth, limit=limit, offset=offset
+            )
+        )
 
     def _forget(self, ids: Sequence[str]) -> Flow[int]:
         return (yield from forget_flow(self._context(), list(ids)))

@@ -18,6 +18,7 @@ per-scope scripts are atomic and cluster-slot safe)::
     P i:{tag}           ZSET  ids of the scope by importance (capacity eviction)
     P c:{tag}           HASH  live count per kind in the scope, and "#seq": the scope's write sequence
     P scopes            HASH  tag -> scope descriptor (JSON), for list/stats/namespace listing
+    P scopeix           ZSET  the scope index: lexicographic members by namespace, user, thread, agent
     P config            HASH  live configuration
 """
 
@@ -244,6 +245,11 @@ class Keys:
     def scopes(self) -> str:
         """The scope registry hash."""
         return f"{self.prefix}scopes"
+
+    @property
+    def scope_index(self) -> str:
+        """The scope index ZSET (lexicographic; see ``agentmem_core._scope_index``)."""
+        return f"{self.prefix}scopeix"
 
     @property
     def config(self) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from agentmem_core._encoding import Keys
+from agentmem_core._encoding import Keys, ScopeKey
 from agentmem_core._parse import as_text, has_attribute, pairs, parse_vector_dim
 from agentmem_core._plan import Call, Flow, batch, expect
+from agentmem_core._scope_index import scope_members
 from agentmem_core._scripts import ALL_SCRIPTS
 from agentmem_core.config import LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.engine import EngineInfo, detect_engine
@@ -62,6 +64,7 @@ def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
             expect(created)
         if not isinstance(created, BaseException):
             yield from _load_scripts()
+            yield from _index_scopes(spec.keys)
             return SetupResult(engine, spec, lexical)
     (info,) = yield batch([Call(("FT.INFO", spec.name))])
     info = expect(info)
@@ -71,7 +74,25 @@ def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
     if existing != spec.config.dims:
         raise DimensionMismatchError(spec.name, existing, spec.config.dims)
     yield from _load_scripts()
+    yield from _index_scopes(spec.keys)
     return SetupResult(engine, spec, lexical and has_attribute(info, F.X_TERMS))
+
+
+def _index_scopes(keys: Keys) -> Flow[None]:
+    """Build the scope index from the registry when a store written before the index existed has none."""
+    counts = yield batch([Call(("EXISTS", keys.scope_index)), Call(("HLEN", keys.scopes))])
+    if int(expect(counts[0])) or not int(expect(counts[1])):
+        return
+    (raw,) = yield batch([Call(("HGETALL", keys.scopes))])
+    members: list[str | bytes | int] = []
+    for tag, descriptor in pairs(expect(raw)).items():
+        scope = ScopeKey.from_descriptor(json.loads(as_text(descriptor)))
+        if scope.tag == tag:
+            for member in scope_members(scope):
+                members += [0, member]
+    if members:
+        (added,) = yield batch([Call(("ZADD", keys.scope_index, *members))])
+        expect(added)
 
 
 def _load_scripts() -> Flow[None]:

@@ -9,14 +9,16 @@ from typing import Any, Literal
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, parse_id
-from agentmem_core._flows_recall import MAX_K
-from agentmem_core._parse import as_text, pairs
+from agentmem_core._flows_recall import MAX_K, filter_search_command
+from agentmem_core._parse import as_text, pairs, parse_filter_search
 from agentmem_core._plan import Call, Flow, ScriptCall, batch, expect
+from agentmem_core._records import check_key, keyed_id
+from agentmem_core._scope_index import dimension_range, namespace_range, tag_of
 from agentmem_core._scripts import SCOPE_STATS
 from agentmem_core.errors import InvalidMemoryError
-from agentmem_core.query import MemoryFilter
+from agentmem_core.query import MemoryFilter, render_query
 from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, decode_memory, format_number
-from agentmem_core.types import Memory, Page, ScopeStats, Stats
+from agentmem_core.types import Facets, Memory, Page, ScopeStats, Stats
 
 __all__ = ["get_many_flow", "list_flow", "scopes_flow", "stats_flow"]
 
@@ -71,11 +73,39 @@ def scope_matches(scope: ScopeKey, flt: MemoryFilter) -> bool:
     return True
 
 
+def _index_range(flt: MemoryFilter) -> tuple[bytes, bytes] | None:
+    """The narrowest scope-index range a filter's scope fields select (``None``: no scope field set)."""
+    if flt.namespace is not None:
+        start, _ = namespace_range(flt.namespace)
+        return start, b"(" + start[1:] + b"\x00\xff"  # exactly this namespace: its labels, then the end mark
+    for dimension in ("user_id", "thread_id", "agent_id"):
+        value = getattr(flt, dimension)
+        if value is not None:
+            return dimension_range(dimension, value)
+    if flt.namespace_prefix:
+        return namespace_range(flt.namespace_prefix)
+    return None
+
+
 def scopes_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[list[ScopeKey]]:
-    """Scopes in the registry (optionally only those a filter can match)."""
-    (raw,) = yield batch([Call(("HGETALL", ctx.keys.scopes))])
+    """Scopes in the registry (optionally only those a filter can match).
+
+    A filter with a scope field reads only the scope index range it selects and those scopes'
+    descriptors, so listing one user's memories costs the same with 10 or 100,000 scopes.
+    """
+    bounds = None if flt is None else _index_range(flt)
+    if bounds is None:
+        (raw,) = yield batch([Call(("HGETALL", ctx.keys.scopes))])
+        found = pairs(expect(raw))
+    else:
+        (members,) = yield batch([Call(("ZRANGEBYLEX", ctx.keys.scope_index, *bounds))])
+        tags = list(dict.fromkeys(tag_of(m) for m in expect(members)))
+        if not tags:
+            return []
+        (raw,) = yield batch([Call(("HMGET", ctx.keys.scopes, *tags))])
+        found = {tag: d for tag, d in zip(tags, expect(raw)) if d is not None}
     scopes = []
-    for tag, descriptor in pairs(expect(raw)).items():
+    for tag, descriptor in found.items():
         scope = ScopeKey.from_descriptor(json.loads(as_text(descriptor)))
         if scope.tag != tag:
             continue
@@ -140,22 +170,36 @@ def list_flow(
     bound = format_number(position[0]) if position is not None else ("+inf" if newest else "-inf")
     need = offset + limit
     fetch = need + 1
+    command = "ZREVRANGEBYSCORE" if newest else "ZRANGEBYSCORE"
+    far = "-inf" if newest else "+inf"
     while True:
-        command = "ZREVRANGEBYSCORE" if newest else "ZRANGEBYSCORE"
-        far = "-inf" if newest else "+inf"
         replies = yield batch(
-            [Call((command, ctx.keys.created(s.tag), bound, far, "LIMIT", 0, fetch)) for s in scopes]
+            [
+                Call((command, ctx.keys.created(s.tag), bound, far, "WITHSCORES", "LIMIT", 0, fetch))
+                for s in scopes
+            ]
         )
-        id_lists = [[as_text(x) for x in expect(r)] for r in replies]
-        more = any(len(ids) >= fetch for ids in id_lists)
-        memories = yield from get_many_flow(ctx, [i for ids in id_lists for i in ids])
+        ids: list[str] = []
+        # A full page of a scope says nothing about what lies at or past its last score: a ZSET orders
+        # ties by member, not by write sequence. Only memories strictly before the nearest such edge are
+        # certain to be in their final order.
+        edge: float | None = None
+        for reply in replies:
+            flat = expect(reply)
+            ids.extend(as_text(flat[n]) for n in range(0, len(flat), 2))
+            if len(flat) // 2 >= fetch:
+                last = float(as_text(flat[-1]))
+                edge = last if edge is None else (max(edge, last) if newest else min(edge, last))
+        memories = yield from get_many_flow(ctx, ids)
         found = [m for m in memories if m is not None and flt.matches(m, ctx.now)]
         if position is not None:
             found = [m for m in found if (_order_key(m) < position if newest else _order_key(m) > position)]
+        if edge is not None:
+            found = [m for m in found if (m.created_at > edge if newest else m.created_at < edge)]
         found.sort(key=_order_key, reverse=newest)
-        if len(found) > need or not more:
+        if len(found) > need or edge is None:
             page = tuple(found[offset:need])
-            has_next = len(found) > need or (more and len(page) == limit)
+            has_next = len(found) > need or (edge is not None and len(page) == limit)
             return Page(page, _cursor(page[-1], order) if page and has_next else None)
         fetch *= 4
 
@@ -185,3 +229,72 @@ def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
                 ScopeStats(scope.namespace, scope.thread_id, scope.agent_id, scope.user_id, int(count), kinds)
             )
     return Stats(sum(s.total for s in per_scope), totals, tuple(per_scope))
+
+
+# -- keys, counts and facets ------------------------------------------------------------------------------
+def get_by_key_flow(ctx: Context, key: str, scope: ScopeKey) -> Flow[Memory | None]:
+    """The memory a caller's key names in a scope (``remember(key=...)``), or ``None``."""
+    (memory,) = yield from get_many_flow(ctx, [keyed_id(scope, check_key(key))])
+    return memory
+
+
+SCAN_PAGE = 500
+"""Memories read per round trip when a count or facet has to look at every matching memory."""
+
+
+def matching_flow(ctx: Context, flt: MemoryFilter) -> Flow[list[Memory]]:
+    """Every live memory matching the filter, scope by scope (exact; reads each matching scope once)."""
+    if flt.is_unsatisfiable():
+        return []
+    scopes = yield from scopes_flow(ctx, flt)
+    out: list[Memory] = []
+    for scope in scopes:
+        start = 0
+        while True:
+            (members,) = yield batch(
+                [Call(("ZRANGE", ctx.keys.created(scope.tag), start, start + SCAN_PAGE - 1))]
+            )
+            ids = [as_text(m) for m in expect(members)]
+            if ids:
+                memories = yield from get_many_flow(ctx, ids)
+                out.extend(m for m in memories if m is not None and flt.matches(m, ctx.now))
+            if len(ids) < SCAN_PAGE:
+                break
+            start += SCAN_PAGE
+    return out
+
+
+def count_flow(ctx: Context, flt: MemoryFilter) -> Flow[int]:
+    """How many live memories match the filter, exactly.
+
+    When the index can evaluate the whole filter (and the engine takes filter-only queries), one
+    FT.SEARCH count answers; otherwise the matching scopes are read and the filter runs here.
+    """
+    if flt.is_unsatisfiable():
+        return 0
+    if ctx.engine.filter_only_queries and flt.client_predicate() is None:
+        leaves = flt.leaves(ctx.now)  # includes "not expired": a numeric match-all when nothing else is set
+        query = render_query(leaves, max_leaves=ctx.engine.max_leaves)
+        (reply,) = yield batch([filter_search_command(ctx, query, 0)])
+        total, _ = parse_filter_search(expect(reply))
+        return total
+    return len((yield from matching_flow(ctx, flt)))
+
+
+def facets_flow(ctx: Context, flt: MemoryFilter) -> Flow[Facets]:
+    """Counts per tag and per kind, and the oldest and newest creation time of the matching memories."""
+    memories = yield from matching_flow(ctx, flt)
+    by_tag: dict[str, int] = {}
+    by_kind: dict[str, int] = {}
+    for memory in memories:
+        for tag in memory.tags:
+            by_tag[tag] = by_tag.get(tag, 0) + 1
+        by_kind[memory.kind.value] = by_kind.get(memory.kind.value, 0) + 1
+    created = [m.created_at for m in memories]
+    return Facets(
+        total=len(memories),
+        by_tag=dict(sorted(by_tag.items(), key=lambda kv: (-kv[1], kv[0]))),
+        by_kind=dict(sorted(by_kind.items())),
+        oldest=min(created) if created else None,
+        newest=max(created) if created else None,
+    )

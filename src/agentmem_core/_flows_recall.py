@@ -333,10 +333,20 @@ def recall_flow(
     threshold: float | None,
     scoring: ScoringConfig,
     reinforce: bool,
+    offset: int = 0,
 ) -> Flow[RecallResult]:
-    """Recall: embed, search (KNN, plus BM25 when hybrid), rank, fetch (+ reinforce); see the module doc."""
+    """Recall: embed, search (KNN, plus BM25 when hybrid), rank, fetch (+ reinforce); see the module doc.
+
+    ``offset`` skips that many of the best hits (the page ``offset .. offset + k`` of the ranking); only
+    the returned hits are reinforced.
+    """
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidMemoryError(f"k must be an int in 1..{MAX_K}, got {k!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K - k:
+        raise InvalidMemoryError(
+            f"offset must be an int in 0..{MAX_K - k} (k + offset <= {MAX_K}), got {offset!r}"
+        )
+    page_end = k + offset
     if threshold is not None and (
         isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 2
     ):
@@ -350,9 +360,9 @@ def recall_flow(
     terms = query_terms(query) if ctx.lexical and isinstance(query, str) and lexical_fits(ctx, flt) else []
     candidates: list[Candidate]
     if terms:
-        candidates = yield from hybrid_candidates_flow(ctx, blob, flt, terms, k, predicate)
+        candidates = yield from hybrid_candidates_flow(ctx, blob, flt, terms, page_end, predicate)
     else:
-        rows = yield from knn_rows_flow(ctx, blob, flt, k, predicate)
+        rows = yield from knn_rows_flow(ctx, blob, flt, page_end, predicate)
         id_of = ctx.keys.id_from_memory_key
         candidates = [Candidate(id_of(r.key), r.key, r.fields, r.distance, True) for r in rows]
     if threshold is not None:
@@ -365,11 +375,11 @@ def recall_flow(
     _read_rank_fields(candidates)
     assign_relevance(candidates, ctx.config.lexical_weight)
     # With a threshold, lexical-only candidates need their distance before ranking: read them all.
-    chosen = list(candidates) if threshold is not None else plausible(ctx, candidates, k, scoring)
+    chosen = list(candidates) if threshold is not None else plausible(ctx, candidates, page_end, scoring)
     missing = [c for c in chosen if c.distance is None]
     # When no more than k candidates can make the top k, they are the hits whatever their counters say:
     # fetch and reinforce them in the same script call (one round trip fewer).
-    folded = reinforce and threshold is None and len(chosen) <= k
+    folded = reinforce and threshold is None and offset == 0 and len(chosen) <= k
     calls = fetch_commands(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)
     replies = yield batch([*calls, *(Call(("HGET", ctx.keys.memory(c.id), F.EMBEDDING)) for c in missing)])
     fetched = parse_fetch(ctx, calls, replies[: len(calls)])
@@ -387,7 +397,7 @@ def recall_flow(
         if not kept:
             return RecallResult((), _near_miss(chosen, threshold))
         chosen = kept
-    ranked = _rank(ctx, chosen, scoring, k)
+    ranked = _rank(ctx, chosen, scoring, page_end)[offset:]
     if reinforce and ranked and not folded:
         calls = fetch_commands(ctx, [c for c, _, _ in ranked], reinforce=True, fields=())
         after = parse_fetch(ctx, calls, (yield batch(calls)))

@@ -15,6 +15,7 @@ from agentmem_core._flows_recall import knn_command
 from agentmem_core._parse import as_text, parse_search
 from agentmem_core._plan import Call, Command, Embed, Flow, ScriptCall, batch, expect
 from agentmem_core._records import MemoryInput, PreparedMemory, prepare, prepare_patch
+from agentmem_core._scope_index import scope_members
 from agentmem_core._scripts import DELETE, DUPLICATE, UPDATE, WRITE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import InvalidMemoryError, InvalidVectorError, NotFoundError
@@ -95,9 +96,23 @@ def _find_duplicates(
     return found
 
 
-def _register_call(ctx: Context, scope: ScopeKey) -> Call:
+def register_calls(ctx: Context, scope: ScopeKey) -> list[Call]:
+    """Put a scope in the registry (what it is) and in the scope index (where list and filters find it)."""
     descriptor = json.dumps(scope.descriptor(), sort_keys=True, ensure_ascii=False)
-    return Call(("HSET", ctx.keys.scopes, scope.tag, descriptor))
+    members: list[str | bytes | int] = []
+    for member in scope_members(scope):
+        members += [0, member]
+    return [
+        Call(("HSET", ctx.keys.scopes, scope.tag, descriptor)),
+        Call(("ZADD", ctx.keys.scope_index, *members)),
+    ]
+
+
+def _unregister_calls(ctx: Context, scope: ScopeKey) -> list[Call]:
+    return [
+        Call(("HDEL", ctx.keys.scopes, scope.tag)),
+        Call(("ZREM", ctx.keys.scope_index, *scope_members(scope))),
+    ]
 
 
 def remember_flow(
@@ -129,7 +144,7 @@ def remember_flow(
         duplicates = yield from _find_duplicates(ctx, items, matrix, ctx.config.dedup_threshold)
 
     commands: list[Command] = []
-    registering: dict[int, str] = {}  # command index -> scope tag it registers
+    registering: dict[int, tuple[str, int]] = {}  # first command index -> (scope tag, command count)
     pending: set[str] = set()
     for item, vector, duplicate in zip(items, matrix, duplicates):
         if duplicate is not None:
@@ -137,16 +152,17 @@ def remember_flow(
             continue
         if item.scope.tag not in registered and item.scope.tag not in pending:
             pending.add(item.scope.tag)
-            registering[len(commands)] = item.scope.tag
-            commands.append(_register_call(ctx, item.scope))
+            calls = register_calls(ctx, item.scope)
+            registering[len(commands)] = (item.scope.tag, len(calls))
+            commands.extend(calls)
         commands.append(_write_call(ctx, item, vector_to_bytes(vector)))
     replies: list[Any] = []
     for start in range(0, len(commands), PIPELINE_CHUNK):
         replies += yield batch(commands[start : start + PIPELINE_CHUNK])
-    # A scope counts as registered only once the server confirmed its registry entry: if that write is
-    # lost, the next write registers again (list, stats and forget_by_scope find scopes there).
-    for index, tag in registering.items():
-        if not isinstance(replies[index], BaseException):
+    # A scope counts as registered only once the server confirmed its registry entries: if one is lost,
+    # the next write registers again (list, stats and forget_by_scope find scopes there).
+    for index, (tag, n) in registering.items():
+        if not any(isinstance(r, BaseException) for r in replies[index : index + n]):
             registered.add(tag)
 
     ids: list[str] = []
@@ -174,7 +190,7 @@ def remember_flow(
         expect(rest_reply)
     if reregister:
         registered.difference_update(reregister)  # until the server confirms it again
-        for reply in (yield batch([_register_call(ctx, s) for s in reregister.values()])):
+        for reply in (yield batch([c for s in reregister.values() for c in register_calls(ctx, s)])):
             expect(reply)
         registered.update(reregister)
     for scope in over.values():
@@ -254,7 +270,7 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
                 continue
         victims = [memory_id for _, memory_id in ranked]
         (reply,) = yield batch([_delete_call(ctx, tag, victims[: excess + 16], keep=capacity, limit=excess)])
-        removed_total += len(expect(reply))
+        removed_total += len(expect(reply)[1])
     return removed_total
 
 
@@ -276,8 +292,16 @@ def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
             by_scope[tag].append(memory_id)
     if not by_scope:
         return 0
-    replies = yield batch([_delete_call(ctx, tag, group, keep=-1) for tag, group in by_scope.items()])
-    return sum(len(expect(r)) for r in replies)
+    replies = [
+        expect(r) for r in (yield batch([_delete_call(ctx, t, g, keep=-1) for t, g in by_scope.items()]))
+    ]
+    emptied = [tag for tag, (remaining, _) in zip(by_scope, replies) if int(remaining) == 0]
+    if emptied:  # a scope that lost its last memory leaves the registry (and list_namespaces)
+        (raw,) = yield batch([Call(("HMGET", ctx.keys.scopes, *emptied))])
+        for descriptor in expect(raw):
+            if descriptor is not None:
+                yield from unregister_if_empty(ctx, ScopeKey.from_descriptor(json.loads(as_text(descriptor))))
+    return sum(len(removed) for _, removed in replies)
 
 
 def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500) -> Flow[int]:
@@ -312,26 +336,26 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
                 offset += len(ids) - len(victims)
             if victims:
                 (reply,) = yield batch([_delete_call(ctx, scope.tag, victims, keep=-1)])
-                deleted += sum(1 for i in expect(reply) if as_text(i) in counted)
+                deleted += sum(1 for i in expect(reply)[1] if as_text(i) in counted)
             if len(ids) < batch_size:
                 break
-        yield from _unregister_if_empty(ctx, scope)
+        yield from unregister_if_empty(ctx, scope)
     return deleted
 
 
-def _unregister_if_empty(ctx: Context, scope: ScopeKey) -> Flow[None]:
+def unregister_if_empty(ctx: Context, scope: ScopeKey) -> Flow[None]:
     # HDEL, then re-check: a concurrent writer registers *after* its insert, so re-adding on a non-empty
     # scope closes the race without a cross-slot transaction.
     key = ctx.keys.created(scope.tag)
     (count,) = yield batch([Call(("ZCARD", key))])
     if int(expect(count)) > 0:
         return
-    replies = yield batch([Call(("HDEL", ctx.keys.scopes, scope.tag)), Call(("ZCARD", key))])
-    expect(replies[0])
-    if int(expect(replies[1])) > 0:
-        descriptor = json.dumps(scope.descriptor(), sort_keys=True, ensure_ascii=False)
-        (again,) = yield batch([Call(("HSET", ctx.keys.scopes, scope.tag, descriptor))])
-        expect(again)
+    replies = yield batch([*_unregister_calls(ctx, scope), Call(("ZCARD", key))])
+    for reply in replies[:-1]:
+        expect(reply)
+    if int(expect(replies[-1])) > 0:
+        for again in (yield batch(register_calls(ctx, scope))):
+            expect(again)
 
 
 def update_flow(

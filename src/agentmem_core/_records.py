@@ -83,6 +83,38 @@ def scope_value(name: str, value: str | None) -> str | None:
     return check_text(name, value)
 
 
+def scope_of(
+    namespace: str | Sequence[str] | None, thread_id: str | None, agent_id: str | None, user_id: str | None
+) -> ScopeKey:
+    """Validate the four scope fields into a :class:`ScopeKey`.
+
+    Raises:
+        InvalidMemoryError: for an invalid namespace label or scope id.
+    """
+    return ScopeKey(
+        normalise_namespace(namespace),
+        scope_value("thread_id", thread_id),
+        scope_value("agent_id", agent_id),
+        scope_value("user_id", user_id),
+    )
+
+
+def check_key(key: Any) -> str:
+    """Validate a caller's key (any non-empty text up to 512 characters).
+
+    Raises:
+        InvalidMemoryError: for anything else.
+    """
+    if not isinstance(key, str) or key == "" or len(key) > _MAX_SCOPE_CHARS:
+        raise InvalidMemoryError(f"key must be a non-empty string of at most {_MAX_SCOPE_CHARS} characters")
+    return check_text("key", key)
+
+
+def keyed_id(scope: ScopeKey, key: str) -> str:
+    """The id of the memory a caller's key names in a scope (deterministic: upserts and get_by_key)."""
+    return scope.tag + local_id_for_key(key)
+
+
 def _tags(tags: Sequence[str] | None, config: StoreConfig) -> tuple[str, ...]:
     if tags is None:
         return ()
@@ -272,13 +304,8 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     check_content(item.content, config)
     importance = check_importance(item.importance)
     kind = Kind.parse(item.kind)
-    namespace = normalise_namespace(item.namespace)
-    scope = ScopeKey(
-        namespace,
-        scope_value("thread_id", item.thread_id),
-        scope_value("agent_id", item.agent_id),
-        scope_value("user_id", item.user_id),
-    )
+    scope = scope_of(item.namespace, item.thread_id, item.agent_id, item.user_id)
+    namespace = scope.namespace
     source = scope_value("source", item.source)
     tags = _tags(item.tags, config)
     metadata, metadata_text = _metadata(item.metadata, config)
@@ -294,15 +321,11 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         ttl = check_ttl(ttl)
     # A TTL counts from the write, not from a back-dated created_at (importing history must not expire it).
     expires_at = None if ttl is None else now + float(ttl)
-    key = item.key
-    if key is not None and (not isinstance(key, str) or key == "" or len(key) > _MAX_SCOPE_CHARS):
-        raise InvalidMemoryError(f"key must be a non-empty string of at most {_MAX_SCOPE_CHARS} characters")
-    if key is not None:
-        check_text("key", key)
+    key = None if item.key is None else check_key(item.key)
     if item.id is not None:
         memory_id = item.id
     else:
-        memory_id = scope.tag + (local_id_for_key(key) if key is not None else new_local_id())
+        memory_id = keyed_id(scope, key) if key is not None else scope.tag + new_local_id()
 
     created_text = format_number(float(created_at))
     expires_text = format_number(expires_at) if expires_at is not None else _NEVER_TEXT

@@ -201,6 +201,7 @@ DELETE = Script(
 -- and at most `limit` of them (limit < 0: no limit). Eviction passes limit = snapshot size - keep, so
 -- a ranking taken before other writers inserted can never delete past its own low-priority tail.
 -- KEYS: z, x, c, i, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, limit, id1, id2, ...
+-- -> {memories left in the scope, {removed ids}}
 purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 local keep = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -225,7 +226,7 @@ for i = 4, #ARGV do
     table.insert(removed, id)
   end
 end
-return removed
+return {n, removed}
 """,
 )
 

@@ -26,12 +26,14 @@ from typing_extensions import Self, Unpack
 from agentmem_core._base import DEFAULT, MemoryLike, StoreBase, _Default, as_input, memory_input
 from agentmem_core._driver import AsyncDriver
 from agentmem_core._encoding import ScopeKey
+from agentmem_core._flows_read import Order
+from agentmem_core._records import scope_of
 from agentmem_core.config import Kind, ScoringWeights
 from agentmem_core.connection import client_options
-from agentmem_core.embeddings import Embedder
+from agentmem_core.embeddings import EmbedderLike
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import FilterArgs, to_filter
-from agentmem_core.types import Memory, Page, RecallResult, Stats
+from agentmem_core.types import Facets, Memory, Page, RecallResult, Stats
 
 __all__ = ["AsyncMemoryStore"]
 
@@ -40,8 +42,12 @@ class AsyncMemoryStore(StoreBase):
     """Long-term memory on Valkey (async).
 
     Same methods as :class:`~agentmem_core.store.MemoryStore`, awaitable; each is also available with an
-    ``a`` prefix (``asetup``, ``arecall``, ...) for LangGraph-style code.
+    ``a`` prefix (``asetup``, ``arecall``, ...) for LangGraph-style code. The embedder may be an ``async
+    def`` batch function; a sync one runs in a worker thread, so it never blocks the event loop.
     """
+
+    # The async driver awaits aembed: an async embedding function is fine here (MemoryStore refuses one).
+    _embeds_async = True
 
     def __init__(self, client: avalkey.Valkey | avalkey.ValkeyCluster, **kwargs: Any) -> None:
         """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
@@ -50,14 +56,14 @@ class AsyncMemoryStore(StoreBase):
 
     @classmethod
     def from_url(
-        cls, url: str, *, name: str, embedder: Embedder, cluster: bool = False, **kwargs: Any
+        cls, url: str, *, name: str, embedder: EmbedderLike, cluster: bool = False, **kwargs: Any
     ) -> AsyncMemoryStore:
         """Connect with a ``valkey://`` or ``valkeys://`` (TLS) URL; the store owns and closes the client.
 
         Args:
             url: ``valkey[s]://[user:password@]host:port[/db]``.
             name: the store name.
-            embedder: the embedder.
+            embedder: an embedder, or a sync or async batch function (see ``dims=``).
             cluster: connect with the cluster client.
             **kwargs: store options (see :class:`~agentmem_core._base.StoreBase`).
         """
@@ -78,9 +84,12 @@ class AsyncMemoryStore(StoreBase):
     async def setup(self) -> EngineInfo:
         """Create the index (or validate the existing one) and detect the search engine.
 
+        An embedding function given without ``dims=`` is first called once, to learn the dimension.
+
         Raises:
             SearchModuleUnavailableError: the server has no search module.
             DimensionMismatchError: the existing index has another vector dimension.
+            EmbeddingError: the dimension probe failed.
         """
         return await self._driver.run("setup", self._setup())
 
@@ -215,6 +224,7 @@ class AsyncMemoryStore(StoreBase):
         weights: ScoringWeights | Mapping[str, float] | None = None,
         half_life_seconds: float | None = None,
         reinforce: bool = True,
+        offset: int = 0,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Recall the ``k`` best memories for a text query.
@@ -226,17 +236,18 @@ class AsyncMemoryStore(StoreBase):
             weights: override the composite weights for this call.
             half_life_seconds: override the recency half-life for this call.
             reinforce: bump ``access_count``/``last_accessed_at`` of the hits (one round trip).
+            offset: skip this many of the best hits (pages through the ranking; ``k + offset <= 10000``).
             **filters: scope and filters (``thread_id``, ``agent_id``, ``namespace``, ``namespace_prefix``,
                 ``user_id``, ``source``, ``tags``, ``kinds``, ``created_after``, ``created_before``,
-                ``metadata``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the index
-                cannot evaluate run on the client, and recall widens its search until ``k`` hits pass.
+                ``metadata``, ``any_of``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the
+                index cannot evaluate run on the client, and recall widens its search until ``k`` hits pass.
 
         Returns:
             Hits best first, each with ``distance`` and the score breakdown.
         """
         flow = self._recall(
             query, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
-            reinforce=reinforce, flt=to_filter(filters),
+            reinforce=reinforce, flt=to_filter(filters), offset=offset,
         )  # fmt: skip
         result: RecallResult = await self._run("recall", flow)
         return result
@@ -250,12 +261,13 @@ class AsyncMemoryStore(StoreBase):
         weights: ScoringWeights | Mapping[str, float] | None = None,
         half_life_seconds: float | None = None,
         reinforce: bool = True,
+        offset: int = 0,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Like :meth:`recall` with a precomputed query vector (validated and normalised)."""
         flow = self._recall(
             vector, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
-            reinforce=reinforce, flt=to_filter(filters),
+            reinforce=reinforce, flt=to_filter(filters), offset=offset,
         )  # fmt: skip
         result: RecallResult = await self._run("recall", flow)
         return result
@@ -270,11 +282,70 @@ class AsyncMemoryStore(StoreBase):
         return list(await self._run("get_many", self._get_many(memory_ids)))
 
     async def list(
-        self, *, limit: int = 50, cursor: str | None = None, **filters: Unpack[FilterArgs]
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        order: Order = "newest",
+        offset: int = 0,
+        **filters: Unpack[FilterArgs],
     ) -> Page:
-        """Memories newest first, ``limit`` per page; pass ``page.next_cursor`` for the next page."""
-        page: Page = await self._run("list", self._list(to_filter(filters), limit, cursor))
+        """Memories matching the filters, ``limit`` per page.
+
+        Args:
+            limit: the page size.
+            cursor: ``page.next_cursor`` of the previous page (of the same order).
+            order: ``"newest"`` first (default) or ``"oldest"`` first; ties of ``created_at`` keep the
+                order the memories were written in (exact, for chat histories).
+            offset: skip this many first (after the cursor, if one is given).
+            **filters: as :meth:`recall`; a page is never short because a filter ran on the client.
+        """
+        page: Page = await self._run("list", self._list(to_filter(filters), limit, cursor, order, offset))
         return page
+
+    async def get_by_key(
+        self,
+        key: str,
+        *,
+        namespace: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Memory | None:
+        """The memory written with ``remember(..., key=key)`` in this scope, or ``None``."""
+        scope = scope_of(namespace, thread_id, agent_id, user_id)
+        memory: Memory | None = await self._run("get_by_key", self._get_by_key(key, scope))
+        return memory
+
+    async def count(self, **filters: Unpack[FilterArgs]) -> int:
+        """How many live memories match the filters, exactly (any filter, unlike :meth:`stats`)."""
+        return int(await self._run("count", self._count(to_filter(filters))))
+
+    async def facets(self, **filters: Unpack[FilterArgs]) -> Facets:
+        """Counts per tag and kind, and the oldest / newest creation time, of the matching memories."""
+        facets: Facets = await self._run("facets", self._facets(to_filter(filters)))
+        return facets
+
+    async def list_namespaces(
+        self,
+        *,
+        prefix: Sequence[str] | None = None,
+        suffix: Sequence[str] | None = None,
+        max_depth: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[tuple[str, ...]]:
+        """Distinct namespaces that hold live memories, sorted (LangGraph's ``list_namespaces``).
+
+        Args:
+            prefix: labels a namespace starts with; ``"*"`` matches any one label.
+            suffix: labels a namespace ends with; ``"*"`` matches any one label.
+            max_depth: list deeper namespaces cut to this many labels (each once).
+            limit: the most namespaces returned.
+            offset: how many to skip first.
+        """
+        flow = self._list_namespaces(prefix, suffix, max_depth, limit, offset)
+        return builtins.list(await self._run("list_namespaces", flow))
 
     async def stats(self, **filters: Unpack[FilterArgs]) -> Stats:
         """Counts per scope and kind (optionally for the scopes a filter matches)."""
@@ -285,8 +356,27 @@ class AsyncMemoryStore(StoreBase):
         """The scopes (namespace, thread, agent, user) that hold memories."""
         return list(await self._run("scopes", self._scopes(to_filter(filters) if filters else None)))
 
-
-for _name in ("setup", "remember", "remember_many", "update", "forget", "forget_many", "forget_by_scope",
-              "set_live_config", "recall", "recall_by_vector", "get", "get_many", "list", "stats", "scopes",
-              "close"):  # fmt: skip
-    setattr(AsyncMemoryStore, "a" + _name, getattr(AsyncMemoryStore, _name))
+    # -- a-prefixed twins (LangGraph style) ----------------------------------------------------------------
+    # Assigned in the class body, so type checkers and IDEs see each twin with its twin's signature and
+    # docstring (tests/unit/test_async_api.py checks every public coroutine has one). They are the same
+    # function objects: a subclass that overrides ``recall`` should rebind ``arecall = recall`` too.
+    asetup = setup
+    aclose = close
+    aremember = remember
+    aremember_many = remember_many
+    aupdate = update
+    aforget = forget
+    aforget_many = forget_many
+    aforget_by_scope = forget_by_scope
+    aset_live_config = set_live_config
+    arecall = recall
+    arecall_by_vector = recall_by_vector
+    aget = get
+    aget_many = get_many
+    alist = list
+    astats = stats
+    ascopes = scopes
+    aget_by_key = get_by_key
+    acount = count
+    afacets = facets
+    alist_namespaces = list_namespaces

@@ -26,12 +26,14 @@ from typing_extensions import Self, Unpack
 from agentmem_core._base import DEFAULT, MemoryLike, StoreBase, _Default, as_input, memory_input
 from agentmem_core._driver import SyncDriver
 from agentmem_core._encoding import ScopeKey
+from agentmem_core._flows_read import Order
+from agentmem_core._records import scope_of
 from agentmem_core.config import Kind, ScoringWeights
 from agentmem_core.connection import client_options
-from agentmem_core.embeddings import Embedder
+from agentmem_core.embeddings import EmbedderLike
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import FilterArgs, to_filter
-from agentmem_core.types import Memory, Page, RecallResult, Stats
+from agentmem_core.types import Facets, Memory, Page, RecallResult, Stats
 
 __all__ = ["MemoryStore"]
 
@@ -51,14 +53,14 @@ class MemoryStore(StoreBase):
 
     @classmethod
     def from_url(
-        cls, url: str, *, name: str, embedder: Embedder, cluster: bool = False, **kwargs: Any
+        cls, url: str, *, name: str, embedder: EmbedderLike, cluster: bool = False, **kwargs: Any
     ) -> MemoryStore:
         """Connect with a ``valkey://`` or ``valkeys://`` (TLS) URL; the store owns and closes the client.
 
         Args:
             url: ``valkey[s]://[user:password@]host:port[/db]``.
             name: the store name.
-            embedder: the embedder.
+            embedder: an embedder, or a sync batch function (see ``dims=``).
             cluster: connect with the cluster client.
             **kwargs: store options (see :class:`~agentmem_core._base.StoreBase`).
         """
@@ -79,9 +81,12 @@ class MemoryStore(StoreBase):
     def setup(self) -> EngineInfo:
         """Create the index (or validate the existing one) and detect the search engine.
 
+        An embedding function given without ``dims=`` is first called once, to learn the dimension.
+
         Raises:
             SearchModuleUnavailableError: the server has no search module.
             DimensionMismatchError: the existing index has another vector dimension.
+            EmbeddingError: the dimension probe failed.
         """
         return self._driver.run("setup", self._setup())
 
@@ -216,6 +221,7 @@ class MemoryStore(StoreBase):
         weights: ScoringWeights | Mapping[str, float] | None = None,
         half_life_seconds: float | None = None,
         reinforce: bool = True,
+        offset: int = 0,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Recall the ``k`` best memories for a text query.
@@ -227,17 +233,18 @@ class MemoryStore(StoreBase):
             weights: override the composite weights for this call.
             half_life_seconds: override the recency half-life for this call.
             reinforce: bump ``access_count``/``last_accessed_at`` of the hits (one round trip).
+            offset: skip this many of the best hits (pages through the ranking; ``k + offset <= 10000``).
             **filters: scope and filters (``thread_id``, ``agent_id``, ``namespace``, ``namespace_prefix``,
                 ``user_id``, ``source``, ``tags``, ``kinds``, ``created_after``, ``created_before``,
-                ``metadata``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the index
-                cannot evaluate run on the client, and recall widens its search until ``k`` hits pass.
+                ``metadata``, ``any_of``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the
+                index cannot evaluate run on the client, and recall widens its search until ``k`` hits pass.
 
         Returns:
             Hits best first, each with ``distance`` and the score breakdown.
         """
         flow = self._recall(
             query, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
-            reinforce=reinforce, flt=to_filter(filters),
+            reinforce=reinforce, flt=to_filter(filters), offset=offset,
         )  # fmt: skip
         result: RecallResult = self._run("recall", flow)
         return result
@@ -251,12 +258,13 @@ class MemoryStore(StoreBase):
         weights: ScoringWeights | Mapping[str, float] | None = None,
         half_life_seconds: float | None = None,
         reinforce: bool = True,
+        offset: int = 0,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Like :meth:`recall` with a precomputed query vector (validated and normalised)."""
         flow = self._recall(
             vector, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
-            reinforce=reinforce, flt=to_filter(filters),
+            reinforce=reinforce, flt=to_filter(filters), offset=offset,
         )  # fmt: skip
         result: RecallResult = self._run("recall", flow)
         return result
@@ -270,10 +278,71 @@ class MemoryStore(StoreBase):
         """Memories by id (``None`` where missing), in one round trip."""
         return list(self._run("get_many", self._get_many(memory_ids)))
 
-    def list(self, *, limit: int = 50, cursor: str | None = None, **filters: Unpack[FilterArgs]) -> Page:
-        """Memories newest first, ``limit`` per page; pass ``page.next_cursor`` for the next page."""
-        page: Page = self._run("list", self._list(to_filter(filters), limit, cursor))
+    def list(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        order: Order = "newest",
+        offset: int = 0,
+        **filters: Unpack[FilterArgs],
+    ) -> Page:
+        """Memories matching the filters, ``limit`` per page.
+
+        Args:
+            limit: the page size.
+            cursor: ``page.next_cursor`` of the previous page (of the same order).
+            order: ``"newest"`` first (default) or ``"oldest"`` first; ties of ``created_at`` keep the
+                order the memories were written in (exact, for chat histories).
+            offset: skip this many first (after the cursor, if one is given).
+            **filters: as :meth:`recall`; a page is never short because a filter ran on the client.
+        """
+        page: Page = self._run("list", self._list(to_filter(filters), limit, cursor, order, offset))
         return page
+
+    def get_by_key(
+        self,
+        key: str,
+        *,
+        namespace: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        user_id: str | None = None,
+    ) -> Memory | None:
+        """The memory written with ``remember(..., key=key)`` in this scope, or ``None``."""
+        scope = scope_of(namespace, thread_id, agent_id, user_id)
+        memory: Memory | None = self._run("get_by_key", self._get_by_key(key, scope))
+        return memory
+
+    def count(self, **filters: Unpack[FilterArgs]) -> int:
+        """How many live memories match the filters, exactly (any filter, unlike :meth:`stats`)."""
+        return int(self._run("count", self._count(to_filter(filters))))
+
+    def facets(self, **filters: Unpack[FilterArgs]) -> Facets:
+        """Counts per tag and kind, and the oldest / newest creation time, of the matching memories."""
+        facets: Facets = self._run("facets", self._facets(to_filter(filters)))
+        return facets
+
+    def list_namespaces(
+        self,
+        *,
+        prefix: Sequence[str] | None = None,
+        suffix: Sequence[str] | None = None,
+        max_depth: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[tuple[str, ...]]:
+        """Distinct namespaces that hold live memories, sorted (LangGraph's ``list_namespaces``).
+
+        Args:
+            prefix: labels a namespace starts with; ``"*"`` matches any one label.
+            suffix: labels a namespace ends with; ``"*"`` matches any one label.
+            max_depth: list deeper namespaces cut to this many labels (each once).
+            limit: the most namespaces returned.
+            offset: how many to skip first.
+        """
+        flow = self._list_namespaces(prefix, suffix, max_depth, limit, offset)
+        return builtins.list(self._run("list_namespaces", flow))
 
     def stats(self, **filters: Unpack[FilterArgs]) -> Stats:
         """Counts per scope and kind (optionally for the scopes a filter matches)."""

@@ -8,7 +8,17 @@ from typing import Any, TypeVar
 
 from agentmem_core.config import Kind
 
-__all__ = ["Memory", "NearMiss", "Page", "RecallHit", "RecallResult", "ScopeStats", "ScoreBreakdown", "Stats"]
+__all__ = [
+    "Facets",
+    "Memory",
+    "NearMiss",
+    "Page",
+    "RecallHit",
+    "RecallResult",
+    "ScopeStats",
+    "ScoreBreakdown",
+    "Stats",
+]
 
 
 @dataclass(frozen=True)
@@ -184,3 +194,22 @@ class Stats:
     total: int
     by_kind: Mapping[str, int]
     scopes: tuple[ScopeStats, ...]
+
+
+@dataclass(frozen=True)
+class Facets:
+    """What the memories a filter matches hold (``MemoryStore.facets``): CrewAI's scope info and categories.
+
+    Attributes:
+        total: how many memories match.
+        by_tag: how many carry each tag, most frequent first (ties by tag).
+        by_kind: how many there are of each kind.
+        oldest: the earliest ``created_at`` among them (``None`` when there are none).
+        newest: the latest ``created_at`` among them.
+    """
+
+    total: int
+    by_tag: Mapping[str, int]
+    by_kind: Mapping[str, int]
+    oldest: float | None
+    newest: float | None

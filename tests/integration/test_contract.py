@@ -156,3 +156,168 @@ async def test_bad_any_of_is_a_typed_error(mem: Facade, any_of: Any) -> None:
         await mem.recall("x", user_id="or", any_of=any_of)
     with pytest.raises(InvalidMemoryError):
         await mem.forget_by_scope(user_id="or", any_of=any_of)
+
+
+# -- keys, counts, facets, order and offset ---------------------------------------------------------------
+async def test_get_by_key_finds_the_keyed_memory_in_its_scope(mem: Facade) -> None:
+    memory_id = await mem.remember("likes tea", namespace=("prefs", "ana"), key="drink: morning")
+    got = await mem.get_by_key("drink: morning", namespace=("prefs", "ana"))
+    assert got is not None and got.id == memory_id and got.key == "drink: morning"
+    assert await mem.get_by_key("drink: morning", namespace=("prefs",)) is None
+    assert await mem.get_by_key("drink: morning ", namespace=("prefs", "ana")) is None
+    with pytest.raises(InvalidMemoryError):
+        await mem.get_by_key("", namespace=("prefs", "ana"))
+    with pytest.raises(InvalidMemoryError):
+        await mem.get_by_key("k" * 513, namespace=("prefs", "ana"))
+
+
+async def test_count_is_exact_for_every_filter(mem: Facade) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    await mem.remember_many(
+        [MemoryInput(f"n{i}", user_id="cnt", tags=["even" if i % 2 == 0 else "odd"], metadata={"n": i},
+                     ttl=30 if i % 5 == 0 else None) for i in range(20)]
+    )  # fmt: skip
+    await mem.remember("elsewhere", user_id="other", tags=["even"])
+    assert await mem.count(user_id="cnt") == 20
+    assert await mem.count(tags=["even"]) == 11
+    assert await mem.count(user_id="cnt", metadata={"n": {"$gte": 15}}) == 5  # a range: counted on the client
+    assert await mem.count(user_id="cnt", any_of=[{"tags": ["odd"]}, {"metadata": {"n": 0}}]) == 11
+    clock.now += 60  # n = 0, 5, 10, 15 expired
+    assert await mem.count(user_id="cnt") == 16
+    assert await mem.count(tags=["even"]) == 11 - 2
+    assert await mem.count(user_id="cnt", metadata={"n": {"$gte": 15}}) == 4
+    assert await mem.count(user_id="nobody") == 0
+
+
+async def test_facets_count_tags_kinds_and_the_time_span(mem: Facade) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    start = clock.now
+    for i, tags in enumerate((["a"], ["a", "b"], ["c"], [])):
+        clock.now = start + i
+        await mem.remember(
+            f"m{i}", namespace=("crew", "research"), tags=tags, kind="episodic" if i else "semantic"
+        )
+    await mem.remember("outside", namespace=("crew", "researchers"), tags=["a"])
+    facets = await mem.facets(namespace_prefix=("crew", "research"))
+    assert facets.total == 4 and dict(facets.by_tag) == {"a": 2, "b": 1, "c": 1}
+    assert dict(facets.by_kind) == {"episodic": 3, "semantic": 1}
+    assert (facets.oldest, facets.newest) == (start, start + 3)
+    empty = await mem.facets(namespace_prefix=("nothing",))
+    assert (empty.total, empty.oldest, empty.newest) == (0, None, None)
+
+
+async def test_list_orders_and_offsets_keep_exact_write_order(mem: Facade) -> None:
+    # one batch: every memory has the same created_at; the write sequence keeps their order
+    ids = await mem.remember_many([MemoryInput(f"message {i}", thread_id="chat") for i in range(12)])
+    oldest = await mem.list(thread_id="chat", order="oldest", limit=12)
+    assert [m.id for m in oldest.memories] == ids
+    newest = await mem.list(thread_id="chat", limit=12)
+    assert [m.id for m in newest.memories] == ids[::-1]
+    page = await mem.list(thread_id="chat", order="oldest", limit=4, offset=3)
+    assert [m.id for m in page.memories] == ids[3:7]
+    walked, cursor = [], None
+    while True:
+        page = await mem.list(thread_id="chat", order="oldest", limit=5, cursor=cursor)
+        walked += [m.id for m in page.memories]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert walked == ids
+    with pytest.raises(InvalidMemoryError):  # a cursor of one order is not valid in the other
+        await mem.list(
+            thread_id="chat", cursor=(await mem.list(thread_id="chat", order="oldest", limit=2)).next_cursor
+        )
+    for bad in ({"order": "random"}, {"offset": -1}, {"offset": True}):
+        with pytest.raises(InvalidMemoryError):
+            await mem.list(thread_id="chat", **bad)
+
+
+async def test_recall_offset_pages_through_the_ranking(mem: Facade) -> None:
+    await mem.remember_many(
+        [MemoryInput(f"seat note {i}", user_id="o", importance=i / 10) for i in range(10)]
+    )
+    full = [h.memory.id for h in await mem.recall("seat note", user_id="o", k=10, reinforce=False)]
+    second = [h.memory.id for h in await mem.recall("seat note", user_id="o", k=3, offset=3, reinforce=False)]
+    assert second == full[3:6]
+    assert list(await mem.recall("seat note", user_id="o", k=3, offset=10, reinforce=False)) == []
+    with pytest.raises(InvalidMemoryError):
+        await mem.recall("seat note", user_id="o", offset=-1)
+
+
+# -- namespaces ------------------------------------------------------------------------------------------
+NAMESPACES = [
+    ("users", "ana", "prefs"),
+    ("users", "ana", "trips"),
+    ("users", "bob", "prefs"),
+    ("users", "bo"),
+    ("users", "b"),
+    ("a.b",),
+    ("a", "b"),
+    ("a", "bc"),
+    ("docs", "été", "x y"),
+]
+
+
+async def test_list_namespaces_matches_langgraph_semantics(mem: Facade) -> None:
+    for namespace in NAMESPACES:
+        await mem.remember(f"in {namespace}", namespace=namespace)
+    await mem.remember("no namespace", user_id="u")  # not listed: it has no namespace
+    assert await mem.list_namespaces() == sorted(NAMESPACES)
+    assert await mem.list_namespaces(prefix=("a", "b")) == [("a", "b")]  # not ("a", "bc"), not ("a.b",)
+    assert await mem.list_namespaces(prefix=("users", "*", "prefs")) == [
+        ("users", "ana", "prefs"), ("users", "bob", "prefs")
+    ]  # fmt: skip
+    assert await mem.list_namespaces(suffix=("prefs",)) == [
+        ("users", "ana", "prefs"),
+        ("users", "bob", "prefs"),
+    ]
+    assert await mem.list_namespaces(suffix=("*", "trips")) == [("users", "ana", "trips")]
+    assert await mem.list_namespaces(prefix=("users",), max_depth=2) == [
+        ("users", "ana"), ("users", "b"), ("users", "bo"), ("users", "bob")
+    ]  # fmt: skip
+    assert await mem.list_namespaces(max_depth=1) == [("a",), ("a.b",), ("docs",), ("users",)]
+    assert await mem.list_namespaces(limit=3, offset=2) == sorted(NAMESPACES)[2:5]
+    assert await mem.list_namespaces(prefix=("nothing",)) == []
+    with pytest.raises(InvalidMemoryError):
+        await mem.list_namespaces(limit=0)
+    with pytest.raises(InvalidMemoryError):
+        await mem.list_namespaces(prefix=("",))
+
+
+async def test_a_namespace_disappears_with_its_last_memory(
+    mem: Facade, valkey_url: str, unique_name: str
+) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    forgotten = await mem.remember("one", namespace=("gone", "forget"))
+    await mem.remember("two", namespace=("gone", "scope"))
+    await mem.remember("three", namespace=("gone", "ttl"), ttl=30)
+    kept = await mem.remember("four", namespace=("gone", "kept"))
+    assert len(await mem.list_namespaces(prefix=("gone",))) == 4
+    assert await mem.forget(forgotten)
+    assert await mem.forget_by_scope(namespace=("gone", "scope")) == 1
+    clock.now += 60  # the ttl one expired
+    assert await mem.list_namespaces(prefix=("gone",)) == [("gone", "kept")]
+    assert await mem.forget_many([kept]) == 1
+    assert await mem.list_namespaces(prefix=("gone",)) == []
+    await mem.remember("back", namespace=("gone", "ttl"))
+    assert await mem.list_namespaces(prefix=("gone",)) == [("gone", "ttl")]
+    # capacity eviction never empties a scope, and the scope filters of list / count use the index too
+    cap = await open_like(mem, valkey_url, unique_name + "n", max_items_per_scope=1)
+    for n in range(3):
+        await cap.remember(f"v{n}", namespace=("cap",))
+    assert await cap.list_namespaces() == [("cap",)] and await cap.count(namespace=("cap",)) == 1
+    await cap.close()
+
+
+async def test_list_namespaces_walks_many_namespaces_in_pages(mem: Facade) -> None:
+    names = [("tenant", f"t{n:04d}", "notes") for n in range(300)]
+    await mem.remember_many([MemoryInput(f"note {n}", namespace=ns) for n, ns in enumerate(names)])
+    assert await mem.list_namespaces(prefix=("tenant",), max_depth=2, limit=5, offset=100) == [
+        ns[:2] for ns in names[100:105]
+    ]
+    walked, offset = [], 0
+    while page := await mem.list_namespaces(prefix=("tenant",), limit=64, offset=offset):
+        walked += page
+        offset += len(page)
+    assert walked == names
+    assert await mem.list_namespaces(max_depth=1) == [("tenant",)]

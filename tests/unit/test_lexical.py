@@ -94,5 +94,6 @@ def test_hybrid_needs_filter_only_queries(module: list[object], lexical: bool) -
     flow.send([[], [module], ft_config])  # FT._LIST, MODULE LIST, FT.CONFIG -> FT.CREATE
     with pytest.raises(StopIteration) as done:
         flow.send([b"OK"])  # FT.CREATE -> SCRIPT LOAD
-        flow.send([b"sha"] * 16)
+        flow.send([b"sha"] * 16)  # -> does the scope index exist / does the registry hold scopes
+        flow.send([1, 0])
     assert done.value.value.lexical is lexical

@@ -1,0 +1,143 @@
+"""Namespace listing over the scope index (LangGraph's ``list_namespaces``), without reading the registry.
+
+The index keeps namespaces in label-tuple order, so a listing walks a lexicographic range in chunks:
+the prefix's labels before its first wildcard narrow the range, the rest of the pattern and the suffix
+are checked here, and a ``max_depth`` cut jumps past everything below a namespace it has emitted.
+Before a namespace is listed, its scope is checked for live memories (the check purges expired ones),
+so a namespace whose last memory was forgotten, evicted or expired is not listed, and leaves the index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from agentmem_core._context import Context
+from agentmem_core._encoding import ScopeKey
+from agentmem_core._flows_write import unregister_if_empty
+from agentmem_core._parse import as_text
+from agentmem_core._plan import Call, Flow, ScriptCall, batch, expect
+from agentmem_core._records import normalise_namespace
+from agentmem_core._scope_index import (
+    decode_namespace_member,
+    fixed_part,
+    matches_pattern,
+    namespace_range,
+    skip_past,
+)
+from agentmem_core._scripts import SCOPE_STATS
+from agentmem_core.errors import InvalidMemoryError
+from agentmem_core.schema import format_number
+
+__all__ = ["list_namespaces_flow"]
+
+MAX_LIST = 10_000
+
+
+def _pattern(name: str, value: Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        return normalise_namespace(value)
+    except InvalidMemoryError as exc:
+        raise InvalidMemoryError(f"{name}: {exc}") from exc
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidMemoryError(f"{name} must be an int in {low}..{high}, got {value!r}")
+    return value
+
+
+def list_namespaces_flow(
+    ctx: Context,
+    *,
+    prefix: Sequence[str] | None,
+    suffix: Sequence[str] | None,
+    max_depth: int | None,
+    limit: int,
+    offset: int,
+) -> Flow[list[tuple[str, ...]]]:
+    """Distinct namespaces holding live memories, sorted, ``offset`` skipped, at most ``limit``.
+
+    Args:
+        ctx: the operation's context.
+        prefix: labels a namespace must start with (``*`` matches any one label).
+        suffix: labels a namespace must end with (``*`` matches any one label).
+        max_depth: namespaces deeper than this are listed cut to this many labels (once each).
+        limit: most namespaces returned.
+        offset: how many to skip first.
+
+    Raises:
+        InvalidMemoryError: for invalid labels or bounds.
+    """
+    head = _pattern("prefix", prefix)
+    tail = _pattern("suffix", suffix)
+    depth = None if max_depth is None else _check_int("max_depth", max_depth, 1, 1_000)
+    _check_int("limit", limit, 1, MAX_LIST)
+    _check_int("offset", offset, 0, MAX_LIST)
+    start, end = namespace_range(fixed_part(head or ()))
+    chunk = min(512, max(32, 2 * (offset + limit)))
+    found: list[tuple[str, ...]] = []
+    want = offset + limit
+    while len(found) < want:
+        (raw,) = yield batch([Call(("ZRANGEBYLEX", ctx.keys.scope_index, start, end, "LIMIT", 0, chunk))])
+        members = expect(raw)
+        if not members:
+            break
+        candidates: list[tuple[tuple[str, ...], str, bytes]] = []
+        for member in members:
+            namespace, tag = decode_namespace_member(member)
+            if not namespace:  # memories without a namespace are not listed
+                continue
+            if head is not None and not matches_pattern(namespace, head):
+                continue
+            if tail is not None and not matches_pattern(namespace, tail, suffix=True):
+                continue
+            candidates.append((namespace, tag, member))
+        alive = yield from _alive(ctx, [(tag, member) for _, tag, member in candidates])
+        jump: bytes | None = None
+        for namespace, tag, _member in candidates:
+            if not alive[tag]:
+                continue
+            listed = namespace[:depth] if depth is not None else namespace
+            if found and found[-1] == listed:
+                continue
+            found.append(listed)
+            if len(found) >= want:
+                break
+            if len(listed) < len(namespace):  # everything below `listed` would list as `listed` again
+                jump = skip_past(listed)
+                break
+        if len(members) < chunk and jump is None:
+            break
+        start = jump if jump is not None else b"(" + members[-1]
+    return found[offset:want]
+
+
+def _alive(ctx: Context, candidates: Sequence[tuple[str, bytes]]) -> Flow[dict[str, bool]]:
+    """Whether each candidate's scope (``(tag, index member)``) holds a live memory.
+
+    Empty scopes leave the registry and the index; an index member whose registry entry is gone is
+    dropped on its own.
+    """
+    members = dict(candidates)
+    if not members:
+        return {}
+    now = format_number(ctx.now)
+    tags = list(members)
+    replies = yield batch([ScriptCall(SCOPE_STATS, ctx.keys.bookkeeping(tag), (now,)) for tag in tags])
+    alive = {tag: int(expect(reply)[0]) > 0 for tag, reply in zip(tags, replies)}
+    empty = [tag for tag, live in alive.items() if not live]
+    if empty:
+        (raw,) = yield batch([Call(("HMGET", ctx.keys.scopes, *empty))])
+        stale = [members[tag] for tag, descriptor in zip(empty, expect(raw)) if descriptor is None]
+        if stale:
+            (dropped,) = yield batch([Call(("ZREM", ctx.keys.scope_index, *stale))])
+            expect(dropped)
+        for descriptor in expect(raw):
+            if descriptor is not None:
+                yield from unregister_if_empty(ctx, ScopeKey.from_descriptor(json.loads(as_text(descriptor))))
+    return alive
