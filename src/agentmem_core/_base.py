@@ -424,10 +424,12 @@ def memory_input(
     user_id: str | None = None,
     created_at: float | None = None,
     key: str | None = None,
+    id: str | None = None,  # the caller's id, as remember(id=...) names it
+    embed: bool = True,
 ) -> MemoryInput:
     """Build a :class:`MemoryInput` (the keyword signature of ``remember``)."""
     return MemoryInput(
         content=content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata,
         ttl=ttl, thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
-        created_at=created_at, key=key,
+        created_at=created_at, key=key, id=id, embed=embed,
     )  # fmt: skip

@@ -19,6 +19,7 @@ per-scope scripts are atomic and cluster-slot safe)::
     P c:{tag}           HASH  live count per kind in the scope, and "#seq": the scope's write sequence
     P scopes            HASH  tag -> scope descriptor (JSON), for list/stats/namespace listing
     P scopeix           ZSET  the scope index: lexicographic members by namespace, user, thread, agent
+    P ids               HASH  caller id -> scope tag of the memory it names (global ids, remember(id=...))
     P config            HASH  live configuration
 """
 
@@ -170,6 +171,19 @@ def local_id_for_key(key: str) -> str:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=8, person=b"agentmem-key").hexdigest()
 
 
+def local_id_for_caller_id(caller_id: str) -> str:
+    """A deterministic 16-hex local id for a caller's global id (``remember(id=...)``).
+
+    Its own personalisation, so a caller id never lands on the memory a key of the same text names.
+    """
+    return hashlib.blake2b(caller_id.encode("utf-8"), digest_size=8, person=b"agentmem-id").hexdigest()
+
+
+def is_memory_id(value: object) -> bool:
+    """Whether ``value`` has the shape of an id agentmem generated (32 lowercase hex characters)."""
+    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
+
+
 def parse_id(memory_id: str) -> tuple[str, str]:
     """Split a memory id into (scope tag, local id).
 
@@ -245,6 +259,11 @@ class Keys:
     def scopes(self) -> str:
         """The scope registry hash."""
         return f"{self.prefix}scopes"
+
+    @property
+    def aliases(self) -> str:
+        """The hash of caller ids -> the scope tag of the memory they name (``remember(id=...)``)."""
+        return f"{self.prefix}ids"
 
     @property
     def scope_index(self) -> str:

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from agentmem_core._context import Context
-from agentmem_core._encoding import ScopeKey, parse_id
+from agentmem_core._encoding import ScopeKey, is_memory_id, local_id_for_caller_id
 from agentmem_core._flows_recall import MAX_K, filter_search_command
 from agentmem_core._parse import as_text, pairs, parse_filter_search
 from agentmem_core._plan import Call, Flow, ScriptCall, batch, expect
-from agentmem_core._records import check_key, keyed_id
+from agentmem_core._records import check_caller_id, check_key, keyed_id
 from agentmem_core._scope_index import dimension_range, namespace_range, tag_of
 from agentmem_core._scripts import SCOPE_STATS
 from agentmem_core.errors import InvalidMemoryError
@@ -49,14 +49,40 @@ def decode_gets(ctx: Context, ids: Sequence[str], replies: Sequence[Any]) -> lis
     return out
 
 
+def resolve_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[str | None]]:
+    """The internal id of each id a caller passed (``None`` for a caller id nobody holds).
+
+    agentmem's own ids (32 lowercase hex) are used as they are; any other text is a caller's global id
+    (``remember(id=...)``), looked up in the alias hash in one round trip.
+
+    Raises:
+        InvalidMemoryError: for a value that is no id at all (not text, empty, too long).
+    """
+    out: list[str | None] = [None] * len(ids)
+    lookup: list[int] = []
+    for n, value in enumerate(ids):
+        if is_memory_id(value):
+            out[n] = value
+        else:
+            check_caller_id(value)
+            lookup.append(n)
+    if lookup:
+        (raw,) = yield batch([Call(("HMGET", ctx.keys.aliases, *(ids[n] for n in lookup)))])
+        for n, tag in zip(lookup, expect(raw)):
+            if tag is not None:
+                out[n] = as_text(tag) + local_id_for_caller_id(ids[n])
+    return out
+
+
 def get_many_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[Memory | None]]:
-    """Fetch memories by id in one round trip."""
-    for memory_id in ids:
-        parse_id(memory_id)
-    if not ids:
-        return []
-    replies = yield batch(get_commands(ctx, ids))
-    return decode_gets(ctx, ids, replies)
+    """Fetch memories by id (agentmem's or the caller's) in one round trip, two with caller ids."""
+    internal = yield from resolve_flow(ctx, ids)
+    known = [i for i in internal if i is not None]
+    if not known:
+        return [None] * len(ids)
+    replies = yield batch(get_commands(ctx, known))
+    found = iter(decode_gets(ctx, known, replies))
+    return [None if i is None else next(found) for i in internal]
 
 
 # -- scopes --------------------------------------------------------------------------------------------
@@ -129,10 +155,11 @@ def _parse_cursor(cursor: str | None, order: Order) -> tuple[float, int, str] | 
     if cursor is None:
         return None
     try:
-        tag, created, sequence, memory_id = cursor.split(":", 3)
+        tag, created, sequence, memory_id = cursor.split(":", 3)  # a caller id may hold ":" itself
         if tag != order[0]:
             raise ValueError("the cursor belongs to a listing in the other order")
-        parse_id(memory_id)
+        if not memory_id:
+            raise ValueError("no memory id")
         position = (float(created), int(sequence), memory_id)
     except (ValueError, InvalidMemoryError) as exc:
         raise InvalidMemoryError(f"invalid list cursor {cursor!r}: {exc}") from exc

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from agentmem_core._context import Context
-from agentmem_core._encoding import ScopeKey, encode_tag, parse_id
-from agentmem_core._flows_read import decode_gets, get_commands, get_many_flow, scopes_flow
+from agentmem_core._encoding import ScopeKey, encode_tag, local_id_for_caller_id
+from agentmem_core._flows_read import decode_gets, get_commands, get_many_flow, resolve_flow, scopes_flow
 from agentmem_core._flows_recall import knn_command
 from agentmem_core._parse import as_text, parse_search
 from agentmem_core._plan import Call, Command, Embed, Flow, ScriptCall, batch, expect
-from agentmem_core._records import MemoryInput, PreparedMemory, prepare, prepare_patch
+from agentmem_core._records import (
+    MemoryInput,
+    PreparedMemory,
+    check_content,
+    content_fields,
+    prepare,
+    prepare_patch,
+)
 from agentmem_core._scope_index import scope_members
-from agentmem_core._scripts import DELETE, DUPLICATE, UPDATE, WRITE
+from agentmem_core._scripts import ALIAS_CLAIM, ALIAS_RELEASE, DELETE, DUPLICATE, UPDATE, WRITE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
-from agentmem_core.errors import InvalidMemoryError, InvalidVectorError, NotFoundError
+from agentmem_core.errors import BackendError, InvalidMemoryError, InvalidVectorError, NotFoundError
 from agentmem_core.query import MemoryFilter, render_query
 from agentmem_core.schema import F, format_number
 from agentmem_core.scoring import eviction_priority, recency
@@ -30,13 +37,16 @@ PIPELINE_CHUNK = 512
 """Commands per round trip for bulk writes (bounded so one huge batch cannot stall the server)."""
 
 
-def _write_call(ctx: Context, item: PreparedMemory, vector: bytes) -> ScriptCall:
+def _write_call(ctx: Context, item: PreparedMemory, vector: bytes | None) -> ScriptCall:
     keys = ctx.keys
     tag = item.scope.tag
-    flat: list[str | bytes] = []
-    for name, value in item.fields.items():
-        flat += [name, value]
-    flat += [F.EMBEDDING, vector]
+    created = item.fields[F.CREATED_AT]
+    flat: list[str | bytes] = [F.CREATED_AT, created, F.X_CREATED_AT, created]  # first: the script may keep
+    for name, value in item.fields.items():  # the replaced memory's time in their place
+        if name not in (F.CREATED_AT, F.X_CREATED_AT):
+            flat += [name, value]
+    if vector is not None:  # a memory without a vector stays out of KNN (and valkey-search 1.0 queries)
+        flat += [F.EMBEDDING, vector]
     return ScriptCall(
         WRITE,
         (keys.memory(item.id), keys.stats(item.id), *keys.bookkeeping(tag)),
@@ -83,9 +93,10 @@ def _find_duplicates(
     for n, (item, reply) in enumerate(zip(items, replies)):
         rows = parse_search(expect(reply))
         match = None
-        if rows and rows[0].distance <= threshold and item.fields.get(F.KEY) is None:
+        named = item.fields.get(F.KEY) is not None or item.external_id is not None  # never merged away
+        if rows and rows[0].distance <= threshold and not named:
             match = ctx.keys.id_from_memory_key(rows[0].key)
-        if match is None and item.fields.get(F.KEY) is None:
+        if match is None and not named:
             # an earlier item of the same batch and scope (cosine distance = 1 - dot of unit vectors)
             for m in range(n):
                 if found[m] is None and items[m].scope == item.scope:
@@ -115,6 +126,49 @@ def _unregister_calls(ctx: Context, scope: ScopeKey) -> list[Call]:
     ]
 
 
+def _claim_ids(ctx: Context, items: Sequence[PreparedMemory]) -> Flow[None]:
+    """Claim the caller ids of the items before they are written (a global id names one memory).
+
+    An id held by a memory of another scope is an error while that memory exists (ids never move a
+    memory silently); one whose memory is gone is taken over.
+
+    Raises:
+        InvalidMemoryError: an id names a live memory of another scope, or two items of one call.
+    """
+    wanted: dict[str, str] = {}
+    for item in items:
+        if (
+            item.external_id is not None
+            and wanted.setdefault(item.external_id, item.scope.tag) != item.scope.tag
+        ):
+            raise InvalidMemoryError(
+                f"id {item.external_id!r} is given to memories of two scopes in one call"
+            )
+    pending, stale = dict(wanted), dict[str, str]()
+    for _ in range(3):
+        if not pending:
+            return
+        claims = list(pending.items())
+        replies = yield batch(
+            [
+                ScriptCall(ALIAS_CLAIM, (ctx.keys.aliases,), (ext, tag, stale.get(ext, "")))
+                for ext, tag in claims
+            ]
+        )
+        conflicts = {ext: as_text(r) for (ext, _), r in zip(claims, map(expect, replies)) if as_text(r)}
+        if not conflicts:
+            return
+        holders = [ctx.keys.memory(other + local_id_for_caller_id(ext)) for ext, other in conflicts.items()]
+        alive = yield batch([Call(("EXISTS", key)) for key in holders])
+        taken = [ext for ext, reply in zip(conflicts, alive) if int(expect(reply))]
+        if taken:
+            raise InvalidMemoryError(
+                f"id {taken[0]!r} already names a memory in another scope; forget it first (ids are global)"
+            )
+        stale, pending = conflicts, {ext: wanted[ext] for ext in conflicts}
+    raise BackendError("could not claim the memory ids: other writers keep claiming them")
+
+
 def remember_flow(
     ctx: Context,
     inputs: Sequence[MemoryInput],
@@ -132,21 +186,33 @@ def remember_flow(
     if not items:
         return []
     dims = ctx.spec.config.dims
-    if vectors is None:
-        raw = yield Embed(tuple(item.content for item in items))
-        matrix = validate_vectors(raw, dims, expected=len(items))
-    else:
-        if len(vectors) != len(items):
-            raise InvalidVectorError(f"got {len(vectors)} vectors for {len(items)} memories")
-        matrix = validate_vectors(vectors, dims, expected=len(items))
+    embedded = [n for n, item in enumerate(items) if item.embedded]  # embed=False items get no vector
+    blobs: list[bytes | None] = [None] * len(items)
     duplicates: list[str | None] = [None] * len(items)
-    if ctx.config.dedup_threshold is not None:
-        duplicates = yield from _find_duplicates(ctx, items, matrix, ctx.config.dedup_threshold)
+    if embedded:
+        if vectors is None:
+            raw = yield Embed(tuple(items[n].content for n in embedded))
+            matrix = validate_vectors(raw, dims, expected=len(embedded))
+        else:
+            if len(vectors) != len(embedded):
+                raise InvalidVectorError(f"got {len(vectors)} vectors for {len(embedded)} embedded memories")
+            matrix = validate_vectors(vectors, dims, expected=len(embedded))
+        for n, vector in zip(embedded, matrix):
+            blobs[n] = vector_to_bytes(vector)
+        if ctx.config.dedup_threshold is not None:
+            found = yield from _find_duplicates(
+                ctx, [items[n] for n in embedded], matrix, ctx.config.dedup_threshold
+            )
+            for n, duplicate in zip(embedded, found):
+                duplicates[n] = duplicate
+    elif vectors is not None and len(vectors):
+        raise InvalidVectorError(f"got {len(vectors)} vectors for 0 embedded memories")
 
+    yield from _claim_ids(ctx, items)
     commands: list[Command] = []
     registering: dict[int, tuple[str, int]] = {}  # first command index -> (scope tag, command count)
     pending: set[str] = set()
-    for item, vector, duplicate in zip(items, matrix, duplicates):
+    for item, blob, duplicate in zip(items, blobs, duplicates):
         if duplicate is not None:
             commands.append(_duplicate_call(ctx, duplicate, item))
             continue
@@ -155,7 +221,7 @@ def remember_flow(
             calls = register_calls(ctx, item.scope)
             registering[len(commands)] = (item.scope.tag, len(calls))
             commands.extend(calls)
-        commands.append(_write_call(ctx, item, vector_to_bytes(vector)))
+        commands.append(_write_call(ctx, item, blob))
     replies: list[Any] = []
     for start in range(0, len(commands), PIPELINE_CHUNK):
         replies += yield batch(commands[start : start + PIPELINE_CHUNK])
@@ -181,7 +247,7 @@ def remember_flow(
                 raise InvalidMemoryError("near-duplicate target disappeared during the write; retry")
             ids.append(duplicate)
             continue
-        ids.append(item.id)
+        ids.append(item.external_id or item.id)
         if int(result[1]) == 1:
             reregister[item.scope.tag] = item.scope
         if capacity is not None and int(result[1]) > capacity:
@@ -270,7 +336,9 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
                 continue
         victims = [memory_id for _, memory_id in ranked]
         (reply,) = yield batch([_delete_call(ctx, tag, victims[: excess + 16], keep=capacity, limit=excess)])
-        removed_total += len(expect(reply)[1])
+        reply = expect(reply)
+        removed_total += len(reply[1])
+        yield from _released(ctx, [(tag, reply)])
     return removed_total
 
 
@@ -283,25 +351,39 @@ def _delete_call(ctx: Context, tag: str, ids: Sequence[str], keep: int, limit: i
 
 
 def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
-    """Delete memories by id (grouped per scope; one round trip). Returns how many existed."""
+    """Delete memories by id (agentmem's or the caller's; grouped per scope). Returns how many existed."""
+    internal = yield from resolve_flow(ctx, ids)
     by_scope: dict[str, list[str]] = {}
-    for memory_id in ids:
-        tag, _ = parse_id(memory_id)
-        by_scope.setdefault(tag, [])
-        if memory_id not in by_scope[tag]:
-            by_scope[tag].append(memory_id)
+    for memory_id in internal:
+        if memory_id is None:
+            continue
+        group = by_scope.setdefault(memory_id[:16], [])
+        if memory_id not in group:
+            group.append(memory_id)
     if not by_scope:
         return 0
-    replies = [
-        expect(r) for r in (yield batch([_delete_call(ctx, t, g, keep=-1) for t, g in by_scope.items()]))
-    ]
-    emptied = [tag for tag, (remaining, _) in zip(by_scope, replies) if int(remaining) == 0]
+    calls = [_delete_call(ctx, tag, group, keep=-1) for tag, group in by_scope.items()]
+    replies = [expect(r) for r in (yield batch(calls))]
+    yield from _released(ctx, zip(by_scope, replies))
+    emptied = [tag for tag, reply in zip(by_scope, replies) if int(reply[0]) == 0]
     if emptied:  # a scope that lost its last memory leaves the registry (and list_namespaces)
         (raw,) = yield batch([Call(("HMGET", ctx.keys.scopes, *emptied))])
         for descriptor in expect(raw):
             if descriptor is not None:
                 yield from unregister_if_empty(ctx, ScopeKey.from_descriptor(json.loads(as_text(descriptor))))
-    return sum(len(removed) for _, removed in replies)
+    return sum(len(reply[1]) for reply in replies)
+
+
+def _released(ctx: Context, deletions: Iterable[tuple[str, Any]]) -> Flow[None]:
+    """Release the caller ids of deleted memories (DELETE replies per scope tag), in one round trip."""
+    calls = [
+        ScriptCall(ALIAS_RELEASE, (ctx.keys.aliases,), (tag, *(as_text(e) for e in reply[2])))
+        for tag, reply in deletions
+        if len(reply) > 2 and reply[2]
+    ]
+    if calls:
+        for reply in (yield batch(calls)):
+            expect(reply)
 
 
 def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500) -> Flow[int]:
@@ -336,7 +418,9 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
                 offset += len(ids) - len(victims)
             if victims:
                 (reply,) = yield batch([_delete_call(ctx, scope.tag, victims, keep=-1)])
-                deleted += sum(1 for i in expect(reply)[1] if as_text(i) in counted)
+                reply = expect(reply)
+                deleted += sum(1 for i in reply[1] if as_text(i) in counted)
+                yield from _released(ctx, [(scope.tag, reply)])
             if len(ids) < batch_size:
                 break
         yield from unregister_if_empty(ctx, scope)
@@ -378,7 +462,10 @@ def update_flow(
     Raises:
         NotFoundError: when the memory does not exist (or expired).
     """
-    parse_id(memory_id)
+    (internal,) = yield from resolve_flow(ctx, [memory_id])
+    if internal is None:
+        raise NotFoundError(f"memory {memory_id} does not exist")
+    caller_id, memory_id = memory_id, internal
     patch = prepare_patch(
         ctx.config,
         ctx.now,
@@ -391,23 +478,25 @@ def update_flow(
     )  # fmt: skip  (validates everything before any I/O)
     key = ctx.keys.memory(memory_id)
     fields = dict(patch.set_fields)
+    removed = list(patch.removed)
     extra: list[str | bytes] = []
     if patch.content is not None:
-        (current,) = yield batch([Call(("HGET", key, F.CONTENT))])
-        current = expect(current)
-        if current is None:
-            raise NotFoundError(f"memory {memory_id} does not exist")
-        if as_text(current) == patch.content:  # same text: keep its vector and terms
-            for name in (F.CONTENT, F.X_TERMS, F.LEX):
-                fields.pop(name, None)
-            removed = tuple(r for r in patch.removed if r not in (F.X_TERMS, F.LEX))
-        else:
-            raw = yield Embed((patch.content,))
-            vector = vector_to_bytes(validate_vectors(raw, ctx.spec.config.dims, expected=1)[0])
-            extra = [F.EMBEDDING, vector]
-            removed = patch.removed
-    else:
-        removed = patch.removed
+        (current,) = yield batch([Call(("HMGET", key, F.CONTENT, F.NOEMBED))])
+        content_now, noembed = expect(current)
+        if content_now is None:
+            raise NotFoundError(f"memory {caller_id} does not exist")
+        embedded = not noembed
+        check_content(patch.content, ctx.config, embedded=embedded)
+        if as_text(content_now) != patch.content:  # the same text keeps its vector and terms
+            part, gone = content_fields(patch.content, embedded=embedded)
+            fields.update(part)
+            removed.extend(gone)
+            if embedded:
+                raw = yield Embed((patch.content,))
+                extra = [
+                    F.EMBEDDING,
+                    vector_to_bytes(validate_vectors(raw, ctx.spec.config.dims, expected=1)[0]),
+                ]
     flat: list[str | bytes] = []
     for name, value in fields.items():
         flat += [name, value]
@@ -425,8 +514,8 @@ def update_flow(
     # same hash slot: the reads run after the script, on the same node, in order
     replies = yield batch([call, *get_commands(ctx, [memory_id])])
     if int(expect(replies[0])) < 0:
-        raise NotFoundError(f"memory {memory_id} does not exist")
+        raise NotFoundError(f"memory {caller_id} does not exist")
     (memory,) = decode_gets(ctx, [memory_id], replies[1:])
     if memory is None:
-        raise NotFoundError(f"memory {memory_id} was deleted while it was being updated")
+        raise NotFoundError(f"memory {caller_id} was deleted while it was being updated")
     return memory

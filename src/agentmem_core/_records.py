@@ -12,6 +12,8 @@ from agentmem_core._encoding import (
     NONE_TAG,
     ScopeKey,
     encode_tag,
+    is_memory_id,
+    local_id_for_caller_id,
     local_id_for_key,
     member_token,
     metadata_token,
@@ -110,6 +112,26 @@ def check_key(key: Any) -> str:
     return check_text("key", key)
 
 
+def check_caller_id(value: Any) -> str:
+    """Validate a caller's global id: any text but agentmem's own id shape (up to 512 characters).
+
+    Ids of agentmem's shape (32 lowercase hex) are refused: a caller id that looked like another
+    memory's id would shadow it for every reader (``uuid.uuid4().hex`` is such a string; use
+    ``str(uuid.uuid4())``).
+
+    Raises:
+        InvalidMemoryError: for anything else.
+    """
+    if not isinstance(value, str) or value == "" or len(value) > _MAX_SCOPE_CHARS:
+        raise InvalidMemoryError(f"id must be a non-empty string of at most {_MAX_SCOPE_CHARS} characters")
+    if is_memory_id(value):
+        raise InvalidMemoryError(
+            f"id {value!r} has the shape of agentmem's own ids (32 lowercase hex characters); "
+            "choose another form, e.g. str(uuid.uuid4()) with its dashes"
+        )
+    return check_text("id", value)
+
+
 def keyed_id(scope: ScopeKey, key: str) -> str:
     """The id of the memory a caller's key names in a scope (deterministic: upserts and get_by_key)."""
     return scope.tag + local_id_for_key(key)
@@ -200,7 +222,11 @@ class MemoryInput:
     user_id: str | None = None
     created_at: float | None = None
     key: str | None = None
+    embed: bool = True
+    """``False``: store, list and filter it, but never embed it or recall it (content may be empty)."""
     id: str | None = None
+    """A caller-chosen global id (any text but agentmem's own id shape): get / update / forget find the
+    memory by it without its scope, and ``Memory.id`` is this id."""
 
 
 @dataclass(frozen=True)
@@ -218,16 +244,22 @@ class PreparedMemory:
     fields: dict[str, str] = field(default_factory=dict)
     keeps_created: bool = False
     """Re-putting a key keeps the replaced memory's ``created_at`` (the caller gave none)."""
+    external_id: str | None = None
+    """The caller's global id (``remember(id=...)``), if one was given."""
+    embedded: bool = True
+    """Whether the content is embedded (``False``: stored, listed and filtered, never recalled)."""
 
 
-def check_content(content: Any, config: StoreConfig) -> str:
-    """Validate memory content.
+def check_content(content: Any, config: StoreConfig, *, embedded: bool = True) -> str:
+    """Validate memory content (it may be empty only when it is not embedded).
 
     Raises:
-        InvalidMemoryError: for empty, non-text or oversized content.
+        InvalidMemoryError: for empty (when embedded), non-text or oversized content.
     """
-    if not isinstance(content, str) or not content.strip():
-        raise InvalidMemoryError("content must be a non-empty string")
+    if not isinstance(content, str) or (embedded and not content.strip()):
+        raise InvalidMemoryError(
+            "content must be a non-empty string" if embedded else "content must be a string"
+        )
     check_text("content", content)
     if len(content) > config.max_content_chars:
         raise InvalidMemoryError(
@@ -264,10 +296,13 @@ def check_ttl(ttl: Any) -> float:
     return float(ttl)
 
 
-def content_fields(content: str) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The hash fields that follow from the content, and the ones to remove when it has no terms."""
+def content_fields(content: str, *, embedded: bool = True) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The hash fields that follow from the content, and the ones to remove when it has no terms.
+
+    Content that is not embedded is not searchable at all: no vector and no lexical terms either.
+    """
     fields = {F.CONTENT: content}
-    terms = analyze(content)
+    terms = analyze(content) if embedded else []
     if not terms:
         return fields, (F.X_TERMS, F.LEX)
     # the lexical channel: distinct terms are matched and counted by the index, tf/length read here
@@ -301,7 +336,9 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     Raises:
         InvalidMemoryError: for any invalid input (nothing is written then).
     """
-    check_content(item.content, config)
+    if not isinstance(item.embed, bool):
+        raise InvalidMemoryError(f"embed must be True or False, got {item.embed!r}")
+    check_content(item.content, config, embedded=item.embed)
     importance = check_importance(item.importance)
     kind = Kind.parse(item.kind)
     scope = scope_of(item.namespace, item.thread_id, item.agent_id, item.user_id)
@@ -322,8 +359,13 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     # A TTL counts from the write, not from a back-dated created_at (importing history must not expire it).
     expires_at = None if ttl is None else now + float(ttl)
     key = None if item.key is None else check_key(item.key)
-    if item.id is not None:
-        memory_id = item.id
+    external = None if item.id is None else check_caller_id(item.id)
+    if external is not None and key is not None:
+        raise InvalidMemoryError(
+            "give a memory either a key (unique in its scope) or an id (global), not both"
+        )
+    if external is not None:
+        memory_id = scope.tag + local_id_for_caller_id(external)
     else:
         memory_id = keyed_id(scope, key) if key is not None else scope.tag + new_local_id()
 
@@ -348,13 +390,16 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     if namespace:
         fields[F.X_NS_ANC] = "|".join(namespace_tokens(namespace))
     for part, _removed in (
-        content_fields(item.content),
+        content_fields(item.content, embedded=item.embed),
         tag_fields(tags),
         metadata_fields(metadata, metadata_text),
     ):
         fields.update(part)
+    if not item.embed:
+        fields[F.NOEMBED] = "1"
     for name, value in ((F.THREAD_ID, scope.thread_id), (F.AGENT_ID, scope.agent_id),
-                        (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key)):  # fmt: skip
+                        (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key),
+                        (F.EXT_ID, external)):  # fmt: skip
         if value is not None:
             fields[name] = value
     ttl_ms = 0 if expires_at is None else max(1, int(round(float(ttl or 0) * 1000)))
@@ -368,7 +413,9 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         expires_at=expires_at,
         ttl_ms=ttl_ms,
         fields=fields,
-        keeps_created=key is not None and item.created_at is None,
+        keeps_created=(key is not None or external is not None) and item.created_at is None,
+        external_id=external,
+        embedded=item.embed,
     )
 
 
@@ -409,8 +456,8 @@ def prepare_patch(
     fields: dict[str, str] = {F.UPDATED_AT: format_number(now)}
     removed: list[str] = []
     parts: list[tuple[dict[str, str], tuple[str, ...]]] = []
-    if content is not None:
-        parts.append(content_fields(check_content(content, config)))
+    if content is not None:  # its fields follow once the memory is known to be embedded or not
+        check_content(content, config, embedded=False)
     if tags is not None:
         parts.append(tag_fields(_tags(tags, config)))
     if metadata is not None:

@@ -10,7 +10,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["DELETE", "DUPLICATE", "FETCH", "SCOPE_STATS", "UPDATE", "WRITE", "Script"]
+__all__ = [
+    "ALIAS_CLAIM",
+    "ALIAS_RELEASE",
+    "DELETE",
+    "DUPLICATE",
+    "FETCH",
+    "SCOPE_STATS",
+    "UPDATE",
+    "WRITE",
+    "Script",
+]
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ WRITE = Script(
     + """
 -- KEYS: mem, stats, z, x, c, i
 -- ARGV: now, id, created_at ('' = keep a replaced memory's, else now), ttl_ms, expires_at, kind,
---       importance, field, value, ...
+--       importance, 'created_at', t, 'x_created_at', t, field, value, ...
 local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
 local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'seq')
@@ -66,10 +76,15 @@ if old_kind then
   redis.call('ZREM', KEYS[4], old_kind .. '|' .. id)
   redis.call('DEL', KEYS[1])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
--- a re-put key keeps the time it was first written (its updated_at says when it changed)
-if keep then redis.call('HSET', KEYS[1], 'created_at', created, 'x_created_at', created, 'seq', seq)
-else redis.call('HSET', KEYS[1], 'seq', seq) end
+-- ONE HSET: every write to an indexed hash re-indexes the whole document (the vector included), so
+-- the kept created_at and the sequence go into the same call. The client sends created_at and
+-- x_created_at as the first two field pairs (ARGV[8..11]), so a kept time replaces them in place.
+local fields = {}
+for j = 8, #ARGV do fields[#fields + 1] = ARGV[j] end
+if keep then fields[2] = created; fields[4] = created end
+fields[#fields + 1] = 'seq'
+fields[#fields + 1] = seq
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('HINCRBY', KEYS[5], kind, 1)
 redis.call('ZADD', KEYS[3], created, id)
 redis.call('ZADD', KEYS[6], ARGV[7], id)
@@ -201,18 +216,19 @@ DELETE = Script(
 -- and at most `limit` of them (limit < 0: no limit). Eviction passes limit = snapshot size - keep, so
 -- a ranking taken before other writers inserted can never delete past its own low-priority tail.
 -- KEYS: z, x, c, i, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, limit, id1, id2, ...
--- -> {memories left in the scope, {removed ids}}
+-- -> {memories left in the scope, {removed ids}, {the caller ids (ext_id) of the removed memories}}
 purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 local keep = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
-local removed = {}
+local removed, external = {}, {}
 for i = 4, #ARGV do
   if keep >= 0 and n <= keep then break end
   if limit >= 0 and #removed >= limit then break end
   local id = ARGV[i]
   local mem, stats = KEYS[3 + 2 * (i - 3)], KEYS[4 + 2 * (i - 3)]
-  local kind = redis.call('HGET', mem, 'kind')
+  local held = redis.call('HMGET', mem, 'kind', 'ext_id')
+  local kind = held[1]
   local member = redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[4], id)
   if kind then
@@ -224,9 +240,36 @@ for i = 4, #ARGV do
   if existed == 1 or member == 1 then
     n = n - member
     table.insert(removed, id)
+    if held[2] then table.insert(external, held[2]) end
   end
 end
-return {n, removed}
+return {n, removed, external}
+""",
+)
+
+ALIAS_CLAIM = Script(
+    "alias_claim",
+    """
+-- Claim a caller id for a memory of one scope. KEYS: aliases   ARGV: id, scope tag, stale tag ('' = none)
+-- -> '' when claimed; else the tag of the scope whose memory holds the id (the caller checks whether that
+--    memory still exists, and claims again naming that tag as stale when it does not)
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and cur ~= ARGV[2] and cur ~= ARGV[3] then return cur end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return ''
+""",
+)
+
+ALIAS_RELEASE = Script(
+    "alias_release",
+    """
+-- Release caller ids whose memories are gone, unless another scope claimed them since.
+-- KEYS: aliases   ARGV: tag, id1, id2, ...
+local n = 0
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then n = n + redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return n
 """,
 )
 
@@ -240,4 +283,4 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 """,
 )
 
-ALL_SCRIPTS = (WRITE, UPDATE, FETCH, DUPLICATE, DELETE, SCOPE_STATS)
+ALL_SCRIPTS = (WRITE, UPDATE, FETCH, DUPLICATE, DELETE, SCOPE_STATS, ALIAS_CLAIM, ALIAS_RELEASE)

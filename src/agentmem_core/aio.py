@@ -121,6 +121,8 @@ class AsyncMemoryStore(StoreBase):
         user_id: str | None = None,
         created_at: float | None = None,
         key: str | None = None,
+        id: str | None = None,  # the caller's global id
+        embed: bool = True,
     ) -> str:
         """Store one memory and return its id.
 
@@ -137,15 +139,23 @@ class AsyncMemoryStore(StoreBase):
             namespace: hierarchical namespace (a string or a path of labels).
             user_id: user scope.
             created_at: when it happened (Unix seconds; default now).
-            key: a stable key within the scope: writing the same key again replaces the memory.
+            key: a stable key within the scope: writing the same key again replaces the memory (it
+                keeps its ``created_at``); :meth:`get_by_key` finds it.
+            id: a global id of your own (any text but agentmem's 32-hex shape, e.g. a UUID string):
+                ``get``, ``update`` and ``forget`` then find the memory by it without its scope, and
+                writing it again replaces the memory. An id held by a live memory of another scope is
+                an error.
+            embed: ``False`` stores it without embedding it (content may then be empty): it is listed,
+                counted, filtered and got, but never recalled (LangGraph's ``index=False``, chat messages).
 
         Returns:
-            The id (the existing memory's id when write-time dedup merged it).
+            The id: yours when given, else agentmem's (the existing memory's when write-time dedup
+            merged it).
         """
         item = memory_input(
             content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata, ttl=ttl,
             thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
-            created_at=created_at, key=key,
+            created_at=created_at, key=key, id=id, embed=embed,
         )  # fmt: skip
         (memory_id,) = await self._run("remember", self._remember([item]))
         return str(memory_id)
@@ -157,7 +167,7 @@ class AsyncMemoryStore(StoreBase):
 
         Args:
             items: :class:`MemoryInput` objects, mappings of :meth:`remember` keywords, or strings.
-            vectors: precomputed vectors (one per item) instead of calling the embedder.
+            vectors: precomputed vectors (one per embedded item, in order) instead of calling the embedder.
         """
         return list(await self._run("remember_many", self._remember([as_input(i) for i in items], vectors)))
 

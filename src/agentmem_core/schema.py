@@ -60,6 +60,8 @@ class F:
     METADATA = "metadata"
     KEY = "key"
     UPDATED_AT = "updated_at"
+    NOEMBED = "noembed"  # "1": stored and filtered, never embedded nor recalled (remember(embed=False))
+    EXT_ID = "ext_id"  # the caller's global id (remember(id=...)): what Memory.id then says
     SEQ = "seq"  # the scope's write sequence (set by the write script): ties of created_at keep write order
     # counters (in the separate stats hash)
     ACCESS_COUNT = "access_count"
@@ -102,6 +104,8 @@ STORED_FIELDS: tuple[str, ...] = (
     F.METADATA,
     F.KEY,
     F.SEQ,
+    F.EXT_ID,
+    F.NOEMBED,
 )
 """Fields a read returns (never the vector blob: parsing it is most of a naive recall's cost)."""
 
@@ -225,7 +229,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
         if kind is None:
             kind = Kind(_text(raw_kind))
         return make_memory(
-            id=memory_id,
+            id=_opt(get(F.EXT_ID)) or memory_id,
             content=_opt(get(F.CONTENT)) or "",
             kind=kind,
             importance=_float(get(F.IMPORTANCE), 0.5),
@@ -244,6 +248,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             last_accessed_at=float(last) if last else created,
             duplicate_count=int(dup) if dup else 0,
             sequence=int(seq) if (seq := get(F.SEQ)) else 0,
+            embedded=not get(F.NOEMBED),
         )
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BackendError(f"memory {memory_id} has an unreadable field: {exc}") from exc

@@ -46,6 +46,7 @@ class Memory:
         duplicate_count: how many near-duplicate writes were merged into it.
         sequence: its place in its scope's write order (increasing per write; a re-put key keeps its
             place): ``list`` breaks ``created_at`` ties by it, so a chat history keeps its exact order.
+        embedded: whether its content was embedded (``False``: listed and filtered, never recalled).
     """
 
     id: str
@@ -67,6 +68,7 @@ class Memory:
     last_accessed_at: float | None = None
     duplicate_count: int = 0
     sequence: int = 0
+    embedded: bool = True
 
 
 _T = TypeVar("_T")

@@ -470,10 +470,14 @@ def test_render_query_budget_on_the_portable_engine() -> None:
 
 
 # -- ids --------------------------------------------------------------------------------------------------
-BAD_IDS: list[Any] = [
-    "", "zz", None, 5, "A" * 32, "a" * 31, "a" * 33, "g" * 32, "../" * 10 + "aa", "*", "a" * 16 + "*" * 16,
-    "a" * 16 + "{" + "a" * 15, " " + "a" * 31, b"a" * 32,
+BAD_IDS: list[Any] = ["", None, 5, b"a" * 32, "x" * 513, "\ud800", ["a" * 32], 1.5]
+"""Values that are no id at all: a typed error, before anything is sent."""
+
+UNKNOWN_IDS: list[Any] = [
+    "zz", "A" * 32, "a" * 31, "a" * 33, "g" * 32, "../" * 10 + "aa", "*", "a" * 16 + "*" * 16,
+    "a" * 16 + "{" + "a" * 15, " " + "a" * 31, "=>[KNN 1 @embedding $vec]", "am:x:m:{a}b",
 ]  # fmt: skip
+"""Caller ids (any text but agentmem's 32-hex shape) that name no memory."""
 
 
 @pytest.mark.parametrize("bad_id", BAD_IDS, ids=repr)
@@ -489,12 +493,28 @@ def test_bad_ids(seeded: Seeded, bad_id: Any) -> None:
     for call in calls:
         with pytest.raises(InvalidMemoryError):
             call(bad_id)
+    assert store.get(seeded.memory_id) is not None
 
 
-# fmt: skip
-def test_id_with_a_trailing_newline_is_not_an_id(seeded: Seeded) -> None:
-    with pytest.raises(InvalidMemoryError):
-        seeded.store.get(seeded.memory_id + "\n")
+@pytest.mark.parametrize("unknown", UNKNOWN_IDS, ids=repr)
+def test_ids_naming_nothing_touch_nothing(seeded: Seeded, unknown: str) -> None:
+    # any text is a caller's global id: one nobody holds names nothing, and never another memory
+    store = seeded.store
+    assert store.get(unknown) is None
+    assert store.get_many([unknown, seeded.memory_id])[0] is None
+    assert store.forget(unknown) is False
+    assert store.forget_many([unknown]) == 0
+    with pytest.raises(NotFoundError):
+        store.update(unknown, importance=0.9)
+    memory = store.get(seeded.memory_id)
+    assert memory is not None and memory.importance != 0.9
+
+
+def test_an_id_with_a_trailing_newline_names_nothing(seeded: Seeded) -> None:
+    for near in (seeded.memory_id + "\n", seeded.memory_id.upper(), " " + seeded.memory_id):
+        assert seeded.store.get(near) is None
+        assert seeded.store.forget(near) is False
+    assert seeded.store.get(seeded.memory_id) is not None
 
 
 def test_well_formed_but_missing_ids(seeded: Seeded) -> None:

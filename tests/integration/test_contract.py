@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from _support import Facade, check_everywhere, open_like  # tests/integration is on sys.path
 
-from agentmem_core import AsyncMemoryStore, InvalidMemoryError, Kind, MemoryInput, NotFoundError
+from agentmem_core import (
+    AsyncMemoryStore,
+    InvalidMemoryError,
+    InvalidVectorError,
+    Kind,
+    MemoryInput,
+    NotFoundError,
+)
 from agentmem_core.embeddings import HashingEmbedder
 
 pytestmark = pytest.mark.integration
@@ -321,3 +328,105 @@ async def test_list_namespaces_walks_many_namespaces_in_pages(mem: Facade) -> No
         offset += len(page)
     assert walked == names
     assert await mem.list_namespaces(max_depth=1) == [("tenant",)]
+
+
+# -- caller-chosen global ids --------------------------------------------------------------------------------
+async def test_caller_ids_name_memories_without_their_scope(mem: Facade) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    crew = "0b1e8a9c-6c4e-4f7e-9a53-7d1c2b3a4f5e"
+    assert await mem.remember("found a cheaper flight", namespace=("crew", "research"), id=crew) == crew
+    born = clock.now
+    got = await mem.get(crew)
+    assert got is not None and got.id == crew and got.namespace == ("crew", "research")
+    assert [h.memory.id for h in await mem.recall("cheaper flight", namespace=("crew", "research"))] == [crew]
+    assert [m.id for m in (await mem.list(namespace_prefix=("crew",))).memories] == [crew]
+    clock.now += 5
+    updated = await mem.update(crew, importance=0.9)
+    assert updated.id == crew and updated.importance == 0.9
+    # writing the id again replaces the memory, in place (created_at kept)
+    assert await mem.remember("found an even cheaper flight", namespace=("crew", "research"), id=crew) == crew
+    again = await mem.get(crew)
+    assert again.content == "found an even cheaper flight" and again.created_at == born
+    assert await mem.count(namespace=("crew", "research")) == 1
+    # mixed ids in one call, in order
+    other = await mem.remember("unrelated", user_id="u")
+    assert [m.id if m else None for m in await mem.get_many([other, "nobody", crew])] == [other, None, crew]
+    assert await mem.forget(crew) is True
+    assert await mem.get(crew) is None and await mem.forget(crew) is False
+    # released: the id may now name a memory of another scope
+    assert await mem.remember("moved on", namespace=("crew", "writing"), id=crew) == crew
+    assert (await mem.get(crew)).namespace == ("crew", "writing")
+
+
+async def test_a_live_caller_id_is_never_taken_by_another_scope(mem: Facade) -> None:
+    await mem.remember("alice's", user_id="alice", id="shared-id")
+    with pytest.raises(InvalidMemoryError, match="another scope"):
+        await mem.remember("bob's", user_id="bob", id="shared-id")
+    assert await mem.count(user_id="bob") == 0  # nothing written
+    assert (await mem.get("shared-id")).user_id == "alice"
+    with pytest.raises(InvalidMemoryError, match="two scopes"):
+        await mem.remember_many(
+            [MemoryInput("a", user_id="x", id="twice"), MemoryInput("b", user_id="y", id="twice")]
+        )
+    for bad in ("a" * 32, "", "x" * 513):
+        with pytest.raises(InvalidMemoryError):
+            await mem.remember("bad id", user_id="u", id=bad)
+    with pytest.raises(InvalidMemoryError, match="not both"):
+        await mem.remember("both", user_id="u", id="an-id", key="a-key")
+
+
+async def test_deletions_release_caller_ids(mem: Facade, valkey_url: str, unique_name: str) -> None:
+    store = mem.store
+    await mem.remember_many([MemoryInput(f"n{i}", user_id="rel", id=f"rel:{i}") for i in range(4)])
+    assert await mem.forget_by_scope(user_id="rel") == 4
+    await mem.remember("evicted", user_id="cap", id="cap:old", importance=0.0)
+    cap = await open_like(mem, valkey_url, unique_name, max_items_per_scope=1)  # the same store name
+    await cap.remember("newer", user_id="cap", importance=1.0)
+    assert await cap.get("cap:old") is None
+    client = store.client
+    aliases = client.hkeys(store.keys.aliases)
+    if hasattr(aliases, "__await__"):
+        aliases = await aliases
+    assert aliases == []  # every id of a deleted memory was released
+    # a cursor over memories with caller ids (which may hold ":") pages exactly
+    ids = await mem.remember_many([MemoryInput(f"c{i}", thread_id="cur", id=f"a:b:{i}") for i in range(5)])
+    walked, cursor = [], None
+    while True:
+        page = await mem.list(thread_id="cur", order="oldest", limit=2, cursor=cursor)
+        walked += [m.id for m in page.memories]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert walked == ids
+    await cap.close()
+
+
+# -- memories that are not embedded ----------------------------------------------------------------------
+async def test_unembedded_memories_are_stored_listed_and_filtered_but_never_recalled(mem: Facade) -> None:
+    embedded = await mem.remember("window seat please", thread_id="chat", tags=["seat"])
+    quiet = await mem.remember("window seat please", thread_id="chat", tags=["seat"], embed=False)
+    empty = await mem.remember("", thread_id="chat", embed=False, metadata={"role": "system"})
+    got = await mem.get(quiet)
+    assert got is not None and not got.embedded and (await mem.get(embedded)).embedded
+    assert (await mem.get(empty)).content == ""
+    hits = await mem.recall("window seat please", thread_id="chat", k=10)
+    assert [h.memory.id for h in hits] == [embedded]  # neither the vector nor the lexical channel sees it
+    assert {m.id for m in (await mem.list(thread_id="chat")).memories} == {embedded, quiet, empty}
+    assert await mem.count(thread_id="chat", tags=["seat"]) == 2
+    assert await mem.count(thread_id="chat", metadata={"role": "system"}) == 1
+    # an update keeps it unembedded (and an empty content stays allowed for it only)
+    changed = await mem.update(quiet, content="aisle seat now")
+    assert changed.content == "aisle seat now" and not changed.embedded
+    assert [h.memory.id for h in await mem.recall("aisle seat now", thread_id="chat")] == [embedded]
+    assert (await mem.update(quiet, content="")).content == ""
+    with pytest.raises(InvalidMemoryError):
+        await mem.update(embedded, content="")
+    with pytest.raises(InvalidMemoryError):
+        await mem.remember("", thread_id="chat")
+    # precomputed vectors are given for the embedded items only
+    ids = await mem.remember_many(
+        [MemoryInput("a", thread_id="v"), MemoryInput("b", thread_id="v", embed=False)],
+        vectors=[[1.0] + [0.0] * 63],
+    )
+    assert [m.embedded for m in await mem.get_many(ids)] == [True, False]
+    with pytest.raises(InvalidVectorError):
+        await mem.remember_many([MemoryInput("c", thread_id="v", embed=False)], vectors=[[1.0] + [0.0] * 63])
