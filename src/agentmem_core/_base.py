@@ -155,7 +155,9 @@ class StoreBase:
         self._pending: StoreConfig | None = config if index is None else None
         self._config: StoreConfig | None = None if index is None else config
         self.keys = Keys(config.name)
-        self._spec: IndexSpec | None = None if index is None else IndexSpec(self.keys, config.index)
+        self._spec: IndexSpec | None = (
+            None if index is None else IndexSpec(self.keys, config.index, config.numeric_fields)
+        )
         self.telemetry = telemetry or NoopTelemetry()
         self.engine: EngineInfo = PORTABLE
         self._lexical = False
@@ -249,7 +251,7 @@ class StoreBase:
             raise EmbeddingError("the embedding function returned no vector for the dimension probe")
         config = replace(self._pending, index=IndexConfig(dims=dims))
         self._config = self._effective = config
-        self._spec = IndexSpec(self.keys, config.index)
+        self._spec = IndexSpec(self.keys, config.index, config.numeric_fields)
         self._pending = None
 
     # -- flow builders (one per public operation) ---------------------------------------------------------

@@ -21,7 +21,7 @@ from agentmem_core.errors import (
     SearchModuleUnavailableError,
     is_unknown_command_message,
 )
-from agentmem_core.schema import F, IndexSpec
+from agentmem_core.schema import F, IndexSpec, numeric_field
 
 __all__ = ["LIVE_FIELDS", "live_config_commands", "parse_live_config", "refresh_live_flow", "setup_flow"]
 
@@ -73,6 +73,12 @@ def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
         raise SchemaMismatchError(f"index {spec.name!r} exists but has no vector field agentmem can read")
     if existing != spec.config.dims:
         raise DimensionMismatchError(spec.name, existing, spec.config.dims)
+    missing = [key for key in spec.numeric if not has_attribute(info, numeric_field(key))]
+    if missing:
+        raise SchemaMismatchError(
+            f"index {spec.name!r} was created without the numeric metadata fields {missing}: declared "
+            "numeric_fields must exist when the index is created (drop the index, or use another store name)"
+        )
     yield from _load_scripts()
     yield from _index_scopes(spec.keys)
     return SetupResult(engine, spec, lexical and has_attribute(info, F.X_TERMS))

@@ -299,6 +299,7 @@ def count_flow(ctx: Context, flt: MemoryFilter) -> Flow[int]:
     """
     if flt.is_unsatisfiable():
         return 0
+    flt = flt.with_numeric(ctx.config.numeric_fields)
     if ctx.engine.filter_only_queries and flt.client_predicate() is None:
         leaves = flt.leaves(ctx.now)  # includes "not expired": a numeric match-all when nothing else is set
         query = render_query(leaves, max_leaves=ctx.engine.max_leaves)

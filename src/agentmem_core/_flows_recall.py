@@ -351,6 +351,7 @@ def recall_flow(
         isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 2
     ):
         raise InvalidMemoryError(f"threshold is a cosine distance in [0, 2], got {threshold!r}")
+    flt = flt.with_numeric(ctx.config.numeric_fields)
     vectors = yield from query_vector_flow(query, ctx.spec.config.dims)
     if flt.is_unsatisfiable():
         return RecallResult(())

@@ -25,7 +25,7 @@ from agentmem_core._encoding import (
 from agentmem_core._lexical import analyze
 from agentmem_core.config import Kind, StoreConfig
 from agentmem_core.errors import InvalidMemoryError
-from agentmem_core.schema import NEVER, F, format_number
+from agentmem_core.schema import NEVER, F, format_number, numeric_field, numeric_value
 
 __all__ = ["MemoryInput", "PreparedMemory", "normalise_namespace", "prepare", "scope_value"]
 
@@ -320,14 +320,27 @@ def tag_fields(tags: tuple[str, ...]) -> tuple[dict[str, str], tuple[str, ...]]:
     return fields, ()
 
 
-def metadata_fields(metadata: Mapping[str, Any], text: str) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The hash fields that follow from the metadata (its JSON text and its indexed tokens)."""
+def metadata_fields(
+    metadata: Mapping[str, Any], text: str, numeric: Sequence[str] = ()
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The hash fields that follow from the metadata: its JSON text and its indexed tokens.
+
+    Declared numeric keys (``numeric``) that hold a number get their NUMERIC mirror; the others lose it.
+    """
     fields = {F.METADATA: text}
+    removed: list[str] = []
+    for key in numeric:
+        number = numeric_value(metadata.get(key))
+        if number is None:
+            removed.append(numeric_field(key))
+        else:
+            fields[numeric_field(key)] = number
     tokens = sorted(metadata_tokens(metadata))
     if not tokens:
-        return fields, (F.X_META,)
-    fields[F.X_META] = "|".join(tokens)
-    return fields, ()
+        removed.append(F.X_META)
+    else:
+        fields[F.X_META] = "|".join(tokens)
+    return fields, tuple(removed)
 
 
 def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemory:
@@ -392,7 +405,7 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     for part, _removed in (
         content_fields(item.content, embedded=item.embed),
         tag_fields(tags),
-        metadata_fields(metadata, metadata_text),
+        metadata_fields(metadata, metadata_text, config.numeric_fields),
     ):
         fields.update(part)
     if not item.embed:
@@ -461,7 +474,7 @@ def prepare_patch(
     if tags is not None:
         parts.append(tag_fields(_tags(tags, config)))
     if metadata is not None:
-        parts.append(metadata_fields(*_metadata(metadata, config)))
+        parts.append(metadata_fields(*_metadata(metadata, config), config.numeric_fields))
     for part, gone in parts:
         fields.update(part)
         removed.extend(gone)

@@ -176,6 +176,10 @@ class StoreConfig:
         hybrid_pool: candidates per channel in hybrid recall (at least ``k × candidate_multiplier``).
         lexical_term_pool: memories fetched per query term by the lexical channel (a term that fewer
             memories contain is enumerated completely; see ``agentmem_core._lexical``).
+        numeric_fields: top-level metadata keys whose numeric values the index keeps in NUMERIC fields,
+            so ``$gt $gte $lt $lte`` on them run inside the search (a range matching 1% of a scope
+            costs about what an unfiltered recall does) instead of on the client. Declare them before
+            the index is created: ``setup()`` refuses an existing index that lacks one.
     """
 
     name: str
@@ -195,6 +199,7 @@ class StoreConfig:
     lexical_weight: float = 0.6
     hybrid_pool: int = 50
     lexical_term_pool: int = 20
+    numeric_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
@@ -218,6 +223,14 @@ class StoreConfig:
             raise ConfigurationError("lexical_term_pool must be in 1..10000")
         if self.live_config_seconds is not None and self.live_config_seconds < 0:
             raise ConfigurationError("live_config_seconds must be >= 0 or None")
+        numeric = self.numeric_fields
+        if isinstance(numeric, str) or not isinstance(numeric, (tuple, list)):
+            raise ConfigurationError("numeric_fields must be a tuple of metadata keys")
+        if len(numeric) > 16 or any(not isinstance(k, str) or not k or len(k) > 256 for k in numeric):
+            raise ConfigurationError("numeric_fields takes at most 16 non-empty metadata keys (<= 256 chars)")
+        if len(set(numeric)) != len(numeric):
+            raise ConfigurationError("numeric_fields lists a key twice")
+        object.__setattr__(self, "numeric_fields", tuple(numeric))
         ttls = {Kind.parse(k): v for k, v in self.ttl_by_kind.items()}
         for kind, ttl in ttls.items():
             if ttl is not None and not (math.isfinite(ttl) and ttl > 0):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from typing_extensions import TypedDict
@@ -34,7 +34,7 @@ from agentmem_core._encoding import (
 from agentmem_core._records import check_text, normalise_namespace, scope_value
 from agentmem_core.config import Kind
 from agentmem_core.errors import InvalidMemoryError, QueryTooComplexError
-from agentmem_core.schema import F, decode_memory, decode_metadata, format_number
+from agentmem_core.schema import F, decode_memory, decode_metadata, format_number, numeric_field
 from agentmem_core.types import Memory
 
 __all__ = [
@@ -151,16 +151,27 @@ class MetadataCondition:
     op: MetaOp
     value: Any
 
-    def pushable(self) -> bool:
-        """Whether the index evaluates it exactly (through the tokens every write indexes)."""
+    def pushable(self, numeric: frozenset[str] = frozenset()) -> bool:
+        """Whether the index evaluates it exactly.
+
+        Equality, membership and presence go through the tokens every write indexes; a range on a
+        declared numeric key (``numeric``) through that key's NUMERIC mirror.
+        """
+        if self.op in _RANGE_OPS:
+            return self.key in numeric and not isinstance(self.value, (bool, str))
         if self.op in ("$eq", "$ne", "$contains"):
             return _is_scalar(self.value)
         if self.op in ("$in", "$nin"):
             return bool(self.value) and all(_is_scalar(v) for v in self.value)
         return self.op == "$exists"
 
-    def leaf(self) -> TagIn:
+    def leaf(self) -> TagIn | NumRange:
         """The FT leaf for a pushable condition."""
+        if self.op in _RANGE_OPS:
+            bound = float(self.value)
+            if self.op in ("$gt", "$gte"):
+                return NumRange(numeric_field(self.key), lo=bound, lo_exclusive=self.op == "$gt")
+            return NumRange(numeric_field(self.key), hi=bound, hi_exclusive=self.op == "$lt")
         if self.op == "$exists":
             return TagIn(F.X_META, (presence_token(self.key),), negate=not self.value)
         if self.op == "$contains":
@@ -305,6 +316,15 @@ class MemoryFilter:
     created_before: float | None = None
     metadata: tuple[MetadataCondition, ...] = field(default=())
     any_of: tuple[MemoryFilter, ...] = field(default=())
+    numeric_keys: frozenset[str] = field(default=frozenset())
+    """The store's declared numeric metadata keys (bound per operation by :meth:`with_numeric`)."""
+
+    def with_numeric(self, keys: Sequence[str]) -> MemoryFilter:
+        """The filter bound to a store's declared numeric keys (their ranges are then pushed down)."""
+        if not keys:
+            return self
+        bound = frozenset(keys)
+        return replace(self, numeric_keys=bound, any_of=tuple(g.with_numeric(keys) for g in self.any_of))
 
     @classmethod
     def build(
@@ -392,7 +412,7 @@ class MemoryFilter:
             out.append(
                 NumRange(F.X_CREATED_AT, lo=self.created_after, hi=self.created_before, hi_exclusive=True)
             )
-        out.extend(c.leaf() for c in self.metadata if c.pushable())
+        out.extend(c.leaf() for c in self.metadata if c.pushable(self.numeric_keys))
         if self.any_of and self._any_of_pushable():
             out.append(AnyOf(tuple(tuple(g.scope_leaves()) for g in self.any_of)))
         return out
@@ -403,7 +423,7 @@ class MemoryFilter:
     @property
     def client_conditions(self) -> tuple[MetadataCondition, ...]:
         """Conditions the index cannot evaluate (checked on the client)."""
-        return tuple(c for c in self.metadata if not c.pushable())
+        return tuple(c for c in self.metadata if not c.pushable(self.numeric_keys))
 
     def is_scope_only(self) -> bool:
         """Whether only scope fields are set (namespace, thread, agent, user): it selects whole scopes."""

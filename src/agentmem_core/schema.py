@@ -8,6 +8,7 @@ no SORTABLE/TEXT), see shared/docs/valkey-search-compat.md §7.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -112,6 +113,21 @@ STORED_FIELDS: tuple[str, ...] = (
 STATS_FIELDS: tuple[str, ...] = (F.ACCESS_COUNT, F.LAST_ACCESSED_AT, F.DUPLICATE_COUNT)
 
 
+def numeric_field(key: str) -> str:
+    """The NUMERIC index field that mirrors a declared metadata key (``StoreConfig.numeric_fields``).
+
+    Named by a digest, so any key (dots, spaces, unicode) makes a valid, portable attribute name.
+    """
+    return "n_" + hashlib.blake2b(key.encode("utf-8"), digest_size=6, person=b"agentmem-num").hexdigest()
+
+
+def numeric_value(value: Any) -> str | None:
+    """The NUMERIC field text of a metadata value: numbers only (``True`` is no number here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return format_number(value)
+
+
 def format_number(value: float) -> str:
     """Fixed-point decimal for NUMERIC fields and ranges (scientific notation is not portable)."""
     if isinstance(value, int) or (math.isfinite(value) and float(value).is_integer()):
@@ -125,6 +141,8 @@ class IndexSpec:
 
     keys: Keys
     config: IndexConfig
+    numeric: tuple[str, ...] = ()
+    """Metadata keys mirrored in NUMERIC fields (``StoreConfig.numeric_fields``)."""
 
     @property
     def name(self) -> str:
@@ -152,6 +170,8 @@ class IndexSpec:
                 args += [name, "TAG", "SEPARATOR", "|"]
             else:
                 args += [name, "NUMERIC"]
+        for key in self.numeric:
+            args += [numeric_field(key), "NUMERIC"]
         return tuple(args)
 
 

@@ -15,6 +15,7 @@ from agentmem_core import (
     Kind,
     MemoryInput,
     NotFoundError,
+    SchemaMismatchError,
 )
 from agentmem_core.embeddings import HashingEmbedder
 
@@ -430,3 +431,28 @@ async def test_unembedded_memories_are_stored_listed_and_filtered_but_never_reca
     assert [m.embedded for m in await mem.get_many(ids)] == [True, False]
     with pytest.raises(InvalidVectorError):
         await mem.remember_many([MemoryInput("c", thread_id="v", embed=False)], vectors=[[1.0] + [0.0] * 63])
+
+
+# -- declared numeric fields ------------------------------------------------------------------------------
+async def test_declared_numeric_fields_push_ranges_into_the_search(
+    mem: Facade, valkey_url: str, unique_name: str
+) -> None:
+    store = await open_like(mem, valkey_url, unique_name + "num", numeric_fields=("n", "price.eur"))
+    notes = [
+        MemoryInput(f"hotel note {i}", user_id="p", metadata={"n": i, "price.eur": i / 2}) for i in range(300)
+    ]
+    await store.remember_many(notes + [MemoryInput("no number", user_id="p", metadata={"n": "7"})])
+    hits = await store.recall("hotel note", user_id="p", k=10, metadata={"n": {"$gte": 290}})
+    assert sorted(h.memory.metadata["n"] for h in hits) == list(range(290, 300))
+    assert await store.count(user_id="p", metadata={"n": {"$gt": 10, "$lte": 20}}) == 10
+    assert await store.count(user_id="p", metadata={"price.eur": {"$lt": 1}}) == 2
+    # an update moves (or removes) the numeric mirror with the metadata
+    first = hits[0].memory.id
+    await store.update(first, metadata={"n": "not a number"})
+    assert await store.count(user_id="p", metadata={"n": {"$gte": 290}}) == 9
+    await store.close()
+    # the declaration belongs to the index: an existing index without it is refused
+    plain = await open_like(mem, valkey_url, unique_name + "plain")
+    await plain.close()
+    with pytest.raises(SchemaMismatchError, match="numeric"):
+        await open_like(mem, valkey_url, unique_name + "plain", numeric_fields=("n",))

@@ -77,12 +77,22 @@ RANGE_CASES = [
 ]
 
 
+@pytest.mark.parametrize("declared", [False, True], ids=["client-side", "numeric-field"])
 @pytest.mark.parametrize(("condition", "expected"), RANGE_CASES)
 async def test_range_boundaries_on_every_path(
-    mem: Facade, condition: dict[str, Any], expected: set[str]
+    mem: Facade,
+    valkey_url: str,
+    unique_name: str,
+    condition: dict[str, Any],
+    expected: set[str],
+    declared: bool,
 ) -> None:
+    # declared: "n" is a numeric field, so its ranges run inside the search; the answers must not change
+    store = await open_like(mem, valkey_url, unique_name + "n", numeric_fields=("n",)) if declared else mem
     seed = {name: {"metadata": metadata} for name, metadata in NUMBERS.items()}
-    await check_everywhere(mem, "ranges", seed, {"metadata": {"n": condition}}, expected)
+    await check_everywhere(store, "ranges", seed, {"metadata": {"n": condition}}, expected)
+    if declared:
+        await store.close()
 
 
 # -- a page is never short because a condition ran on the client ----------------------------------------

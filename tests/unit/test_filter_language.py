@@ -91,3 +91,22 @@ def test_semantics(flt: dict[str, Any], meta: dict[str, Any], expected: bool) ->
 def test_bad_operands_are_typed_errors(flt: dict[str, Any]) -> None:
     with pytest.raises(InvalidMemoryError):
         parse_metadata_filter(flt)
+
+
+def test_ranges_on_declared_numeric_keys_are_pushed_down() -> None:
+    from agentmem_core.query import MemoryFilter, NumRange, render_query
+    from agentmem_core.schema import numeric_field
+
+    flt = MemoryFilter.build(metadata={"n": {"$gt": 5, "$lte": 9.5}, "s": {"$gte": "a"}, "m": {"$lt": 1}})
+    assert len(flt.client_conditions) == 4  # nothing declared: every range runs on the client
+    bound = flt.with_numeric(["n"])
+    pushed = [leaf for leaf in bound.scope_leaves() if isinstance(leaf, NumRange)]
+    assert [(p.field, p.lo, p.lo_exclusive, p.hi, p.hi_exclusive) for p in pushed] == [
+        (numeric_field("n"), 5.0, True, None, False),
+        (numeric_field("n"), None, False, 9.5, False),
+    ]
+    assert {(c.key, c.op) for c in bound.client_conditions} == {("s", "$gte"), ("m", "$lt")}
+    assert f"@{numeric_field('n')}:[(5 +inf]" in render_query(bound.scope_leaves(), max_leaves=64)
+    # a string operand on a declared key is no numeric range: it stays on the client
+    (text,) = MemoryFilter.build(metadata={"n": {"$gte": "5"}}).with_numeric(["n"]).client_conditions
+    assert text.value == "5"
