@@ -25,7 +25,7 @@ from agentmem_core._encoding import (
 from agentmem_core._lexical import analyze
 from agentmem_core.config import Kind, StoreConfig
 from agentmem_core.errors import InvalidMemoryError
-from agentmem_core.schema import NEVER, F, format_number, numeric_field, numeric_value
+from agentmem_core.schema import NEVER, F, format_number, lookup, numeric_field, numeric_value
 
 __all__ = ["MemoryInput", "PreparedMemory", "normalise_namespace", "prepare", "scope_value"]
 
@@ -330,7 +330,7 @@ def metadata_fields(
     fields = {F.METADATA: text}
     removed: list[str] = []
     for key in numeric:
-        number = numeric_value(metadata.get(key))
+        number = numeric_value(lookup(metadata, key)[1])
         if number is None:
             removed.append(numeric_field(key))
         else:

@@ -10,7 +10,10 @@ $exists $contains`` (semantics in :class:`MetadataCondition`: ``$eq`` compares a
 LangGraph's and CrewAI's references do, and ``$contains`` is membership). Equality, membership and
 presence are pushed into the query through tokens every write indexes; ranges and non-scalar equality are
 checked on the client, and every read path then keeps fetching until its page is full or the candidates
-are exhausted, so post-filtering never silently returns fewer than asked for.
+are exhausted, so post-filtering never silently returns fewer than asked for. Ranges on metadata keys the
+store declares numeric (``StoreConfig.numeric_fields``) are pushed down too. A key with dots is a path
+into nested metadata (``"trip.city"``) unless the metadata has that exact top-level key; paths are
+evaluated on the client.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from agentmem_core._encoding import (
 from agentmem_core._records import check_text, normalise_namespace, scope_value
 from agentmem_core.config import Kind
 from agentmem_core.errors import InvalidMemoryError, QueryTooComplexError
-from agentmem_core.schema import F, decode_memory, decode_metadata, format_number, numeric_field
+from agentmem_core.schema import F, decode_memory, decode_metadata, format_number, lookup, numeric_field
 from agentmem_core.types import Memory
 
 __all__ = [
@@ -159,6 +162,8 @@ class MetadataCondition:
         """
         if self.op in _RANGE_OPS:
             return self.key in numeric and not isinstance(self.value, (bool, str))
+        if "." in self.key:  # a nested path: the indexed tokens are of top-level keys only
+            return False
         if self.op in ("$eq", "$ne", "$contains"):
             return _is_scalar(self.value)
         if self.op in ("$in", "$nin"):
@@ -182,8 +187,7 @@ class MetadataCondition:
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
         """The exact Python predicate (the semantics in the class docstring)."""
-        present = self.key in metadata
-        actual = metadata.get(self.key)
+        present, actual = lookup(metadata, self.key)
         op = self.op
         if op == "$exists":
             return present == bool(self.value)

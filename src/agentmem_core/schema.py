@@ -224,6 +224,23 @@ def _opt(raw: Any) -> str | None:
     return raw.decode("utf-8") if type(raw) is bytes else str(raw)
 
 
+def lookup(metadata: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """``(present, value)`` of a filter key: the top-level key when there is one, else a dotted path.
+
+    ``"a.b"`` names ``metadata["a"]["b"]`` unless the metadata has a top-level key ``"a.b"`` itself.
+    """
+    if key in metadata:
+        return True, metadata[key]
+    if "." not in key:
+        return False, None
+    node: Any = metadata
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
 def decode_metadata(raw: Any) -> Any:
     """A stored ``metadata`` field (JSON text, ``str`` or ``bytes``; missing or empty = ``{}``)."""
     return _json(raw, {})

@@ -456,3 +456,41 @@ async def test_declared_numeric_fields_push_ranges_into_the_search(
     await plain.close()
     with pytest.raises(SchemaMismatchError, match="numeric"):
         await open_like(mem, valkey_url, unique_name + "plain", numeric_fields=("n",))
+
+
+# -- dotted paths into nested metadata ----------------------------------------------------------------------
+NESTED = {
+    "lisbon": {"metadata": {"trip": {"city": "Lisbon", "nights": 3, "tags": ["sea"]}}},
+    "porto_literal": {"metadata": {"trip.city": "Porto", "trip": {"city": "Braga"}}},
+    "flat": {"metadata": {"trip": "none"}},
+    "deep": {"metadata": {"a": {"b": {"c": 1.0}}}},
+}
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["client-side", "numeric-field"])
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({"trip.city": "Lisbon"}, {"lisbon"}),
+        ({"trip.city": "Porto"}, {"porto_literal"}),  # a top-level key with a dot wins over the path
+        ({"trip.city": "Braga"}, set()),
+        ({"trip.nights": {"$gte": 3}}, {"lisbon"}),
+        ({"trip.nights": {"$lt": 3}}, set()),
+        ({"trip.city": {"$exists": True}}, {"lisbon", "porto_literal"}),
+        ({"trip.tags": {"$contains": "sea"}}, {"lisbon"}),
+        ({"a.b.c": 1}, {"deep"}),
+        ({"a.b": {"c": 1}}, {"deep"}),
+        ({"trip.city": {"$ne": "Lisbon"}}, {"porto_literal", "flat", "deep"}),
+    ],
+)
+async def test_dotted_keys_reach_into_nested_metadata(
+    mem: Facade, valkey_url: str, unique_name: str, flt: dict[str, Any], expected: set[str], declared: bool
+) -> None:
+    store = (
+        await open_like(mem, valkey_url, unique_name + "d", numeric_fields=("trip.nights",))
+        if declared
+        else mem
+    )
+    await check_everywhere(store, "nested", NESTED, {"metadata": flt}, expected)
+    if declared:
+        await store.close()
