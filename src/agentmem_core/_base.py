@@ -288,6 +288,7 @@ class StoreBase:
         reinforce: bool,
         flt: MemoryFilter,
         offset: int = 0,
+        refresh_ttl: bool = False,
     ) -> Flow[RecallResult]:
         ctx = self._context()
         scoring = ctx.config.scoring
@@ -304,23 +305,37 @@ class StoreBase:
         gate = ctx.config.threshold if isinstance(threshold, _Default) else threshold
         return (
             yield from recall_flow(
-                ctx, query, k=k, flt=flt, threshold=gate, scoring=scoring, reinforce=reinforce, offset=offset
+                ctx,
+                query,
+                k=k,
+                flt=flt,
+                threshold=gate,
+                scoring=scoring,
+                reinforce=reinforce,
+                offset=offset,
+                refresh_ttl=refresh_ttl,
             )
         )
 
-    def _get_many(self, ids: Sequence[str]) -> Flow[list[Memory | None]]:
-        return (yield from get_many_flow(self._context(), list(ids)))
+    def _get_many(self, ids: Sequence[str], refresh_ttl: bool = False) -> Flow[list[Memory | None]]:
+        return (yield from get_many_flow(self._context(), list(ids), refresh_ttl))
 
     def _update(self, memory_id: str, **changes: Any) -> Flow[Memory]:
         return (yield from update_flow(self._context(), memory_id, **changes))
 
     def _list(
-        self, flt: MemoryFilter, limit: int, cursor: str | None, order: Order = "newest", offset: int = 0
+        self,
+        flt: MemoryFilter,
+        limit: int,
+        cursor: str | None,
+        order: Order = "newest",
+        offset: int = 0,
+        refresh_ttl: bool = False,
     ) -> Flow[Page]:
-        return (yield from list_flow(self._context(), flt, limit, cursor, order, offset))
+        return (yield from list_flow(self._context(), flt, limit, cursor, order, offset, refresh_ttl))
 
-    def _get_by_key(self, key: str, scope: ScopeKey) -> Flow[Memory | None]:
-        return (yield from get_by_key_flow(self._context(), key, scope))
+    def _get_by_key(self, key: str, scope: ScopeKey, refresh_ttl: bool = False) -> Flow[Memory | None]:
+        return (yield from get_by_key_flow(self._context(), key, scope, refresh_ttl))
 
     def _count(self, flt: MemoryFilter) -> Flow[int]:
         return (yield from count_flow(self._context(), flt))

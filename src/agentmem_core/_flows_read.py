@@ -13,6 +13,7 @@ from agentmem_core._flows_recall import MAX_K, filter_search_command
 from agentmem_core._parse import as_text, pairs, parse_filter_search
 from agentmem_core._plan import Call, Flow, ScriptCall, batch, expect
 from agentmem_core._records import check_caller_id, check_key, keyed_id
+from agentmem_core._refresh import refresh_flow, refreshed
 from agentmem_core._scope_index import dimension_range, namespace_range, tag_of
 from agentmem_core._scripts import SCOPE_STATS
 from agentmem_core.errors import InvalidMemoryError
@@ -74,15 +75,22 @@ def resolve_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[str | None]]:
     return out
 
 
-def get_many_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[Memory | None]]:
-    """Fetch memories by id (agentmem's or the caller's) in one round trip, two with caller ids."""
+def get_many_flow(ctx: Context, ids: Sequence[str], refresh: bool = False) -> Flow[list[Memory | None]]:
+    """Fetch memories by id (agentmem's or the caller's) in one round trip, two with caller ids.
+
+    ``refresh`` restarts the lifetime of the found memories that have a TTL (one more round trip).
+    """
     internal = yield from resolve_flow(ctx, ids)
     known = [i for i in internal if i is not None]
     if not known:
         return [None] * len(ids)
     replies = yield batch(get_commands(ctx, known))
     found = iter(decode_gets(ctx, known, replies))
-    return [None if i is None else next(found) for i in internal]
+    memories = [None if i is None else next(found) for i in internal]
+    if refresh:
+        yield from refresh_flow(ctx, memories, internal)
+        memories = [refreshed(ctx, m) for m in memories]
+    return memories
 
 
 # -- scopes --------------------------------------------------------------------------------------------
@@ -173,7 +181,13 @@ def _cursor(memory: Memory, order: Order) -> str:
 
 
 def list_flow(
-    ctx: Context, flt: MemoryFilter, limit: int, cursor: str | None, order: Order = "newest", offset: int = 0
+    ctx: Context,
+    flt: MemoryFilter,
+    limit: int,
+    cursor: str | None,
+    order: Order = "newest",
+    offset: int = 0,
+    refresh: bool = False,
 ) -> Flow[Page]:
     """Memories across the matching scopes in ``order``, ``offset`` skipped, paged by an opaque cursor.
 
@@ -218,6 +232,9 @@ def list_flow(
                 last = float(as_text(flat[-1]))
                 edge = last if edge is None else (max(edge, last) if newest else min(edge, last))
         memories = yield from get_many_flow(ctx, ids)
+        internal_of = {
+            m.id: i for m, i in zip(memories, ids) if m is not None
+        }  # Memory.id may be a caller id
         found = [m for m in memories if m is not None and flt.matches(m, ctx.now)]
         if position is not None:
             found = [m for m in found if (_order_key(m) < position if newest else _order_key(m) > position)]
@@ -227,7 +244,11 @@ def list_flow(
         if len(found) > need or edge is None:
             page = tuple(found[offset:need])
             has_next = len(found) > need or (edge is not None and len(page) == limit)
-            return Page(page, _cursor(page[-1], order) if page and has_next else None)
+            cursor = _cursor(page[-1], order) if page and has_next else None
+            if refresh and page:
+                yield from refresh_flow(ctx, page, [internal_of[m.id] for m in page])
+                page = tuple(refreshed(ctx, m) or m for m in page)
+            return Page(page, cursor)
         fetch *= 4
 
 
@@ -259,9 +280,9 @@ def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
 
 
 # -- keys, counts and facets ------------------------------------------------------------------------------
-def get_by_key_flow(ctx: Context, key: str, scope: ScopeKey) -> Flow[Memory | None]:
+def get_by_key_flow(ctx: Context, key: str, scope: ScopeKey, refresh: bool = False) -> Flow[Memory | None]:
     """The memory a caller's key names in a scope (``remember(key=...)``), or ``None``."""
-    (memory,) = yield from get_many_flow(ctx, [keyed_id(scope, check_key(key))])
+    (memory,) = yield from get_many_flow(ctx, [keyed_id(scope, check_key(key))], refresh)
     return memory
 
 

@@ -16,7 +16,7 @@ Round trips of a recall:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from agentmem_core._context import Context
 from agentmem_core._lexical import bm25_scores, fuse_scores, query_terms
 from agentmem_core._parse import SearchRow, as_text, parse_filter_search, parse_search, returned_rows
 from agentmem_core._plan import Call, Embed, Flow, ScriptCall, batch, expect
+from agentmem_core._refresh import refresh_flow, refreshed
 from agentmem_core._scripts import FETCH
 from agentmem_core.config import ScoringConfig
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
@@ -334,6 +335,7 @@ def recall_flow(
     scoring: ScoringConfig,
     reinforce: bool,
     offset: int = 0,
+    refresh_ttl: bool = False,
 ) -> Flow[RecallResult]:
     """Recall: embed, search (KNN, plus BM25 when hybrid), rank, fetch (+ reinforce); see the module doc.
 
@@ -412,4 +414,7 @@ def recall_flow(
         if reinforce:  # the counters after this recall: one more access, now
             counters = (_count(counters[0]) + 1, now, counters[2])
         hits.append(_hit(c, score, rec, counters))
+    if refresh_ttl and hits:  # restart the lifetime of the returned memories (one more round trip)
+        yield from refresh_flow(ctx, [h.memory for h in hits], [c.id for c, _, _ in ranked])
+        hits = [replace(h, memory=refreshed(ctx, h.memory) or h.memory) for h in hits]
     return RecallResult(tuple(hits))

@@ -416,6 +416,8 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         if value is not None:
             fields[name] = value
     ttl_ms = 0 if expires_at is None else max(1, int(round(float(ttl or 0) * 1000)))
+    if ttl_ms:
+        fields[F.TTL] = format_number(float(ttl or 0))
     return PreparedMemory(
         id=memory_id,
         scope=scope,
@@ -490,4 +492,5 @@ def prepare_patch(
         seconds = check_ttl(ttl)
         ttl_ms = max(1, int(round(seconds * 1000)))
         expires_text = fields[F.EXPIRES_AT] = fields[F.X_EXPIRES_AT] = format_number(now + seconds)
+        fields[F.TTL] = format_number(seconds)
     return PreparedPatch(fields, tuple(removed), parsed_kind, importance_text, ttl_ms, expires_text, content)

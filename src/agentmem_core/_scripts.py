@@ -16,6 +16,7 @@ __all__ = [
     "DELETE",
     "DUPLICATE",
     "FETCH",
+    "REFRESH",
     "SCOPE_STATS",
     "UPDATE",
     "WRITE",
@@ -273,6 +274,28 @@ return n
 """,
 )
 
+REFRESH = Script(
+    "refresh",
+    """
+-- Restart the lifetime of memories of one scope that still exist (reads with refresh_ttl).
+-- KEYS: x, mem1, stats1, mem2, stats2, ...   ARGV: then per memory: id, kind, new expires_at, ttl_ms
+-- -> how many were refreshed
+local n = 0
+for i = 2, #KEYS, 2 do
+  local j = 2 * (i - 2) + 1
+  local id, kind, exp, ms = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3])
+  if redis.call('PEXPIRE', KEYS[i], ms) == 1 then
+    -- one HSET: a write to the indexed hash re-indexes it (x_expires_at keeps counts exact)
+    redis.call('HSET', KEYS[i], 'expires_at', exp, 'x_expires_at', exp)
+    if redis.call('EXISTS', KEYS[i + 1]) == 1 then redis.call('PEXPIRE', KEYS[i + 1], ms) end
+    redis.call('ZADD', KEYS[1], exp, kind .. '|' .. id)
+    n = n + 1
+  end
+end
+return n
+""",
+)
+
 SCOPE_STATS = Script(
     "scope_stats",
     _PURGE
@@ -283,4 +306,4 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 """,
 )
 
-ALL_SCRIPTS = (WRITE, UPDATE, FETCH, DUPLICATE, DELETE, SCOPE_STATS, ALIAS_CLAIM, ALIAS_RELEASE)
+ALL_SCRIPTS = (WRITE, UPDATE, FETCH, DUPLICATE, DELETE, SCOPE_STATS, ALIAS_CLAIM, ALIAS_RELEASE, REFRESH)

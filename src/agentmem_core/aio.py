@@ -235,6 +235,7 @@ class AsyncMemoryStore(StoreBase):
         half_life_seconds: float | None = None,
         reinforce: bool = True,
         offset: int = 0,
+        refresh_ttl: bool = False,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Recall the ``k`` best memories for a text query.
@@ -247,6 +248,7 @@ class AsyncMemoryStore(StoreBase):
             half_life_seconds: override the recency half-life for this call.
             reinforce: bump ``access_count``/``last_accessed_at`` of the hits (one round trip).
             offset: skip this many of the best hits (pages through the ranking; ``k + offset <= 10000``).
+            refresh_ttl: restart the lifetime of the returned memories that have a TTL.
             **filters: scope and filters (``thread_id``, ``agent_id``, ``namespace``, ``namespace_prefix``,
                 ``user_id``, ``source``, ``tags``, ``kinds``, ``created_after``, ``created_before``,
                 ``metadata``, ``any_of``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the
@@ -257,7 +259,7 @@ class AsyncMemoryStore(StoreBase):
         """
         flow = self._recall(
             query, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
-            reinforce=reinforce, flt=to_filter(filters), offset=offset,
+            reinforce=reinforce, flt=to_filter(filters), offset=offset, refresh_ttl=refresh_ttl,
         )  # fmt: skip
         result: RecallResult = await self._run("recall", flow)
         return result
@@ -272,24 +274,30 @@ class AsyncMemoryStore(StoreBase):
         half_life_seconds: float | None = None,
         reinforce: bool = True,
         offset: int = 0,
+        refresh_ttl: bool = False,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Like :meth:`recall` with a precomputed query vector (validated and normalised)."""
         flow = self._recall(
             vector, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
-            reinforce=reinforce, flt=to_filter(filters), offset=offset,
+            reinforce=reinforce, flt=to_filter(filters), offset=offset, refresh_ttl=refresh_ttl,
         )  # fmt: skip
         result: RecallResult = await self._run("recall", flow)
         return result
 
-    async def get(self, memory_id: str) -> Memory | None:
-        """One memory by id, or ``None`` if it does not exist (or expired)."""
-        (memory,) = await self._run("get", self._get_many([memory_id]))
+    async def get(self, memory_id: str, *, refresh_ttl: bool = False) -> Memory | None:
+        """One memory by id (agentmem's or yours), or ``None`` if it does not exist (or expired).
+
+        ``refresh_ttl`` restarts its lifetime when it has a TTL (LangGraph's refresh on read).
+        """
+        (memory,) = await self._run("get", self._get_many([memory_id], refresh_ttl))
         return memory  # type: ignore[no-any-return]
 
-    async def get_many(self, memory_ids: Sequence[str]) -> builtins.list[Memory | None]:
-        """Memories by id (``None`` where missing), in one round trip."""
-        return list(await self._run("get_many", self._get_many(memory_ids)))
+    async def get_many(
+        self, memory_ids: Sequence[str], *, refresh_ttl: bool = False
+    ) -> builtins.list[Memory | None]:
+        """Memories by id (``None`` where missing), in one round trip (two with caller ids)."""
+        return list(await self._run("get_many", self._get_many(memory_ids, refresh_ttl)))
 
     async def list(
         self,
@@ -298,6 +306,7 @@ class AsyncMemoryStore(StoreBase):
         cursor: str | None = None,
         order: Order = "newest",
         offset: int = 0,
+        refresh_ttl: bool = False,
         **filters: Unpack[FilterArgs],
     ) -> Page:
         """Memories matching the filters, ``limit`` per page.
@@ -308,9 +317,12 @@ class AsyncMemoryStore(StoreBase):
             order: ``"newest"`` first (default) or ``"oldest"`` first; ties of ``created_at`` keep the
                 order the memories were written in (exact, for chat histories).
             offset: skip this many first (after the cursor, if one is given).
+            refresh_ttl: restart the lifetime of the listed memories that have a TTL.
             **filters: as :meth:`recall`; a page is never short because a filter ran on the client.
         """
-        page: Page = await self._run("list", self._list(to_filter(filters), limit, cursor, order, offset))
+        page: Page = await self._run(
+            "list", self._list(to_filter(filters), limit, cursor, order, offset, refresh_ttl)
+        )
         return page
 
     async def get_by_key(
@@ -321,10 +333,11 @@ class AsyncMemoryStore(StoreBase):
         thread_id: str | None = None,
         agent_id: str | None = None,
         user_id: str | None = None,
+        refresh_ttl: bool = False,
     ) -> Memory | None:
         """The memory written with ``remember(..., key=key)`` in this scope, or ``None``."""
         scope = scope_of(namespace, thread_id, agent_id, user_id)
-        memory: Memory | None = await self._run("get_by_key", self._get_by_key(key, scope))
+        memory: Memory | None = await self._run("get_by_key", self._get_by_key(key, scope, refresh_ttl))
         return memory
 
     async def count(self, **filters: Unpack[FilterArgs]) -> int:

@@ -61,6 +61,7 @@ class F:
     METADATA = "metadata"
     KEY = "key"
     UPDATED_AT = "updated_at"
+    TTL = "ttl"  # the lifetime in seconds it was written with (refresh_ttl restarts it)
     NOEMBED = "noembed"  # "1": stored and filtered, never embedded nor recalled (remember(embed=False))
     EXT_ID = "ext_id"  # the caller's global id (remember(id=...)): what Memory.id then says
     SEQ = "seq"  # the scope's write sequence (set by the write script): ties of created_at keep write order
@@ -107,6 +108,7 @@ STORED_FIELDS: tuple[str, ...] = (
     F.SEQ,
     F.EXT_ID,
     F.NOEMBED,
+    F.TTL,
 )
 """Fields a read returns (never the vector blob: parsing it is most of a naive recall's cost)."""
 
@@ -286,6 +288,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             duplicate_count=int(dup) if dup else 0,
             sequence=int(seq) if (seq := get(F.SEQ)) else 0,
             embedded=not get(F.NOEMBED),
+            ttl=float(ttl) if (ttl := get(F.TTL)) else None,
         )
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BackendError(f"memory {memory_id} has an unreadable field: {exc}") from exc

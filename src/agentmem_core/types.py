@@ -47,6 +47,8 @@ class Memory:
         sequence: its place in its scope's write order (increasing per write; a re-put key keeps its
             place): ``list`` breaks ``created_at`` ties by it, so a chat history keeps its exact order.
         embedded: whether its content was embedded (``False``: listed and filtered, never recalled).
+        ttl: the lifetime in seconds it was (last) given, or ``None``; reads with ``refresh_ttl=True``
+            restart it from the read.
     """
 
     id: str
@@ -69,6 +71,7 @@ class Memory:
     duplicate_count: int = 0
     sequence: int = 0
     embedded: bool = True
+    ttl: float | None = None
 
 
 _T = TypeVar("_T")

@@ -494,3 +494,33 @@ async def test_dotted_keys_reach_into_nested_metadata(
     await check_everywhere(store, "nested", NESTED, {"metadata": flt}, expected)
     if declared:
         await store.close()
+
+
+# -- TTL refresh on read -------------------------------------------------------------------------------------
+async def test_reads_with_refresh_ttl_restart_the_lifetime(mem: Facade) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    store = mem.store
+    by_id = await mem.remember("short lived", user_id="r", ttl=60)
+    await mem.remember("short lived key", user_id="r", ttl=60, key="k")
+    listed = await mem.remember("short lived listed", thread_id="rl", ttl=60)
+    recalled = await mem.remember("short lived recalled", agent_id="ra", ttl=60)
+    forever = await mem.remember("kept forever", user_id="r")
+    assert (await mem.get(by_id)).ttl == 60 and (await mem.get(forever)).ttl is None
+    clock.now += 50
+    assert (await mem.get(by_id, refresh_ttl=True)).expires_at == clock.now + 60
+    assert (await mem.get_by_key("k", user_id="r", refresh_ttl=True)).expires_at == clock.now + 60
+    assert [m.expires_at for m in (await mem.list(thread_id="rl", refresh_ttl=True)).memories] == [
+        clock.now + 60
+    ]
+    hits = await mem.recall("short lived recalled", agent_id="ra", refresh_ttl=True)
+    assert [h.memory.expires_at for h in hits] == [clock.now + 60]
+    assert (await mem.get(forever, refresh_ttl=True)).expires_at is None
+    ttl = store.client.pttl(store.keys.memory(by_id))
+    if hasattr(ttl, "__await__"):
+        ttl = await ttl
+    assert ttl > 55_000  # the server's own expiry moved too
+    clock.now += 30  # past the first lifetime, inside the refreshed one
+    assert {m.id for m in await mem.get_many([by_id, listed, recalled]) if m} == {by_id, listed, recalled}
+    assert await mem.count(user_id="r") == 3  # the indexed expiry moved: counts agree
+    clock.now += 31
+    assert await mem.get(by_id) is None and await mem.count(user_id="r") == 1

@@ -1,0 +1,47 @@
+"""TTL refresh on read (``refresh_ttl=True`` on get, list and recall): restart what was read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from agentmem_core._context import Context
+from agentmem_core._plan import Flow, ScriptCall, batch, expect
+from agentmem_core._scripts import REFRESH
+from agentmem_core.schema import format_number
+from agentmem_core.types import Memory
+
+__all__ = ["refresh_flow", "refreshed"]
+
+
+def refresh_flow(
+    ctx: Context, memories: Sequence[Memory | None], internal: Sequence[str | None]
+) -> Flow[None]:
+    """Restart the lifetime of the read memories that have a TTL (``refresh_ttl=True``), in one round trip.
+
+    ``internal`` are the memories' internal ids (their ``Memory.id`` may be a caller id). The memories
+    are immutable: the caller reads the new expiry from :func:`refreshed`.
+    """
+    groups: dict[str, tuple[list[str], list[str | int]]] = {}
+    for memory, memory_id in zip(memories, internal):
+        if memory is None or memory_id is None or memory.ttl is None:
+            continue
+        keys, args = groups.setdefault(memory_id[:16], ([], []))
+        keys += [ctx.keys.memory(memory_id), ctx.keys.stats(memory_id)]
+        expires = format_number(ctx.now + memory.ttl)
+        args += [memory_id, memory.kind.value, expires, max(1, int(round(memory.ttl * 1000)))]
+    if not groups:
+        return
+    calls = [
+        ScriptCall(REFRESH, (ctx.keys.expiring(tag), *keys), tuple(args))
+        for tag, (keys, args) in groups.items()
+    ]
+    for reply in (yield batch(calls)):
+        expect(reply)
+
+
+def refreshed(ctx: Context, memory: Memory | None) -> Memory | None:
+    """A memory as a read with ``refresh_ttl=True`` left it (its new ``expires_at``)."""
+    if memory is None or memory.ttl is None:
+        return memory
+    return replace(memory, expires_at=ctx.now + memory.ttl)
