@@ -28,7 +28,13 @@ from agentmem_core._flows_read import (
     stats_flow,
 )
 from agentmem_core._flows_recall import recall_flow
-from agentmem_core._flows_write import forget_by_scope_flow, forget_flow, remember_flow, update_flow
+from agentmem_core._flows_write import (
+    forget_by_scope_flow,
+    forget_flow,
+    remember_flow,
+    touch_flow,
+    update_flow,
+)
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._records import MemoryInput
 from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
@@ -317,8 +323,13 @@ class StoreBase:
             )
         )
 
-    def _get_many(self, ids: Sequence[str], refresh_ttl: bool = False) -> Flow[list[Memory | None]]:
-        return (yield from get_many_flow(self._context(), list(ids), refresh_ttl))
+    def _get_many(
+        self, ids: Sequence[str], refresh_ttl: bool = False, with_vector: bool = False
+    ) -> Flow[list[Memory | None]]:
+        return (yield from get_many_flow(self._context(), list(ids), refresh_ttl, with_vector))
+
+    def _touch(self, ids: Sequence[str]) -> Flow[int]:
+        return (yield from touch_flow(self._context(), list(ids)))
 
     def _update(self, memory_id: str, **changes: Any) -> Flow[Memory]:
         return (yield from update_flow(self._context(), memory_id, **changes))

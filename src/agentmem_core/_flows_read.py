@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
+
+import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, is_memory_id, local_id_for_caller_id
@@ -18,17 +21,18 @@ from agentmem_core._scope_index import dimension_range, namespace_range, tag_of
 from agentmem_core._scripts import SCOPE_STATS
 from agentmem_core.errors import InvalidMemoryError
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, decode_memory, format_number
+from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, F, decode_memory, format_number
 from agentmem_core.types import Facets, Memory, Page, ScopeStats, Stats
 
 __all__ = ["get_many_flow", "list_flow", "scopes_flow", "stats_flow"]
 
 
-def get_commands(ctx: Context, ids: Sequence[str]) -> list[Call]:
-    """HMGET of the stored fields and the counters of each id."""
+def get_commands(ctx: Context, ids: Sequence[str], vectors: bool = False) -> list[Call]:
+    """HMGET of the stored fields (and the vector, when asked) and the counters of each id."""
+    fields = (*STORED_FIELDS, F.EMBEDDING) if vectors else STORED_FIELDS
     commands: list[Call] = []
     for memory_id in ids:
-        commands.append(Call(("HMGET", ctx.keys.memory(memory_id), *STORED_FIELDS)))
+        commands.append(Call(("HMGET", ctx.keys.memory(memory_id), *fields)))
         commands.append(Call(("HMGET", ctx.keys.stats(memory_id), *STATS_FIELDS)))
     return commands
 
@@ -46,6 +50,8 @@ def decode_gets(ctx: Context, ids: Sequence[str], replies: Sequence[Any]) -> lis
         if memory.expires_at is not None and memory.expires_at <= ctx.now:
             out.append(None)
             continue
+        if len(values) > len(STORED_FIELDS) and isinstance(blob := values[-1], bytes):  # the vector
+            memory = replace(memory, vector=tuple(np.frombuffer(blob, dtype="<f4").tolist()))
         out.append(memory)
     return out
 
@@ -75,16 +81,19 @@ def resolve_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[str | None]]:
     return out
 
 
-def get_many_flow(ctx: Context, ids: Sequence[str], refresh: bool = False) -> Flow[list[Memory | None]]:
+def get_many_flow(
+    ctx: Context, ids: Sequence[str], refresh: bool = False, vectors: bool = False
+) -> Flow[list[Memory | None]]:
     """Fetch memories by id (agentmem's or the caller's) in one round trip, two with caller ids.
 
-    ``refresh`` restarts the lifetime of the found memories that have a TTL (one more round trip).
+    ``refresh`` restarts the lifetime of the found memories that have a TTL (one more round trip);
+    ``vectors`` also reads their stored embeddings.
     """
     internal = yield from resolve_flow(ctx, ids)
     known = [i for i in internal if i is not None]
     if not known:
         return [None] * len(ids)
-    replies = yield batch(get_commands(ctx, known))
+    replies = yield batch(get_commands(ctx, known, vectors))
     found = iter(decode_gets(ctx, known, replies))
     memories = [None if i is None else next(found) for i in internal]
     if refresh:

@@ -23,7 +23,7 @@ from agentmem_core._records import (
     prepare_patch,
 )
 from agentmem_core._scope_index import scope_members
-from agentmem_core._scripts import ALIAS_CLAIM, ALIAS_RELEASE, DELETE, DUPLICATE, UPDATE, WRITE
+from agentmem_core._scripts import ALIAS_CLAIM, ALIAS_RELEASE, DELETE, DUPLICATE, FETCH, UPDATE, WRITE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import BackendError, InvalidMemoryError, InvalidVectorError, NotFoundError
 from agentmem_core.query import MemoryFilter, render_query
@@ -519,3 +519,22 @@ def update_flow(
     if memory is None:
         raise NotFoundError(f"memory {caller_id} was deleted while it was being updated")
     return memory
+
+
+def touch_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
+    """Reinforce memories as a recall returning them would: ``access_count`` + 1, ``last_accessed_at`` now.
+
+    For callers that surface memories by other means (CrewAI's ``touch_records``). Returns how many exist.
+    """
+    internal = yield from resolve_flow(ctx, ids)
+    known = list(dict.fromkeys(i for i in internal if i is not None))
+    if not known:
+        return 0
+    groups: dict[str, list[str]] = {}
+    for memory_id in known:  # FETCH: one call per scope (hash slot) on a cluster, one in all otherwise
+        groups.setdefault(memory_id[:16] if ctx.cluster else "", []).extend(
+            (ctx.keys.memory(memory_id), ctx.keys.stats(memory_id))
+        )
+    now = format_number(ctx.now)
+    replies = yield batch([ScriptCall(FETCH, tuple(keys), ("1", now)) for keys in groups.values()])
+    return sum(1 for reply in replies for value in expect(reply) if isinstance(value, (list, tuple)))

@@ -285,19 +285,30 @@ class AsyncMemoryStore(StoreBase):
         result: RecallResult = await self._run("recall", flow)
         return result
 
-    async def get(self, memory_id: str, *, refresh_ttl: bool = False) -> Memory | None:
+    async def get(
+        self, memory_id: str, *, refresh_ttl: bool = False, with_vector: bool = False
+    ) -> Memory | None:
         """One memory by id (agentmem's or yours), or ``None`` if it does not exist (or expired).
 
-        ``refresh_ttl`` restarts its lifetime when it has a TTL (LangGraph's refresh on read).
+        ``refresh_ttl`` restarts its lifetime when it has a TTL (LangGraph's refresh on read);
+        ``with_vector`` also returns its stored embedding (``Memory.vector``).
         """
-        (memory,) = await self._run("get", self._get_many([memory_id], refresh_ttl))
+        (memory,) = await self._run("get", self._get_many([memory_id], refresh_ttl, with_vector))
         return memory  # type: ignore[no-any-return]
 
     async def get_many(
-        self, memory_ids: Sequence[str], *, refresh_ttl: bool = False
+        self, memory_ids: Sequence[str], *, refresh_ttl: bool = False, with_vector: bool = False
     ) -> builtins.list[Memory | None]:
         """Memories by id (``None`` where missing), in one round trip (two with caller ids)."""
-        return list(await self._run("get_many", self._get_many(memory_ids, refresh_ttl)))
+        return list(await self._run("get_many", self._get_many(memory_ids, refresh_ttl, with_vector)))
+
+    async def touch(self, memory_ids: Sequence[str]) -> int:
+        """Reinforce memories as if a recall had returned them (``access_count``, ``last_accessed_at``).
+
+        Returns:
+            How many of them exist.
+        """
+        return int(await self._run("touch", self._touch(memory_ids)))
 
     async def list(
         self,
@@ -403,3 +414,4 @@ class AsyncMemoryStore(StoreBase):
     acount = count
     afacets = facets
     alist_namespaces = list_namespaces
+    atouch = touch

@@ -289,6 +289,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             sequence=int(seq) if (seq := get(F.SEQ)) else 0,
             embedded=not get(F.NOEMBED),
             ttl=float(ttl) if (ttl := get(F.TTL)) else None,
+            vector=None,
         )
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BackendError(f"memory {memory_id} has an unreadable field: {exc}") from exc

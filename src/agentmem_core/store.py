@@ -282,19 +282,28 @@ class MemoryStore(StoreBase):
         result: RecallResult = self._run("recall", flow)
         return result
 
-    def get(self, memory_id: str, *, refresh_ttl: bool = False) -> Memory | None:
+    def get(self, memory_id: str, *, refresh_ttl: bool = False, with_vector: bool = False) -> Memory | None:
         """One memory by id (agentmem's or yours), or ``None`` if it does not exist (or expired).
 
-        ``refresh_ttl`` restarts its lifetime when it has a TTL (LangGraph's refresh on read).
+        ``refresh_ttl`` restarts its lifetime when it has a TTL (LangGraph's refresh on read);
+        ``with_vector`` also returns its stored embedding (``Memory.vector``).
         """
-        (memory,) = self._run("get", self._get_many([memory_id], refresh_ttl))
+        (memory,) = self._run("get", self._get_many([memory_id], refresh_ttl, with_vector))
         return memory  # type: ignore[no-any-return]
 
     def get_many(
-        self, memory_ids: Sequence[str], *, refresh_ttl: bool = False
+        self, memory_ids: Sequence[str], *, refresh_ttl: bool = False, with_vector: bool = False
     ) -> builtins.list[Memory | None]:
         """Memories by id (``None`` where missing), in one round trip (two with caller ids)."""
-        return list(self._run("get_many", self._get_many(memory_ids, refresh_ttl)))
+        return list(self._run("get_many", self._get_many(memory_ids, refresh_ttl, with_vector)))
+
+    def touch(self, memory_ids: Sequence[str]) -> int:
+        """Reinforce memories as if a recall had returned them (``access_count``, ``last_accessed_at``).
+
+        Returns:
+            How many of them exist.
+        """
+        return int(self._run("touch", self._touch(memory_ids)))
 
     def list(
         self,

@@ -49,6 +49,8 @@ class Memory:
         embedded: whether its content was embedded (``False``: listed and filtered, never recalled).
         ttl: the lifetime in seconds it was (last) given, or ``None``; reads with ``refresh_ttl=True``
             restart it from the read.
+        vector: its stored embedding (unit length, float32 precision), only from reads that ask for it
+            (``get(..., with_vector=True)``); ``None`` otherwise and for memories that are not embedded.
     """
 
     id: str
@@ -72,6 +74,7 @@ class Memory:
     sequence: int = 0
     embedded: bool = True
     ttl: float | None = None
+    vector: tuple[float, ...] | None = None
 
 
 _T = TypeVar("_T")

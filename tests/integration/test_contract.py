@@ -524,3 +524,30 @@ async def test_reads_with_refresh_ttl_restart_the_lifetime(mem: Facade) -> None:
     assert await mem.count(user_id="r") == 3  # the indexed expiry moved: counts agree
     clock.now += 31
     assert await mem.get(by_id) is None and await mem.count(user_id="r") == 1
+
+
+# -- vectors and touch ----------------------------------------------------------------------------------
+async def test_reads_return_the_stored_vector_when_asked(mem: Facade) -> None:
+    vector = [3.0, 4.0] + [0.0] * 62
+    (memory_id,) = await mem.remember_many([MemoryInput("a", user_id="v")], vectors=[vector])
+    quiet = await mem.remember("b", user_id="v", embed=False)
+    assert (await mem.get(memory_id)).vector is None  # not read unless asked
+    got = await mem.get(memory_id, with_vector=True)
+    assert got.vector is not None and len(got.vector) == 64
+    assert got.vector[:2] == pytest.approx((0.6, 0.8))  # stored unit length, float32
+    assert [m.vector is None for m in await mem.get_many([memory_id, quiet], with_vector=True)] == [
+        False,
+        True,
+    ]
+
+
+async def test_touch_reinforces_without_a_recall(mem: Facade) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    first = await mem.remember("touched", user_id="t", id="touch-me")
+    second = await mem.remember("also touched", user_id="t")
+    clock.now += 100
+    assert await mem.touch(["touch-me", second, "nobody", second]) == 2
+    a, b = await mem.get_many([first, second])
+    assert (a.access_count, a.last_accessed_at) == (1, clock.now)
+    assert (b.access_count, b.last_accessed_at) == (1, clock.now)
+    assert await mem.touch([]) == 0
