@@ -79,13 +79,10 @@ if old_kind then
 end
 -- ONE HSET: every write to an indexed hash re-indexes the whole document (the vector included), so
 -- the kept created_at and the sequence go into the same call. The client sends created_at and
--- x_created_at as the first two field pairs (ARGV[8..11]), so a kept time replaces them in place.
-local fields = {}
-for j = 8, #ARGV do fields[#fields + 1] = ARGV[j] end
-if keep then fields[2] = created; fields[4] = created end
-fields[#fields + 1] = 'seq'
-fields[#fields + 1] = seq
-redis.call('HSET', KEYS[1], unpack(fields))
+-- x_created_at as the first two field pairs (ARGV[8..11]), so a kept time replaces them in place
+-- (unpack last in the call expands every remaining value, without copying ARGV).
+if keep then ARGV[9] = created; ARGV[11] = created end
+redis.call('HSET', KEYS[1], 'seq', seq, unpack(ARGV, 8))
 redis.call('HINCRBY', KEYS[5], kind, 1)
 redis.call('ZADD', KEYS[3], created, id)
 redis.call('ZADD', KEYS[6], ARGV[7], id)
