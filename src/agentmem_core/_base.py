@@ -31,12 +31,13 @@ from agentmem_core._flows_recall import recall_flow
 from agentmem_core._flows_write import (
     forget_by_scope_flow,
     forget_flow,
+    move_flow,
     remember_flow,
     touch_flow,
     update_flow,
 )
 from agentmem_core._plan import Embed, Flow, batch, expect
-from agentmem_core._records import MemoryInput
+from agentmem_core._records import MemoryInput, scope_of
 from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.connection import is_cluster
 from agentmem_core.embeddings import CallableEmbedder, EmbedderLike, ensure_embedder
@@ -331,8 +332,14 @@ class StoreBase:
     def _touch(self, ids: Sequence[str]) -> Flow[int]:
         return (yield from touch_flow(self._context(), list(ids)))
 
-    def _update(self, memory_id: str, **changes: Any) -> Flow[Memory]:
-        return (yield from update_flow(self._context(), memory_id, **changes))
+    def _update(self, memory_id: str, scope: ScopeKey | None = None, **changes: Any) -> Flow[Memory]:
+        ctx = self._context()
+        if scope is not None:
+            if not isinstance(scope, ScopeKey):
+                raise InvalidMemoryError(f"scope must be a ScopeKey, got {type(scope).__name__}")
+            target = scope_of(scope.namespace, scope.thread_id, scope.agent_id, scope.user_id)
+            memory_id = yield from move_flow(ctx, memory_id, target, self._registered)
+        return (yield from update_flow(ctx, memory_id, **changes))
 
     def _list(
         self,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from agentmem_core._context import Context
-from agentmem_core._encoding import ScopeKey, encode_tag, local_id_for_caller_id
+from agentmem_core._encoding import ScopeKey, encode_tag, is_memory_id, local_id_for_caller_id
 from agentmem_core._flows_read import decode_gets, get_commands, get_many_flow, resolve_flow, scopes_flow
 from agentmem_core._flows_recall import knn_command
-from agentmem_core._parse import as_text, parse_search
+from agentmem_core._parse import as_text, pairs, parse_search
 from agentmem_core._plan import Call, Command, Embed, Flow, ScriptCall, batch, expect
 from agentmem_core._records import (
     MemoryInput,
@@ -27,11 +28,13 @@ from agentmem_core._scripts import ALIAS_CLAIM, ALIAS_RELEASE, DELETE, DUPLICATE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import BackendError, InvalidMemoryError, InvalidVectorError, NotFoundError
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import F, format_number
+from agentmem_core.schema import NEVER, F, format_number
 from agentmem_core.scoring import eviction_priority, recency
 from agentmem_core.types import Memory
 
 __all__ = ["forget_by_scope_flow", "forget_flow", "remember_flow", "update_flow"]
+
+_NEVER = format_number(NEVER)
 
 PIPELINE_CHUNK = 512
 """Commands per round trip for bulk writes (bounded so one huge batch cannot stall the server)."""
@@ -126,7 +129,9 @@ def _unregister_calls(ctx: Context, scope: ScopeKey) -> list[Call]:
     ]
 
 
-def _claim_ids(ctx: Context, items: Sequence[PreparedMemory]) -> Flow[None]:
+def _claim_ids(
+    ctx: Context, items: Sequence[PreparedMemory], moving: Mapping[str, str] | None = None
+) -> Flow[None]:
     """Claim the caller ids of the items before they are written (a global id names one memory).
 
     An id held by a memory of another scope is an error while that memory exists (ids never move a
@@ -144,7 +149,8 @@ def _claim_ids(ctx: Context, items: Sequence[PreparedMemory]) -> Flow[None]:
             raise InvalidMemoryError(
                 f"id {item.external_id!r} is given to memories of two scopes in one call"
             )
-    pending, stale = dict(wanted), dict[str, str]()
+    # ``moving``: ids whose memory is being moved away from the named scope (that holder is no conflict)
+    pending, stale = dict(wanted), dict(moving or {})
     for _ in range(3):
         if not pending:
             return
@@ -538,3 +544,67 @@ def touch_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
     now = format_number(ctx.now)
     replies = yield batch([ScriptCall(FETCH, tuple(keys), ("1", now)) for keys in groups.values()])
     return sum(1 for reply in replies for value in expect(reply) if isinstance(value, (list, tuple)))
+
+
+def move_flow(ctx: Context, memory_id: str, scope: ScopeKey, registered: set[str]) -> Flow[str]:
+    """Move a memory to another scope, and return the id to use from now on.
+
+    It is written there (vector, times, counters and caller id kept), then the original is deleted.
+    agentmem's ids name their scope, so they change; a caller's id stays.
+
+    Two scopes are two hash slots, so the move is two steps: a crash between them leaves both copies
+    (never neither), and the caller id already names the new one.
+
+    Raises:
+        NotFoundError: when the memory does not exist (or expired).
+    """
+    (old,) = yield from resolve_flow(ctx, [memory_id])
+    if old is None:
+        raise NotFoundError(f"memory {memory_id} does not exist")
+    replies = yield batch([*get_commands(ctx, [old], vectors=True), Call(("HGETALL", ctx.keys.stats(old)))])
+    (memory,) = decode_gets(ctx, [old], replies[:2])
+    if memory is None:
+        raise NotFoundError(f"memory {memory_id} does not exist")
+    here = ScopeKey(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
+    if here == scope:
+        return memory.id
+    external = None if is_memory_id(memory.id) else memory.id
+    remaining = None if memory.expires_at is None else max(0.001, memory.expires_at - ctx.now)
+    item = prepare(
+        MemoryInput(
+            content=memory.content, importance=memory.importance, tags=memory.tags, kind=memory.kind,
+            source=memory.source, metadata=memory.metadata, ttl=remaining, thread_id=scope.thread_id,
+            agent_id=scope.agent_id, namespace=scope.namespace, user_id=scope.user_id,
+            created_at=memory.created_at, key=memory.key, id=external, embed=memory.embedded,
+        ),
+        ctx.config,
+        ctx.now,
+    )  # fmt: skip
+    if remaining is None:  # a memory that never expired keeps never expiring (no default TTL of its kind)
+        item = replace(
+            item,
+            expires_at=None,
+            ttl_ms=0,
+            fields={**item.fields, F.EXPIRES_AT: _NEVER, F.X_EXPIRES_AT: _NEVER},
+        )
+        item.fields.pop(F.TTL, None)
+    if external is not None:
+        yield from _claim_ids(ctx, [item], moving={external: old[:16]})
+    blob = None if memory.vector is None else np.asarray(memory.vector, dtype="<f4").tobytes()
+    counters = pairs(expect(replies[2]))
+    commands: list[Command] = []
+    if scope.tag not in registered:
+        commands.extend(register_calls(ctx, scope))
+    commands.append(_write_call(ctx, item, blob))
+    if counters:  # its access history moves with it
+        flat = [x for name, value in counters.items() for x in (name, value)]
+        commands.append(Call(("HSET", ctx.keys.stats(item.id), *flat)))
+    for reply in (yield batch(commands)):
+        expect(reply)
+    registered.add(scope.tag)
+    (reply,) = yield batch([_delete_call(ctx, old[:16], [old], keep=-1)])
+    reply = expect(reply)
+    yield from _released(ctx, [(old[:16], reply)])  # a no-op for the moved caller id: it names the new copy
+    if int(reply[0]) == 0:
+        yield from unregister_if_empty(ctx, here)
+    return external or item.id

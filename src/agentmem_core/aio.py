@@ -181,11 +181,15 @@ class AsyncMemoryStore(StoreBase):
         metadata: dict[str, Any] | None = None,
         kind: Kind | str | None = None,
         ttl: float | None = None,
+        scope: ScopeKey | None = None,
     ) -> Memory:
         """Change a memory (its scope and id stay), atomically; re-embeds only if the content changed.
 
         Attributes left ``None`` are not touched, so concurrent updates of different attributes both
-        stick; ``ttl`` restarts the memory's lifetime from now.
+        stick; ``ttl`` restarts the memory's lifetime from now. ``scope`` moves it to another scope
+        (written there first, then deleted here; its vector, times, counters and caller id move along):
+        agentmem's ids name their scope, so the returned memory's ``id`` is then new, while a caller's
+        id stays.
 
         Returns:
             The memory as updated.
@@ -194,7 +198,7 @@ class AsyncMemoryStore(StoreBase):
             NotFoundError: the memory does not exist (also when it was deleted concurrently).
         """
         flow = self._update(
-            memory_id, content=content, importance=importance, tags=tags, metadata=metadata,
+            memory_id, scope, content=content, importance=importance, tags=tags, metadata=metadata,
             kind=kind, ttl=ttl,
         )  # fmt: skip
         memory: Memory = await self._run("update", flow)

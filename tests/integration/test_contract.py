@@ -16,6 +16,7 @@ from agentmem_core import (
     MemoryInput,
     NotFoundError,
     SchemaMismatchError,
+    ScopeKey,
 )
 from agentmem_core.embeddings import HashingEmbedder
 
@@ -551,3 +552,31 @@ async def test_touch_reinforces_without_a_recall(mem: Facade) -> None:
     assert (a.access_count, a.last_accessed_at) == (1, clock.now)
     assert (b.access_count, b.last_accessed_at) == (1, clock.now)
     assert await mem.touch([]) == 0
+
+
+# -- moving a memory to another scope ---------------------------------------------------------------------
+async def test_update_moves_a_memory_to_another_scope(mem: Facade) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    crew = await mem.remember(
+        "draft plan", namespace=("crew", "research"), id="rec-1", tags=["plan"], ttl=600
+    )
+    born = clock.now
+    await mem.touch([crew])
+    clock.now += 10
+    moved = await mem.update(crew, scope=ScopeKey(namespace=("crew", "writing")), importance=0.9)
+    assert moved.id == "rec-1" and moved.namespace == ("crew", "writing") and moved.importance == 0.9
+    assert (moved.created_at, moved.access_count, moved.tags) == (born, 1, ("plan",))
+    assert moved.expires_at == pytest.approx(born + 600)  # its lifetime does not restart
+    assert await mem.count(namespace=("crew", "research")) == 0
+    assert await mem.list_namespaces(prefix=("crew",)) == [("crew", "writing")]
+    assert [h.memory.id for h in await mem.recall("draft plan", namespace=("crew", "writing"))] == ["rec-1"]
+    # agentmem's own ids name their scope: the moved memory gets a new one, the old one names nothing
+    own = await mem.remember("a thought", user_id="a")
+    elsewhere = await mem.update(own, scope=ScopeKey(user_id="b"))
+    assert elsewhere.id != own and elsewhere.user_id == "b" and await mem.get(own) is None
+    same = await mem.update(elsewhere.id, scope=ScopeKey(user_id="b"))
+    assert same.id == elsewhere.id
+    with pytest.raises(NotFoundError):
+        await mem.update("nobody", scope=ScopeKey(user_id="b"))
+    with pytest.raises(InvalidMemoryError):
+        await mem.update(same.id, scope=ScopeKey(user_id=""))
