@@ -28,7 +28,7 @@ from agentmem_core._scripts import ALIAS_CLAIM, ALIAS_RELEASE, DELETE, DUPLICATE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import BackendError, InvalidMemoryError, InvalidVectorError, NotFoundError
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import NEVER, F, format_number
+from agentmem_core.schema import NEVER, F, format_number, pack_opt_rest, unpack_opt
 from agentmem_core.scoring import eviction_priority, recency
 from agentmem_core.types import Memory
 
@@ -61,6 +61,7 @@ def _write_call(ctx: Context, item: PreparedMemory, vector: bytes | None) -> Scr
             item.fields[F.EXPIRES_AT] if item.expires_at is not None else "0",
             item.kind.value,
             item.fields[F.IMPORTANCE],
+            item.opt_rest,
             *flat,
         ),
     )
@@ -487,11 +488,11 @@ def update_flow(
     removed = list(patch.removed)
     extra: list[str | bytes] = []
     if patch.content is not None:
-        (current,) = yield batch([Call(("HMGET", key, F.CONTENT, F.NOEMBED))])
-        content_now, noembed = expect(current)
+        (current,) = yield batch([Call(("HMGET", key, F.CONTENT, F.OPT))])
+        content_now, opt = expect(current)
         if content_now is None:
             raise NotFoundError(f"memory {caller_id} does not exist")
-        embedded = not noembed
+        embedded = unpack_opt(opt)[2]
         check_content(patch.content, ctx.config, embedded=embedded)
         if as_text(content_now) != patch.content:  # the same text keeps its vector and terms
             part, gone = content_fields(patch.content, embedded=embedded)
@@ -514,6 +515,7 @@ def update_flow(
         (
             format_number(ctx.now), memory_id, patch.kind.value if patch.kind else "",
             patch.importance or "", "" if patch.ttl_ms is None else patch.ttl_ms, patch.expires_text or "",
+            "" if patch.ttl_ms is None else format_number(patch.ttl_ms / 1000),
             len(flat) // 2, *flat, *removed,
         ),
     )  # fmt: skip
@@ -582,12 +584,9 @@ def move_flow(ctx: Context, memory_id: str, scope: ScopeKey, registered: set[str
     )  # fmt: skip
     if remaining is None:  # a memory that never expired keeps never expiring (no default TTL of its kind)
         item = replace(
-            item,
-            expires_at=None,
-            ttl_ms=0,
+            item, expires_at=None, ttl_ms=0, opt_rest=pack_opt_rest(None, memory.embedded, external),
             fields={**item.fields, F.EXPIRES_AT: _NEVER, F.X_EXPIRES_AT: _NEVER},
-        )
-        item.fields.pop(F.TTL, None)
+        )  # fmt: skip
     if external is not None:
         yield from _claim_ids(ctx, [item], moving={external: old[:16]})
     blob = None if memory.vector is None else np.asarray(memory.vector, dtype="<f4").tobytes()

@@ -25,7 +25,7 @@ from agentmem_core._encoding import (
 from agentmem_core._lexical import analyze
 from agentmem_core.config import Kind, StoreConfig
 from agentmem_core.errors import InvalidMemoryError
-from agentmem_core.schema import NEVER, F, format_number, lookup, numeric_field, numeric_value
+from agentmem_core.schema import NEVER, F, format_number, lookup, numeric_field, numeric_value, pack_opt_rest
 
 __all__ = ["MemoryInput", "PreparedMemory", "normalise_namespace", "prepare", "scope_value"]
 
@@ -248,6 +248,8 @@ class PreparedMemory:
     """The caller's global id (``remember(id=...)``), if one was given."""
     embedded: bool = True
     """Whether the content is embedded (``False``: stored, listed and filtered, never recalled)."""
+    opt_rest: str = "||"
+    """The ``opt`` field but its sequence (``schema.F.OPT``), which the write script prepends."""
 
 
 def check_content(content: Any, config: StoreConfig, *, embedded: bool = True) -> str:
@@ -408,16 +410,13 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         metadata_fields(metadata, metadata_text, config.numeric_fields),
     ):
         fields.update(part)
-    if not item.embed:
-        fields[F.NOEMBED] = "1"
+
     for name, value in ((F.THREAD_ID, scope.thread_id), (F.AGENT_ID, scope.agent_id),
-                        (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key),
-                        (F.EXT_ID, external)):  # fmt: skip
+                        (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key)):  # fmt: skip
         if value is not None:
             fields[name] = value
     ttl_ms = 0 if expires_at is None else max(1, int(round(float(ttl or 0) * 1000)))
-    if ttl_ms:
-        fields[F.TTL] = format_number(float(ttl or 0))
+
     return PreparedMemory(
         id=memory_id,
         scope=scope,
@@ -431,6 +430,7 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         keeps_created=(key is not None or external is not None) and item.created_at is None,
         external_id=external,
         embedded=item.embed,
+        opt_rest=pack_opt_rest(float(ttl) if ttl_ms and ttl is not None else None, item.embed, external),
     )
 
 
@@ -492,5 +492,4 @@ def prepare_patch(
         seconds = check_ttl(ttl)
         ttl_ms = max(1, int(round(seconds * 1000)))
         expires_text = fields[F.EXPIRES_AT] = fields[F.X_EXPIRES_AT] = format_number(now + seconds)
-        fields[F.TTL] = format_number(seconds)
     return PreparedPatch(fields, tuple(removed), parsed_kind, importance_text, ttl_ms, expires_text, content)

@@ -60,17 +60,18 @@ WRITE = Script(
     + """
 -- KEYS: mem, stats, z, x, c, i
 -- ARGV: now, id, created_at ('' = keep a replaced memory's, else now), ttl_ms, expires_at, kind,
---       importance, 'created_at', t, 'x_created_at', t, field, value, ...
+--       importance, opt without its sequence ("ttl|flags|caller id"),
+--       'created_at', t, 'x_created_at', t, field, value, ...
 local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
-local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'seq')
+local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'opt')
 local old_kind = old[1]
 local is_new = 1
 local keep = created == ''
 if keep then created = old[2] or now end
 -- the scope's write sequence: listing breaks created_at ties by it (exact insertion order); a re-put
 -- key keeps its place
-local seq = (keep and old[3]) or redis.call('HINCRBY', KEYS[5], '#seq', 1)
+local seq = (keep and old[3] and string.match(old[3], '^(%d+)|')) or redis.call('HINCRBY', KEYS[5], '#seq', 1)
 if old_kind then
   is_new = 0
   if redis.call('ZREM', KEYS[3], id) == 1 then redis.call('HINCRBY', KEYS[5], old_kind, -1) end
@@ -79,10 +80,10 @@ if old_kind then
 end
 -- ONE HSET: every write to an indexed hash re-indexes the whole document (the vector included), so
 -- the kept created_at and the sequence go into the same call. The client sends created_at and
--- x_created_at as the first two field pairs (ARGV[8..11]), so a kept time replaces them in place
+-- x_created_at as the first two field pairs (ARGV[9..12]), so a kept time replaces them in place
 -- (unpack last in the call expands every remaining value, without copying ARGV).
-if keep then ARGV[9] = created; ARGV[11] = created end
-redis.call('HSET', KEYS[1], 'seq', seq, unpack(ARGV, 8))
+if keep then ARGV[10] = created; ARGV[12] = created end
+redis.call('HSET', KEYS[1], 'opt', seq .. '|' .. ARGV[8], unpack(ARGV, 9))
 redis.call('HINCRBY', KEYS[5], kind, 1)
 redis.call('ZADD', KEYS[3], created, id)
 redis.call('ZADD', KEYS[6], ARGV[7], id)
@@ -138,17 +139,24 @@ UPDATE = Script(
 -- Apply a partial change to one memory, atomically; nothing when it is gone or expired.
 -- KEYS: mem, stats, z, x, c, i
 -- ARGV: now, id, kind ('' = keep), importance ('' = keep), ttl_ms ('' = keep the TTL), expires_at,
---       n, n field/value pairs to set, then the fields to remove
+--       ttl in seconds ('' = keep), n, n field/value pairs to set, then the fields to remove
 -- -> 1, or -1 when the memory does not exist
 local now, id, kind, importance, ttl, exp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local old = redis.call('HMGET', KEYS[1], 'kind', 'expires_at')
+local old = redis.call('HMGET', KEYS[1], 'kind', 'expires_at', 'opt')
 if not old[1] then return -1 end
 if old[2] and tonumber(old[2]) <= tonumber(now) then return -1 end
-local n = tonumber(ARGV[7])
+local n = tonumber(ARGV[8])
 local set = {}
-for j = 8, 7 + 2 * n do set[#set + 1] = ARGV[j] end
+for j = 9, 8 + 2 * n do set[#set + 1] = ARGV[j] end
+if ARGV[7] ~= '' and old[3] then  -- a new lifetime: rewrite the ttl inside opt, in the same HSET
+  local seq, rest = string.match(old[3], '^([^|]*)|[^|]*|(.*)$')
+  if seq then
+    set[#set + 1] = 'opt'
+    set[#set + 1] = seq .. '|' .. ARGV[7] .. '|' .. rest
+  end
+end
 redis.call('HSET', KEYS[1], unpack(set))
-if #ARGV >= 8 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 8 + 2 * n)) end
+if #ARGV >= 9 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 9 + 2 * n)) end
 local current = old[1]
 if kind ~= '' and kind ~= current then
   if redis.call('ZSCORE', KEYS[3], id) then
@@ -225,8 +233,9 @@ for i = 4, #ARGV do
   if limit >= 0 and #removed >= limit then break end
   local id = ARGV[i]
   local mem, stats = KEYS[3 + 2 * (i - 3)], KEYS[4 + 2 * (i - 3)]
-  local held = redis.call('HMGET', mem, 'kind', 'ext_id')
+  local held = redis.call('HMGET', mem, 'kind', 'opt')
   local kind = held[1]
+  local caller = held[2] and string.match(held[2], '^[^|]*|[^|]*|[^|]*|(.+)$')
   local member = redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[4], id)
   if kind then
@@ -238,7 +247,7 @@ for i = 4, #ARGV do
   if existed == 1 or member == 1 then
     n = n - member
     table.insert(removed, id)
-    if held[2] then table.insert(external, held[2]) end
+    if caller then table.insert(external, caller) end
   end
 end
 return {n, removed, external}

@@ -61,10 +61,12 @@ class F:
     METADATA = "metadata"
     KEY = "key"
     UPDATED_AT = "updated_at"
-    TTL = "ttl"  # the lifetime in seconds it was written with (refresh_ttl restarts it)
-    NOEMBED = "noembed"  # "1": stored and filtered, never embedded nor recalled (remember(embed=False))
-    EXT_ID = "ext_id"  # the caller's global id (remember(id=...)): what Memory.id then says
-    SEQ = "seq"  # the scope's write sequence (set by the write script): ties of created_at keep write order
+    OPT = "opt"
+    """``"<seq>|<ttl>|<flags>|<caller id>"``, packed into one field because every field a recall reads
+    costs server time on every hit: the scope's write sequence (set by the write script; ties of
+    created_at keep write order), the lifetime in seconds it was (last) given (``refresh_ttl`` restarts
+    it), ``n`` in flags when it is not embedded, and the caller's global id (``remember(id=...)``; last,
+    since it may hold ``|``)."""
     # counters (in the separate stats hash)
     ACCESS_COUNT = "access_count"
     LAST_ACCESSED_AT = "last_accessed_at"
@@ -105,10 +107,7 @@ STORED_FIELDS: tuple[str, ...] = (
     F.TAGS,
     F.METADATA,
     F.KEY,
-    F.SEQ,
-    F.EXT_ID,
-    F.NOEMBED,
-    F.TTL,
+    F.OPT,
 )
 """Fields a read returns (never the vector blob: parsing it is most of a naive recall's cost)."""
 
@@ -243,6 +242,20 @@ def lookup(metadata: Mapping[str, Any], key: str) -> tuple[bool, Any]:
     return True, node
 
 
+def pack_opt_rest(ttl: float | None, embedded: bool, external: str | None) -> str:
+    """The ``opt`` field without its leading sequence (the write script prepends it)."""
+    return f"{'' if ttl is None else format_number(ttl)}|{'' if embedded else 'n'}|{external or ''}"
+
+
+def unpack_opt(raw: Any) -> tuple[int, float | None, bool, str | None]:
+    """``(sequence, ttl, embedded, caller id)`` of a stored ``opt`` field (missing: defaults)."""
+    if not raw:
+        return 0, None, True, None
+    text = raw.decode("utf-8") if type(raw) is bytes else str(raw)
+    seq, ttl, flags, external = text.split("|", 3)
+    return int(seq) if seq else 0, float(ttl) if ttl else None, "n" not in flags, external or None
+
+
 def decode_metadata(raw: Any) -> Any:
     """A stored ``metadata`` field (JSON text, ``str`` or ``bytes``; missing or empty = ``{}``)."""
     return _json(raw, {})
@@ -263,12 +276,13 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
         access = last = dup = None
         if stats is not None:
             access, last, dup = stats
+        sequence, ttl, embedded, external = unpack_opt(get(F.OPT))
         raw_kind = get(F.KIND)
         kind = _KINDS.get(raw_kind) if raw_kind else Kind.SEMANTIC
         if kind is None:
             kind = Kind(_text(raw_kind))
         return make_memory(
-            id=_opt(get(F.EXT_ID)) or memory_id,
+            id=external or memory_id,
             content=_opt(get(F.CONTENT)) or "",
             kind=kind,
             importance=_float(get(F.IMPORTANCE), 0.5),
@@ -286,9 +300,9 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             access_count=int(access) if access else 0,
             last_accessed_at=float(last) if last else created,
             duplicate_count=int(dup) if dup else 0,
-            sequence=int(seq) if (seq := get(F.SEQ)) else 0,
-            embedded=not get(F.NOEMBED),
-            ttl=float(ttl) if (ttl := get(F.TTL)) else None,
+            sequence=sequence,
+            embedded=embedded,
+            ttl=ttl,
             vector=None,
         )
     except (ValueError, TypeError, UnicodeDecodeError) as exc:

@@ -67,6 +67,7 @@ async def test_update_returns_the_updated_memory_and_keeps_bookkeeping(mem: Faca
     ] == [memory_id]
     assert list(await mem.recall("aisle", user_id="u", tags=["seat"])) == []
     refreshed = await mem.update(memory_id, ttl=60)
+    assert refreshed.ttl == 60  # the new lifetime is what a refreshing read restarts
     assert refreshed.expires_at == pytest.approx(clock.now + 60)
     clock.now += 61
     assert await mem.get(memory_id) is None

@@ -96,11 +96,12 @@ def test_prepared_fields_and_write_arguments_keep_their_stored_text() -> None:
         never_or_expiry = format_number(expires if expires is not None else 10_000_000_000_000)
         assert fields[F.EXPIRES_AT] == fields[F.X_EXPIRES_AT] == never_or_expiry
         args = _write_call(ctx, item, b"\0" * 16).args
-        assert args[:7] == ("1000.25", item.id, "12.5", item.ttl_ms,
-                            "0" if expires is None else "1060.75", "semantic", "0.5")  # fmt: skip
+        assert args[:8] == ("1000.25", item.id, "12.5", item.ttl_ms,
+                            "0" if expires is None else "1060.75", "semantic", "0.5",
+                            "||" if ttl is None else "60.5||")  # fmt: skip
         # created_at and x_created_at lead (the script may keep a replaced memory's time in their place)
-        assert args[7:11] == (F.CREATED_AT, "12.5", F.X_CREATED_AT, "12.5")
-        assert sorted(args[7:-2:2]) == sorted(fields) and args[-2:] == (F.EMBEDDING, b"\0" * 16)
+        assert args[8:12] == (F.CREATED_AT, "12.5", F.X_CREATED_AT, "12.5")
+        assert sorted(args[8:-2:2]) == sorted(fields) and args[-2:] == (F.EMBEDDING, b"\0" * 16)
     untagged = prepare(MemoryInput("x"), config, ctx.now).fields
     assert untagged[F.TAGS] == untagged[F.NAMESPACE] == "[]"
 
