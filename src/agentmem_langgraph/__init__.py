@@ -1,4 +1,4 @@
-"""agentmem for LangGraph: the Valkey checkpointer (short-term thread state).
+"""agentmem for LangGraph: the Valkey checkpointer (short-term thread state) and store (long-term memory).
 
 ``ValkeySaver`` / ``AsyncValkeySaver`` implement LangGraph's ``BaseCheckpointSaver`` on a plain Valkey
 server or cluster::
@@ -7,6 +7,15 @@ server or cluster::
 
     with ValkeySaver.from_url("valkey://localhost:6379") as saver:
         graph = builder.compile(checkpointer=saver)
+
+``ValkeyMemoryStore`` / ``AsyncValkeyMemoryStore`` implement LangGraph's ``BaseStore`` on agentmem_core
+(Valkey with a search module)::
+
+    from agentmem_langgraph import ValkeyMemoryStore
+
+    with ValkeyMemoryStore.from_url("valkey://localhost:6379", name="agent") as store:
+        store.setup()
+        graph = builder.compile(store=store)
 """
 
 from __future__ import annotations
@@ -20,13 +29,16 @@ from agentmem_langgraph.checkpoint import (
     ThreadNotEmptyError,
     ValkeySaver,
 )
+from agentmem_langgraph.store import AsyncValkeyMemoryStore, ValkeyMemoryStore
 
 __all__ = [
+    "AsyncValkeyMemoryStore",
     "AsyncValkeySaver",
     "CheckpointError",
     "CheckpointTTL",
     "CorruptCheckpointError",
     "InvalidCheckpointConfigError",
     "ThreadNotEmptyError",
+    "ValkeyMemoryStore",
     "ValkeySaver",
 ]
