@@ -417,7 +417,8 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
                 counted = set(ids)
             else:
                 memories = yield from get_many_flow(ctx, ids)
-                counted = {m.id for m in memories if m is not None and flt.matches(m, ctx.now)}
+                # internal ids: Memory.id is the caller's id when it has one
+                counted = {i for i, m in zip(ids, memories) if m is not None and flt.matches(m, ctx.now)}
                 # Entries whose memory is gone or expired go too (their bookkeeping is stale), so every
                 # entry of this page either leaves the ZSET or is a live non-match the offset skips:
                 # the next page starts exactly after this one, however many entries were stale.

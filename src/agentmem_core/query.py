@@ -313,8 +313,9 @@ def _parse_any_of(groups: Sequence[Mapping[str, Any] | MemoryFilter] | None) -> 
             raise InvalidMemoryError("any_of groups cannot set scope fields or nest another any_of")
         if built == MemoryFilter():
             return ()  # a group without conditions matches everything: the OR is always true
-        out.append(built)
-    return tuple(out)
+        if not built.is_unsatisfiable():  # a group that matches nothing adds nothing to the OR
+            out.append(built)
+    return tuple(out) or (MemoryFilter(tags=()),)  # every group empty: the OR matches nothing
 
 
 def _as_seq(values: Sequence[Kind | str]) -> Sequence[Kind | str]:
