@@ -87,7 +87,10 @@ def list_namespaces_flow(
         members = expect(raw)
         if not members:
             break
-        candidates: list[tuple[tuple[str, ...], str, bytes]] = []
+        # Consecutive members that list as the same namespace (several scopes, or everything below a
+        # max_depth cut) form one group; one live scope per group is enough, so liveness is checked for
+        # the first member of each group, and for the others of a group only when that one was empty.
+        groups: list[tuple[tuple[str, ...], list[tuple[str, bytes]]]] = []
         for member in members:
             namespace, tag = decode_namespace_member(member)
             if not namespace:  # memories without a namespace are not listed
@@ -96,24 +99,28 @@ def list_namespaces_flow(
                 continue
             if tail is not None and not matches_pattern(namespace, tail, suffix=True):
                 continue
-            candidates.append((namespace, tag, member))
-        alive = yield from _alive(ctx, [(tag, member) for _, tag, member in candidates])
-        jump: bytes | None = None
-        for namespace, tag, _member in candidates:
-            if not alive[tag]:
-                continue
             listed = namespace[:depth] if depth is not None else namespace
-            if found and found[-1] == listed:
+            if found and found[-1] == listed:  # listed already (from the previous chunk)
                 continue
-            found.append(listed)
-            if len(found) >= want:
-                break
-            if len(listed) < len(namespace):  # everything below `listed` would list as `listed` again
-                jump = skip_past(listed)
-                break
-        if len(members) < chunk and jump is None:
+            if groups and groups[-1][0] == listed:
+                groups[-1][1].append((tag, member))
+            else:
+                groups.append((listed, [(tag, member)]))
+        alive = yield from _alive(ctx, [g[1][0] for g in groups])
+        dead = [g for g in groups if not alive[g[1][0][0]] and len(g[1]) > 1]
+        if dead:
+            alive.update((yield from _alive(ctx, [c for g in dead for c in g[1][1:]])))
+        for listed, candidates in groups:
+            if any(alive[tag] for tag, _ in candidates):
+                found.append(listed)
+                if len(found) >= want:
+                    break
+        if len(members) < chunk:
             break
-        start = jump if jump is not None else b"(" + members[-1]
+        last, _ = decode_namespace_member(members[-1])
+        cut = last[:depth] if depth is not None else last
+        # everything else below a namespace cut by max_depth would list as it again: jump past it
+        start = skip_past(cut) if found and found[-1] == cut and len(cut) < len(last) else b"(" + members[-1]
     return found[offset:want]
 
 
