@@ -20,9 +20,10 @@ Set-up that keeps the comparison exact:
 * Read filters are random, and half the time carry a metadata condition built from a value some live
   memory holds, so that boundaries (``$lte`` against ``$lt``) and exact matches are hit.
 
-Store bugs this test found are pinned by ``xfail(strict=True)`` tests at the end (minimal sequences), and
-the guarded machine skips exactly the operations that hit them (``avoid_known_bugs``, ``server_expires``);
-an unguarded variant, also xfail, shows the rules still fail.
+What this test found is pinned at the end by minimal sequences: regression tests for the bugs since
+fixed, and ``xfail(strict=True)`` tests for the expiry disagreement still open, which the machine steps
+around by emulating the server's expiry (``server_expires``); an unguarded variant, also xfail, shows the
+rules still fail without it.
 
 Reproducibility: failing examples are saved to Hypothesis' local database (``.hypothesis/``, git-ignored)
 and replayed first on the next run; ``print_blob=True`` prints a ``@reproduce_failure`` blob.
@@ -63,7 +64,6 @@ from agentmem_core import (
     _records,
 )
 from agentmem_core.embeddings import HashingEmbedder
-from agentmem_core.query import to_filter
 from agentmem_core.testing.model import ReferenceModel, recall_page_problems
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -171,9 +171,9 @@ SCOPE_VALUES: dict[str, st.SearchStrategy[Any]] = {
 }
 GROUP_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "source": st.sampled_from(("me", "them")),
-    # non-empty: an empty list in an OR group breaks count and recall (the xfail test at the end)
-    "tags": st.lists(st.sampled_from(("a", "b", "Seat Pref")), min_size=1, max_size=3),
-    "kinds": st.lists(st.sampled_from(list(Kind)), min_size=1, max_size=2),
+    # may be empty: a group that matches nothing (test_an_empty_list_in_an_or_group_...)
+    "tags": st.lists(st.sampled_from(("a", "b", "Seat Pref")), max_size=3),
+    "kinds": st.lists(st.sampled_from(list(Kind)), max_size=2),
     "created_after": TIMES,
     "metadata": METADATA_FILTERS,
 }
@@ -274,8 +274,6 @@ class StoreMatchesModel(RuleBasedStateMachine):
     """One fresh store and one empty model per example; every rule applies to both and compares."""
 
     url: ClassVar[str] = ""
-    avoid_known_bugs: ClassVar[bool] = True
-    """Skip the operations that hit the store bugs pinned by the xfail tests below."""
     server_expires: ClassVar[bool] = True
     """Delete expired hashes when the clock advances, as the server does once its clock agrees."""
     capacity: ClassVar[int | None] = None
@@ -375,8 +373,6 @@ class StoreMatchesModel(RuleBasedStateMachine):
         # one rule for the three deletions, so that deleting does not outweigh writing
         if how == "scope":
             flt = self._derive(data, data.draw(FILTERS))
-            if self.avoid_known_bugs and self._hits_caller_id_bug(flt):
-                return  # test_forget_by_scope_with_a_filter_deletes_memories_with_caller_ids (xfail)
             got, want = both(
                 lambda: self.store.forget_by_scope(**flt), lambda: self.model.forget_by_scope(**flt)
             )
@@ -416,16 +412,6 @@ class StoreMatchesModel(RuleBasedStateMachine):
         else:
             condition = {op: value}
         return {**flt, "metadata": {key: condition}}
-
-    def _hits_caller_id_bug(self, flt: dict[str, Any]) -> bool:
-        """Whether a filter that is not scope-only matches a live memory with a caller id."""
-        built = to_filter(flt)
-        if built.is_scope_only():
-            return False
-        return any(built.matches(m, self.clock.now) for m in self._caller())
-
-    def _caller(self) -> list[Memory]:
-        return [m for m in self.model.memories() if m.id in CALLER_IDS]
 
     @rule(seconds=st.sampled_from((1, 60, 3599, 3600, 86_400, 8 * 86_400)))
     def advance(self, seconds: int) -> None:
@@ -576,9 +562,8 @@ class StoreWithCapacityMatchesModel(StoreMatchesModel):
 
 
 class StoreWithKnownBugsMatchesModel(StoreMatchesModel):
-    """Without the guards: filtered forget_by_scope of caller ids; expired keys stay on the server."""
+    """Without the expiry emulation: expired keys stay on the server (the xfail tests below)."""
 
-    avoid_known_bugs: ClassVar[bool] = False
     server_expires: ClassVar[bool] = False
 
 
@@ -602,7 +587,7 @@ def test_store_with_capacity_matches_the_reference_model(valkey_url: str) -> Non
     run_machine(StoreWithCapacityMatchesModel, valkey_url, settings(STEPS, max_examples=80))
 
 
-@pytest.mark.xfail(strict=True, reason="the store bugs pinned below (the rules the guarded machine skips)")
+@pytest.mark.xfail(strict=True, reason="writes count expired memories whose keys the server still holds")
 def test_the_unguarded_state_machine_finds_the_known_bugs(valkey_url: str) -> None:
     # no shrinking (the minimal sequences are the tests below) and no database (nothing to replay)
     # derandomized: a strict xfail must fail the same way on every run
@@ -684,8 +669,8 @@ def test_the_caller_id_of_an_expired_memory_is_free_for_another_scope(valkey_url
 def test_an_empty_list_in_an_or_group_matches_nothing_on_every_path(
     valkey_url: str, empty: dict[str, Any]
 ) -> None:
-    # The group can match nothing, so the OR is the other group alone (list and forget_by_scope agree;
-    # count and recall raise BackendError "Syntax error ... near x_tags" / "near kind").
+    # The group can match nothing, so the OR is the other group alone (before the fix, list and
+    # forget_by_scope agreed while count and recall raised BackendError "Syntax error ... near x_tags").
     with clocked_store(valkey_url) as (store, _clock):
         mine = store.remember("window seat", source="me")
         any_of = [{"source": "me"}, empty]
@@ -699,5 +684,5 @@ def test_forget_by_scope_with_a_filter_deletes_memories_with_caller_ids(valkey_u
     with clocked_store(valkey_url) as (store, _clock):
         store.remember("window seat", user_id="ana", source="me", id="id-1")
         assert store.count(source="me") == 1
-        assert store.forget_by_scope(source="me") == 1  # the store deletes nothing and says 0
+        assert store.forget_by_scope(source="me") == 1  # before the fix: nothing deleted, 0
         assert store.get("id-1") is None
