@@ -51,10 +51,11 @@ import valkey
 from valkey.utils import LIBVALKEY_AVAILABLE
 
 from agentmem_core import MemoryInput, MemoryStore
+from agentmem_core._flows_recall import knn_command
 from agentmem_core.config import IndexConfig, StoreConfig
 from agentmem_core.embeddings import CallableEmbedder
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import DISTANCE_ALIAS, STORED_FIELDS, F
+from agentmem_core.schema import DISTANCE_ALIAS, STORED_FIELDS, F, rank_fields
 
 DIMS = 384
 BATCH = 500  # remember_many batch
@@ -311,16 +312,16 @@ class Bench:
         floor_flt = "FT.SEARCH KNN-10 + scope tag + NUMERIC range (filtered floor)"
         hits: dict[str, list[int]] = {}
 
-        def checker(label: str, a_range: bool) -> Callable[[Any, Any], None]:
+        def checker(label: str, a_range: bool, want: int = K) -> Callable[[Any, Any], None]:
             hits[label] = []
 
             def check(arg: tuple[np.ndarray, int], result: Any) -> None:
                 self.checked += 1
                 count = len(result) if not isinstance(result, list) else (len(result) - 1) // 2
                 hits[label].append(count)
-                if count != K:
+                if count != want:
                     self.problem(
-                        f"N={n} {label}: {count} hits (want {K}) for a={arg[1]} (range "
+                        f"N={n} {label}: {count} hits (want {want}) for a={arg[1]} (range "
                         f"[{arg[1]}, {arg[1] + width}), {width} of {n} memories in scope)"
                     )
                 if a_range and not isinstance(result, list):
@@ -343,6 +344,23 @@ class Bench:
             )
             for label, store in systems
         ]
+        # ... and the search agentmem itself sends for that recall (its pool of k x candidate_multiplier
+        # nearest, ranking fields only): the engine may plan a KNN-20 differently from a KNN-10
+        ctx = plain._context()
+        pool = K * ctx.config.candidate_multiplier
+        unf_text = render_query(scope.scope_leaves(), max_leaves=plain.engine.max_leaves)
+        series.append(
+            Series(
+                "floor",
+                f"FT.SEARCH as agentmem sends it (KNN-{pool}, ranking fields), plain index",
+                lambda q: self.admin.execute_command(
+                    *knn_command(
+                        ctx, q[0].astype("<f4").tobytes(), unf_text, pool, rank_fields(lexical=False)
+                    ).args
+                ),
+                check=checker("floor agentmem's KNN command", False, want=pool),
+            )
+        )
         if numeric is not None:
             series.append(
                 Series(
