@@ -22,7 +22,9 @@ from agentmem_core._flows_read import (
     count_flow,
     facets_flow,
     get_by_key_flow,
+    get_many_by_key_flow,
     get_many_flow,
+    keyed_ids,
     list_flow,
     scopes_flow,
     stats_flow,
@@ -354,6 +356,15 @@ class StoreBase:
 
     def _get_by_key(self, key: str, scope: ScopeKey, refresh_ttl: bool = False) -> Flow[Memory | None]:
         return (yield from get_by_key_flow(self._context(), key, scope, refresh_ttl))
+
+    def _get_many_by_key(
+        self, keys: Sequence[str], scope: ScopeKey, refresh_ttl: bool = False
+    ) -> Flow[list[Memory | None]]:
+        return (yield from get_many_by_key_flow(self._context(), keys, scope, refresh_ttl))
+
+    def _forget_keys(self, keys: Sequence[str], scope: ScopeKey) -> Flow[int]:
+        ctx = self._context()
+        return (yield from forget_flow(ctx, keyed_ids(scope, keys)))
 
     def _count(self, flt: MemoryFilter) -> Flow[int]:
         return (yield from count_flow(self._context(), flt))

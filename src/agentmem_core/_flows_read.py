@@ -291,8 +291,26 @@ def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
 # -- keys, counts and facets ------------------------------------------------------------------------------
 def get_by_key_flow(ctx: Context, key: str, scope: ScopeKey, refresh: bool = False) -> Flow[Memory | None]:
     """The memory a caller's key names in a scope (``remember(key=...)``), or ``None``."""
-    (memory,) = yield from get_many_flow(ctx, [keyed_id(scope, check_key(key))], refresh)
+    (memory,) = yield from get_many_by_key_flow(ctx, [key], scope, refresh)
     return memory
+
+
+def keyed_ids(scope: ScopeKey, keys: Sequence[str]) -> list[str]:
+    """The ids the caller's keys name in a scope (every key validated first).
+
+    Raises:
+        InvalidMemoryError: ``keys`` is a single string (a common slip) or a key is invalid.
+    """
+    if isinstance(keys, (str, bytes)):
+        raise InvalidMemoryError("keys must be a sequence of keys, not one string")
+    return [keyed_id(scope, check_key(key)) for key in keys]
+
+
+def get_many_by_key_flow(
+    ctx: Context, keys: Sequence[str], scope: ScopeKey, refresh: bool = False
+) -> Flow[list[Memory | None]]:
+    """The memories the caller's keys name in a scope, in order (``None`` where missing), one round trip."""
+    return (yield from get_many_flow(ctx, keyed_ids(scope, keys), refresh))
 
 
 SCAN_PAGE = 500

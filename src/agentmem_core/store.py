@@ -350,6 +350,36 @@ class MemoryStore(StoreBase):
         memory: Memory | None = self._run("get_by_key", self._get_by_key(key, scope, refresh_ttl))
         return memory
 
+    def get_many_by_key(
+        self,
+        keys: Sequence[str],
+        *,
+        namespace: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        user_id: str | None = None,
+        refresh_ttl: bool = False,
+    ) -> builtins.list[Memory | None]:
+        """The memories written with these keys in this scope, in order (``None`` where missing).
+
+        One round trip whatever the number of keys (LlamaIndex message ids, a LangGraph batch of gets).
+        """
+        scope = scope_of(namespace, thread_id, agent_id, user_id)
+        return list(self._run("get_many_by_key", self._get_many_by_key(keys, scope, refresh_ttl)))
+
+    def forget_keys(
+        self,
+        keys: Sequence[str],
+        *,
+        namespace: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        user_id: str | None = None,
+    ) -> int:
+        """Delete the memories written with these keys in this scope; returns how many existed."""
+        scope = scope_of(namespace, thread_id, agent_id, user_id)
+        return int(self._run("forget_keys", self._forget_keys(keys, scope)))
+
     def count(self, **filters: Unpack[FilterArgs]) -> int:
         """How many live memories match the filters, exactly (any filter, unlike :meth:`stats`)."""
         return int(self._run("count", self._count(to_filter(filters))))

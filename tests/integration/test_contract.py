@@ -581,3 +581,24 @@ async def test_update_moves_a_memory_to_another_scope(mem: Facade) -> None:
         await mem.update("nobody", scope=ScopeKey(user_id="b"))
     with pytest.raises(InvalidMemoryError):
         await mem.update(same.id, scope=ScopeKey(user_id=""))
+
+
+async def test_get_many_by_key_and_forget_keys_work_in_bulk_within_one_scope(mem: Facade) -> None:
+    ns = ("chat", "s1")
+    for n in range(5):
+        await mem.remember(f"message {n}", namespace=ns, key=f"m{n}", embed=False)
+    await mem.remember("other scope", namespace=("chat", "s2"), key="m1", embed=False)
+    got = await mem.get_many_by_key(["m3", "nope", "m0", "m3"], namespace=ns)
+    assert [m.content if m else None for m in got] == ["message 3", None, "message 0", "message 3"]
+    assert await mem.forget_keys(["m0", "m1", "missing"], namespace=ns) == 2
+    left = await mem.get_many_by_key([f"m{n}" for n in range(5)], namespace=ns)
+    assert [m is not None for m in left] == [False, False, True, True, True]
+    # the same key in another scope is another memory: untouched
+    assert (await mem.get_by_key("m1", namespace=("chat", "s2"))).content == "other scope"
+    # bad input: a typed error and nothing deleted
+    for bad in ("m2", ["m2", ""], ["m2", 3]):
+        with pytest.raises(InvalidMemoryError):
+            await mem.forget_keys(bad, namespace=ns)
+        with pytest.raises(InvalidMemoryError):
+            await mem.get_many_by_key(bad, namespace=ns)
+    assert await mem.count(namespace=ns) == 3
