@@ -472,10 +472,11 @@ def memory_input(
     key: str | None = None,
     id: str | None = None,  # the caller's id, as remember(id=...) names it
     embed: bool = True,
+    texts: Sequence[str] | None = None,
 ) -> MemoryInput:
     """Build a :class:`MemoryInput` (the keyword signature of ``remember``)."""
     return MemoryInput(
         content=content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata,
         ttl=ttl, thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
-        created_at=created_at, key=key, id=id, embed=embed,
+        created_at=created_at, key=key, id=id, embed=embed, texts=texts,
     )  # fmt: skip

@@ -29,7 +29,7 @@ __all__ = ["get_many_flow", "list_flow", "scopes_flow", "stats_flow"]
 
 def get_commands(ctx: Context, ids: Sequence[str], vectors: bool = False) -> list[Call]:
     """HMGET of the stored fields (and the vector, when asked) and the counters of each id."""
-    fields = (*STORED_FIELDS, F.EMBEDDING) if vectors else STORED_FIELDS
+    fields = (*STORED_FIELDS, F.EMBEDDING, F.VX) if vectors else STORED_FIELDS
     commands: list[Call] = []
     for memory_id in ids:
         commands.append(Call(("HMGET", ctx.keys.memory(memory_id), *fields)))
@@ -50,8 +50,12 @@ def decode_gets(ctx: Context, ids: Sequence[str], replies: Sequence[Any]) -> lis
         if memory.expires_at is not None and memory.expires_at <= ctx.now:
             out.append(None)
             continue
-        if len(values) > len(STORED_FIELDS) and isinstance(blob := values[-1], bytes):  # the vector
-            memory = replace(memory, vector=tuple(np.frombuffer(blob, dtype="<f4").tolist()))
+        if len(values) > len(STORED_FIELDS) and isinstance(blob := values[-2], bytes):  # the vectors
+            rows = [np.frombuffer(blob, dtype="<f4")]
+            if isinstance(extra := values[-1], bytes) and extra:
+                rows.extend(np.frombuffer(extra, dtype="<f4").reshape(-1, len(rows[0])))
+            every = tuple(tuple(row.tolist()) for row in rows)
+            memory = replace(memory, vector=every[0], vectors=every)
         out.append(memory)
     return out
 

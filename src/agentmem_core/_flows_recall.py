@@ -384,13 +384,19 @@ def recall_flow(
     # fetch and reinforce them in the same script call (one round trip fewer).
     folded = reinforce and threshold is None and offset == 0 and len(chosen) <= k
     calls = fetch_commands(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)
-    replies = yield batch([*calls, *(Call(("HGET", ctx.keys.memory(c.id), F.EMBEDDING)) for c in missing)])
+    replies = yield batch(
+        [*calls, *(Call(("HMGET", ctx.keys.memory(c.id), F.EMBEDDING, F.VX)) for c in missing)]
+    )
     fetched = parse_fetch(ctx, calls, replies[: len(calls)])
+    dims = ctx.spec.config.dims
     for candidate, blob_reply in zip(missing, replies[len(calls) :]):
-        raw = expect(blob_reply)
-        if isinstance(raw, bytes) and len(raw) == 4 * ctx.spec.config.dims:
+        raw, extra = expect(blob_reply)
+        if isinstance(raw, bytes) and len(raw) == 4 * dims:
             stored = np.frombuffer(raw, dtype="<f4")
-            candidate.distance = max(0.0, min(2.0, 1.0 - float(np.dot(stored, query_vector))))
+            if isinstance(extra, bytes) and extra and len(extra) % (4 * dims) == 0:  # its closest vector
+                stored = np.vstack([stored, np.frombuffer(extra, dtype="<f4").reshape(-1, dims)])
+            best = float(np.max(stored @ query_vector))
+            candidate.distance = max(0.0, min(2.0, 1.0 - best))
     chosen = [c for c in chosen if c.id in fetched]  # a memory deleted since the search is not a hit
     for c in chosen:
         c.counters, values = fetched[c.id]

@@ -28,7 +28,15 @@ from agentmem_core._scripts import ALIAS_CLAIM, ALIAS_RELEASE, DELETE, DUPLICATE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import BackendError, InvalidMemoryError, InvalidVectorError, NotFoundError
 from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import NEVER, F, format_number, pack_opt_rest, unpack_opt
+from agentmem_core.schema import (
+    NEVER,
+    STORED_FIELDS,
+    F,
+    format_number,
+    opt_from_texts,
+    pack_opt_rest,
+    unpack_opt,
+)
 from agentmem_core.scoring import eviction_priority, recency
 from agentmem_core.types import Memory
 
@@ -36,11 +44,15 @@ __all__ = ["forget_by_scope_flow", "forget_flow", "remember_flow", "update_flow"
 
 _NEVER = format_number(NEVER)
 
+_DEDUP_POOL = 4
+"""Nearest memories a write-time dedup search reads (memories of texts among them are skipped)."""
+
 PIPELINE_CHUNK = 512
 """Commands per round trip for bulk writes (bounded so one huge batch cannot stall the server)."""
 
 
-def _write_call(ctx: Context, item: PreparedMemory, vector: bytes | None) -> ScriptCall:
+def _write_call(ctx: Context, item: PreparedMemory, vectors: Sequence[bytes]) -> ScriptCall:
+    """The WRITE call of one memory; ``vectors``: its blobs (none when it is not embedded)."""
     keys = ctx.keys
     tag = item.scope.tag
     created = item.fields[F.CREATED_AT]
@@ -48,8 +60,8 @@ def _write_call(ctx: Context, item: PreparedMemory, vector: bytes | None) -> Scr
     for name, value in item.fields.items():  # the replaced memory's time in their place
         if name not in (F.CREATED_AT, F.X_CREATED_AT):
             flat += [name, value]
-    if vector is not None:  # a memory without a vector stays out of KNN (and valkey-search 1.0 queries)
-        flat += [F.EMBEDDING, vector]
+    if vectors:  # a memory without a vector stays out of KNN (and valkey-search 1.0 queries)
+        flat += [F.EMBEDDING, vectors[0]]
     return ScriptCall(
         WRITE,
         (keys.memory(item.id), keys.stats(item.id), *keys.bookkeeping(tag)),
@@ -62,6 +74,8 @@ def _write_call(ctx: Context, item: PreparedMemory, vector: bytes | None) -> Scr
             item.kind.value,
             item.fields[F.IMPORTANCE],
             item.opt_rest,
+            max(0, len(vectors) - 1),  # the vectors after the first become child documents
+            b"".join(vectors[1:]),
             *flat,
         ),
     )
@@ -91,11 +105,12 @@ def _find_duplicates(
     commands = []
     for item, vector in zip(items, vectors):
         flt = render_query(_scope_filter(item.scope).leaves(ctx.now), max_leaves=ctx.engine.max_leaves)
-        commands.append(knn_command(ctx, vector_to_bytes(vector), flt, 1, (F.EXPIRES_AT,)))
+        commands.append(knn_command(ctx, vector_to_bytes(vector), flt, _DEDUP_POOL, (F.EXPIRES_AT, F.OPT)))
     replies = yield batch(commands)
     found: list[str | None] = []
     for n, (item, reply) in enumerate(zip(items, replies)):
-        rows = parse_search(expect(reply))
+        # a memory of texts is no merge target either: its content is not what its vectors embed
+        rows = [r for r in parse_search(expect(reply)) if not opt_from_texts(r.fields.get(F.OPT))]
         match = None
         named = item.fields.get(F.KEY) is not None or item.external_id is not None  # never merged away
         if rows and rows[0].distance <= threshold and not named:
@@ -193,25 +208,34 @@ def remember_flow(
     if not items:
         return []
     dims = ctx.spec.config.dims
-    embedded = [n for n, item in enumerate(items) if item.embedded]  # embed=False items get no vector
-    blobs: list[bytes | None] = [None] * len(items)
+    embedded = [n for n, item in enumerate(items) if item.texts]  # embed=False items get no vector
+    texts = [text for n in embedded for text in items[n].texts]  # one vector per text, in order
+    blobs: list[list[bytes]] = [[] for _ in items]
     duplicates: list[str | None] = [None] * len(items)
     if embedded:
         if vectors is None:
-            raw = yield Embed(tuple(items[n].content for n in embedded))
-            matrix = validate_vectors(raw, dims, expected=len(embedded))
+            raw = yield Embed(tuple(texts))
+            matrix = validate_vectors(raw, dims, expected=len(texts))
         else:
-            if len(vectors) != len(embedded):
-                raise InvalidVectorError(f"got {len(vectors)} vectors for {len(embedded)} embedded memories")
-            matrix = validate_vectors(vectors, dims, expected=len(embedded))
-        for n, vector in zip(embedded, matrix):
-            blobs[n] = vector_to_bytes(vector)
+            if len(vectors) != len(texts):
+                raise InvalidVectorError(f"got {len(vectors)} vectors for {len(texts)} embedded texts")
+            matrix = validate_vectors(vectors, dims, expected=len(texts))
+        first: dict[int, int] = {}  # item -> its first row of the matrix
+        row = 0
+        for n in embedded:
+            first[n] = row
+            blobs[n] = [vector_to_bytes(v) for v in matrix[row : row + len(items[n].texts)]]
+            row += len(items[n].texts)
         if ctx.config.dedup_threshold is not None:
-            found = yield from _find_duplicates(
-                ctx, [items[n] for n in embedded], matrix, ctx.config.dedup_threshold
-            )
-            for n, duplicate in zip(embedded, found):
-                duplicates[n] = duplicate
+            # a memory of texts is never merged: which of its vectors would decide?
+            single = [n for n in embedded if not items[n].from_texts]
+            if single:
+                found = yield from _find_duplicates(
+                    ctx, [items[n] for n in single], matrix[[first[n] for n in single]],
+                    ctx.config.dedup_threshold,
+                )  # fmt: skip
+                for n, duplicate in zip(single, found):
+                    duplicates[n] = duplicate
     elif vectors is not None and len(vectors):
         raise InvalidVectorError(f"got {len(vectors)} vectors for 0 embedded memories")
 
@@ -494,12 +518,13 @@ def update_flow(
         if content_now is None:
             raise NotFoundError(f"memory {caller_id} does not exist")
         embedded = unpack_opt(opt)[2]
-        check_content(patch.content, ctx.config, embedded=embedded)
+        from_texts = opt_from_texts(opt)  # its vectors are of texts: the content's words change alone
+        check_content(patch.content, ctx.config, embedded=embedded and not from_texts)
         if as_text(content_now) != patch.content:  # the same text keeps its vector and terms
             part, gone = content_fields(patch.content, embedded=embedded)
             fields.update(part)
             removed.extend(gone)
-            if embedded:
+            if embedded and not from_texts:
                 raw = yield Embed((patch.content,))
                 extra = [
                     F.EMBEDDING,
@@ -564,10 +589,16 @@ def move_flow(ctx: Context, memory_id: str, scope: ScopeKey, registered: set[str
     (old,) = yield from resolve_flow(ctx, [memory_id])
     if old is None:
         raise NotFoundError(f"memory {memory_id} does not exist")
-    replies = yield batch([*get_commands(ctx, [old], vectors=True), Call(("HGETALL", ctx.keys.stats(old)))])
+    replies = yield batch([
+        *get_commands(ctx, [old], vectors=True),
+        Call(("HGETALL", ctx.keys.stats(old))),
+        Call(("HMGET", ctx.keys.memory(old), F.LEX, F.X_TERMS)),  # its words move as they are
+    ])  # fmt: skip
     (memory,) = decode_gets(ctx, [old], replies[:2])
     if memory is None:
         raise NotFoundError(f"memory {memory_id} does not exist")
+    lex, terms = expect(replies[3])
+    from_texts = opt_from_texts(dict(zip(STORED_FIELDS, expect(replies[0]))).get(F.OPT))
     here = ScopeKey(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
     if here == scope:
         return memory.id
@@ -579,23 +610,29 @@ def move_flow(ctx: Context, memory_id: str, scope: ScopeKey, registered: set[str
             source=memory.source, metadata=memory.metadata, ttl=remaining, thread_id=scope.thread_id,
             agent_id=scope.agent_id, namespace=scope.namespace, user_id=scope.user_id,
             created_at=memory.created_at, key=memory.key, id=external, embed=memory.embedded,
+            texts=("moved",) if from_texts else None,  # (its vectors move; nothing is embedded)
         ),
         ctx.config,
         ctx.now,
     )  # fmt: skip
+    fields = {name: value for name, value in item.fields.items() if name not in (F.LEX, F.X_TERMS)}
+    if lex is not None and terms is not None:
+        fields[F.LEX], fields[F.X_TERMS] = as_text(lex), as_text(terms)
+    item = replace(item, fields=fields)
     if remaining is None:  # a memory that never expired keeps never expiring (no default TTL of its kind)
         item = replace(
-            item, expires_at=None, ttl_ms=0, opt_rest=pack_opt_rest(None, memory.embedded, external),
+            item, expires_at=None, ttl_ms=0,
+            opt_rest=pack_opt_rest(None, memory.embedded, external, from_texts),
             fields={**item.fields, F.EXPIRES_AT: _NEVER, F.X_EXPIRES_AT: _NEVER},
         )  # fmt: skip
     if external is not None:
         yield from _claim_ids(ctx, [item], moving={external: old[:16]})
-    blob = None if memory.vector is None else np.asarray(memory.vector, dtype="<f4").tobytes()
+    blobs = [np.asarray(v, dtype="<f4").tobytes() for v in memory.vectors or ()]
     counters = pairs(expect(replies[2]))
     commands: list[Command] = []
     if scope.tag not in registered:
         commands.extend(register_calls(ctx, scope))
-    commands.append(_write_call(ctx, item, blob))
+    commands.append(_write_call(ctx, item, blobs))
     if counters:  # its access history moves with it
         flat = [x for name, value in counters.items() for x in (name, value)]
         commands.append(Call(("HSET", ctx.keys.stats(item.id), *flat)))

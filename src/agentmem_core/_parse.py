@@ -40,11 +40,16 @@ class SearchRow(NamedTuple):
     fields: dict[str, Any]
 
 
+_LOCAL_LEN = 16
+"""Characters of a memory key after its ``{scope tag}`` (the local id; ``_encoding.new_local_id``)."""
+
+
 def parse_search(reply: Any) -> list[SearchRow]:
     """Parse a KNN FT.SEARCH reply into rows sorted by ascending distance.
 
     Skips nil rows (logically expired keys), duplicate keys and non-finite distances; RediSearch does not
-    sort KNN results, so sorting happens here.
+    sort KNN results, so sorting happens here. The row of a child vector document (``<memory key>:<n>``,
+    a memory's second and later vectors) counts for its memory: one row per memory, its closest.
 
     Raises:
         BackendError: for a non-list reply (valkey-search 1.0 reports timeouts as a status string).
@@ -52,13 +57,15 @@ def parse_search(reply: Any) -> list[SearchRow]:
     if not isinstance(reply, (list, tuple)) or not reply:
         raise BackendError(f"FT.SEARCH failed: {as_text(reply) if reply is not None else 'no reply'}")
     rows: list[SearchRow] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for i in range(1, len(reply) - 1, 2):
         raw_key = reply[i]
         key = raw_key.decode() if type(raw_key) is bytes else as_text(raw_key)
         raw = reply[i + 1]
-        if not raw or key in seen:
+        if not raw:
             continue
+        if len(key) > (end := key.rfind("}") + 1 + _LOCAL_LEN):
+            key = key[:end]  # a child vector document: its memory's key
         fields = pairs(raw)
         distance_raw = fields.pop(DISTANCE_ALIAS, None)
         if distance_raw is None:
@@ -69,8 +76,12 @@ def parse_search(reply: Any) -> list[SearchRow]:
             continue
         if not math.isfinite(distance):
             continue
-        seen.add(key)
-        rows.append(SearchRow(key, distance, fields))
+        at = seen.get(key)
+        if at is None:
+            seen[key] = len(rows)
+            rows.append(SearchRow(key, distance, fields))
+        elif distance < rows[at].distance:
+            rows[at] = SearchRow(key, distance, fields)
     rows.sort(key=lambda r: (r.distance, r.key))
     return rows
 

@@ -227,6 +227,13 @@ class MemoryInput:
     id: str | None = None
     """A caller-chosen global id (any text but agentmem's own id shape): get / update / forget find the
     memory by it without its scope, and ``Memory.id`` is this id."""
+    texts: Sequence[str] | None = None
+    """Texts to embed instead of the content, one vector each (LangGraph's ``fields``): recall scores the
+    memory by its closest vector and returns it once. The content may then be empty."""
+
+
+MAX_TEXTS = 256
+"""The most texts (vectors) one memory may have."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +257,10 @@ class PreparedMemory:
     """Whether the content is embedded (``False``: stored, listed and filtered, never recalled)."""
     opt_rest: str = "||"
     """The ``opt`` field but its sequence (``schema.F.OPT``), which the write script prepends."""
+    texts: tuple[str, ...] = ()
+    """What is embedded, one vector each: ``(content,)``, the caller's ``texts``, or ``()``."""
+    from_texts: bool = False
+    """Whether the vectors are of the caller's ``texts`` (then ``update(content=...)`` keeps them)."""
 
 
 def check_content(content: Any, config: StoreConfig, *, embedded: bool = True) -> str:
@@ -353,7 +364,8 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     """
     if not isinstance(item.embed, bool):
         raise InvalidMemoryError(f"embed must be True or False, got {item.embed!r}")
-    check_content(item.content, config, embedded=item.embed)
+    texts = _texts(item.texts, item.embed, config)
+    check_content(item.content, config, embedded=item.embed and texts is None)
     importance = check_importance(item.importance)
     kind = Kind.parse(item.kind)
     scope = scope_of(item.namespace, item.thread_id, item.agent_id, item.user_id)
@@ -404,8 +416,12 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
     # Omit a field rather than writing an empty string (portable-subset rule for TAG fields).
     if namespace:
         fields[F.X_NS_ANC] = "|".join(namespace_tokens(namespace))
+    # The lexical channel reads the content; a memory of texts alone is found by the words of its texts.
+    lexical_text = item.content if texts is None or item.content.strip() else "\n".join(texts)
+    content_part, _gone = content_fields(lexical_text, embedded=item.embed)
+    content_part[F.CONTENT] = item.content
     for part, _removed in (
-        content_fields(item.content, embedded=item.embed),
+        (content_part, _gone),
         tag_fields(tags),
         metadata_fields(metadata, metadata_text, config.numeric_fields),
     ):
@@ -430,8 +446,32 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         keeps_created=(key is not None or external is not None) and item.created_at is None,
         external_id=external,
         embedded=item.embed,
-        opt_rest=pack_opt_rest(float(ttl) if ttl_ms and ttl is not None else None, item.embed, external),
+        opt_rest=pack_opt_rest(
+            float(ttl) if ttl_ms and ttl is not None else None, item.embed, external, texts is not None
+        ),
+        texts=(texts or (item.content,)) if item.embed else (),
+        from_texts=texts is not None,
     )
+
+
+def _texts(texts: Any, embed: bool, config: StoreConfig) -> tuple[str, ...] | None:
+    """Validate ``remember(texts=...)``: ``None``, or 1..MAX_TEXTS non-empty strings.
+
+    Raises:
+        InvalidMemoryError: a single string, an empty or oversized list, a non-text or blank entry, or
+            texts for a memory that is not embedded.
+    """
+    if texts is None:
+        return None
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise InvalidMemoryError("texts must be a list of strings (one vector each), not one string")
+    if not embed:
+        raise InvalidMemoryError("texts are what is embedded: they cannot go with embed=False")
+    if not 1 <= len(texts) <= MAX_TEXTS:
+        raise InvalidMemoryError(f"texts must hold 1..{MAX_TEXTS} strings, got {len(texts)}")
+    for text in texts:
+        check_content(text, config)
+    return tuple(texts)
 
 
 @dataclass(frozen=True)

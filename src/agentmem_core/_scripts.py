@@ -1,6 +1,7 @@
 """Server-side Lua scripts.
 
-Every key a script touches is passed in KEYS, and each call is atomic. On a cluster every call touches
+Every key a script touches is passed in KEYS (but the child vector documents of a memory, named after
+its key and so in its hash slot), and each call is atomic. On a cluster every call touches
 the keys of ONE scope (one hash slot); on a standalone server, FETCH may take the hits of several scopes
 in one call (one command instead of one per scope).
 """
@@ -54,17 +55,58 @@ local function purge(z, x, c, i, now)
 end
 """
 
+
+# A memory's vectors after the first (remember(texts=...)) are indexed as child documents <mem>:<j>, j =
+# 1..nv: a copy of every field of the memory but its content, its lexical postings and the expiry index
+# field, plus one vector. KNN (filtered by the memory's own fields) finds them, and the client maps a
+# child's row to its memory; filter-only queries always carry the expiry leaf, so they never see a child.
+# Every script that changes an indexed field of such a memory rewrites its children from it.
+_CHILDREN = """
+local CHILD_SKIP = {
+  content = true, x_terms = true, x_expires_at = true, embedding = true, vx = true, nv = true,
+}
+local function drop_children(mem, n)
+  for j = 1, n do redis.call('DEL', mem .. ':' .. j) end
+end
+local function write_children(mem, pttl)
+  local all = redis.call('HGETALL', mem)
+  local base, vx, n = {}, nil, 0
+  for i = 1, #all, 2 do
+    local name = all[i]
+    if name == 'vx' then vx = all[i + 1]
+    elseif name == 'nv' then n = tonumber(all[i + 1])
+    elseif not CHILD_SKIP[name] then base[#base + 1] = name; base[#base + 1] = all[i + 1] end
+  end
+  if n == 0 or not vx then return end
+  local w = #vx / n
+  for j = 1, n do
+    local child = mem .. ':' .. j
+    redis.call('HSET', child, 'embedding', string.sub(vx, (j - 1) * w + 1, j * w), unpack(base))
+    if pttl > 0 then redis.call('PEXPIRE', child, pttl) end
+  end
+end
+local function rewrite_children(mem)
+  local n = tonumber(redis.call('HGET', mem, 'nv') or '0')
+  if n > 0 then
+    drop_children(mem, n)
+    write_children(mem, redis.call('PTTL', mem))
+  end
+end
+"""
+
 WRITE = Script(
     "write",
     _PURGE
+    + _CHILDREN
     + """
 -- KEYS: mem, stats, z, x, c, i
 -- ARGV: now, id, created_at ('' = keep a replaced memory's, else now), ttl_ms, expires_at, kind,
---       importance, opt without its sequence ("ttl|flags|caller id"),
---       'created_at', t, 'x_created_at', t, field, value, ...
+--       importance, opt without its sequence ("ttl|flags|caller id"), the number of vectors after the
+--       first, those vectors (concatenated blobs), 'created_at', t, 'x_created_at', t, field, value, ...
 local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local nv = tonumber(ARGV[9])
 purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
-local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'opt')
+local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'opt', 'nv')
 local old_kind = old[1]
 local is_new = 1
 local keep = created == ''
@@ -78,12 +120,17 @@ if old_kind then
   redis.call('ZREM', KEYS[4], old_kind .. '|' .. id)
   redis.call('DEL', KEYS[1])
 end
+if old[4] then drop_children(KEYS[1], tonumber(old[4])) end
 -- ONE HSET: every write to an indexed hash re-indexes the whole document (the vector included), so
 -- the kept created_at and the sequence go into the same call. The client sends created_at and
--- x_created_at as the first two field pairs (ARGV[9..12]), so a kept time replaces them in place
+-- x_created_at as the first two field pairs (ARGV[11..14]), so a kept time replaces them in place
 -- (unpack last in the call expands every remaining value, without copying ARGV).
-if keep then ARGV[10] = created; ARGV[12] = created end
-redis.call('HSET', KEYS[1], 'opt', seq .. '|' .. ARGV[8], unpack(ARGV, 9))
+if keep then ARGV[12] = created; ARGV[14] = created end
+if nv > 0 then
+  redis.call('HSET', KEYS[1], 'opt', seq .. '|' .. ARGV[8], 'nv', ARGV[9], 'vx', ARGV[10], unpack(ARGV, 11))
+else
+  redis.call('HSET', KEYS[1], 'opt', seq .. '|' .. ARGV[8], unpack(ARGV, 11))
+end
 redis.call('HINCRBY', KEYS[5], kind, 1)
 redis.call('ZADD', KEYS[3], created, id)
 redis.call('ZADD', KEYS[6], ARGV[7], id)
@@ -91,6 +138,7 @@ if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('ZADD', KEYS[4], exp, kind .. '|' .. id)
 end
+if nv > 0 then write_children(KEYS[1], ttl) end
 -- counters live in their own (non-indexed) hash, created on first reinforcement; keep its lifetime
 if redis.call('EXISTS', KEYS[2]) == 1 then
   if is_new == 1 then redis.call('DEL', KEYS[2])
@@ -135,7 +183,8 @@ return out
 
 UPDATE = Script(
     "update",
-    """
+    _CHILDREN
+    + """
 -- Apply a partial change to one memory, atomically; nothing when it is gone or expired.
 -- KEYS: mem, stats, z, x, c, i
 -- ARGV: now, id, kind ('' = keep), importance ('' = keep), ttl_ms ('' = keep the TTL), expires_at,
@@ -177,13 +226,15 @@ if ttl ~= '' then
   redis.call('ZADD', KEYS[4], exp, current .. '|' .. id)
   if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ms) end
 end
+rewrite_children(KEYS[1])
 return 1
 """,
 )
 
 DUPLICATE = Script(
     "duplicate",
-    """
+    _CHILDREN
+    + """
 -- A near-duplicate write: bump duplicate_count, refresh last access, merge tags.
 -- KEYS: mem, stats   ARGV: now, n, then n pairs (json-encoded tag, encoded token)
 local pttl = redis.call('PTTL', KEYS[1])
@@ -205,7 +256,10 @@ if n > 0 then
       if tokens == '' then tokens = token else tokens = tokens .. '|' .. token end
     end
   end
-  if changed then redis.call('HSET', KEYS[1], 'tags', tags, 'x_tags', tokens, 'updated_at', ARGV[1]) end
+  if changed then
+    redis.call('HSET', KEYS[1], 'tags', tags, 'x_tags', tokens, 'updated_at', ARGV[1])
+    rewrite_children(KEYS[1])
+  end
 end
 local count = redis.call('HINCRBY', KEYS[2], 'duplicate_count', 1)
 redis.call('HSET', KEYS[2], 'last_accessed_at', ARGV[1])
@@ -217,6 +271,7 @@ return count
 DELETE = Script(
     "delete",
     _PURGE
+    + _CHILDREN
     + """
 -- Delete memories of one scope, in the given order, while more than `keep` remain (keep < 0: all),
 -- and at most `limit` of them (limit < 0: no limit). Eviction passes limit = snapshot size - keep, so
@@ -233,7 +288,8 @@ for i = 4, #ARGV do
   if limit >= 0 and #removed >= limit then break end
   local id = ARGV[i]
   local mem, stats = KEYS[3 + 2 * (i - 3)], KEYS[4 + 2 * (i - 3)]
-  local held = redis.call('HMGET', mem, 'kind', 'opt')
+  local held = redis.call('HMGET', mem, 'kind', 'opt', 'nv')
+  if held[3] then drop_children(mem, tonumber(held[3])) end
   local kind = held[1]
   local caller = held[2] and string.match(held[2], '^[^|]*|[^|]*|[^|]*|(.+)$')
   local member = redis.call('ZREM', KEYS[1], id)
@@ -293,6 +349,11 @@ for i = 2, #KEYS, 2 do
   if redis.call('PEXPIRE', KEYS[i], ms) == 1 then
     -- one HSET: a write to the indexed hash re-indexes it (x_expires_at keeps counts exact)
     redis.call('HSET', KEYS[i], 'expires_at', exp, 'x_expires_at', exp)
+    local nv = tonumber(redis.call('HGET', KEYS[i], 'nv') or '0')
+    for j = 1, nv do  -- its child vector documents (see _CHILDREN) live as long as it does
+      redis.call('HSET', KEYS[i] .. ':' .. j, 'expires_at', exp)
+      redis.call('PEXPIRE', KEYS[i] .. ':' .. j, ms)
+    end
     if redis.call('EXISTS', KEYS[i + 1]) == 1 then redis.call('PEXPIRE', KEYS[i + 1], ms) end
     redis.call('ZADD', KEYS[1], exp, kind .. '|' .. id)
     n = n + 1

@@ -61,11 +61,16 @@ class F:
     METADATA = "metadata"
     KEY = "key"
     UPDATED_AT = "updated_at"
+    VX = "vx"
+    """The memory's vectors after the first (``remember(texts=...)``), concatenated float32 blobs; each is
+    also indexed as a child document ``<memory key>:<n>`` (``NV`` of them) that KNN finds."""
+    NV = "nv"
     OPT = "opt"
     """``"<seq>|<ttl>|<flags>|<caller id>"``, packed into one field because every field a recall reads
     costs server time on every hit: the scope's write sequence (set by the write script; ties of
     created_at keep write order), the lifetime in seconds it was (last) given (``refresh_ttl`` restarts
-    it), ``n`` in flags when it is not embedded, and the caller's global id (``remember(id=...)``; last,
+    it), ``n`` in flags when it is not embedded (``t`` when its vectors are of ``texts``, not of its
+    content), and the caller's global id (``remember(id=...)``; last,
     since it may hold ``|``)."""
     # counters (in the separate stats hash)
     ACCESS_COUNT = "access_count"
@@ -242,9 +247,19 @@ def lookup(metadata: Mapping[str, Any], key: str) -> tuple[bool, Any]:
     return True, node
 
 
-def pack_opt_rest(ttl: float | None, embedded: bool, external: str | None) -> str:
+def pack_opt_rest(ttl: float | None, embedded: bool, external: str | None, from_texts: bool = False) -> str:
     """The ``opt`` field without its leading sequence (the write script prepends it)."""
-    return f"{'' if ttl is None else format_number(ttl)}|{'' if embedded else 'n'}|{external or ''}"
+    flags = ("t" if from_texts else "") if embedded else "n"
+    return f"{'' if ttl is None else format_number(ttl)}|{flags}|{external or ''}"
+
+
+def opt_from_texts(raw: Any) -> bool:
+    """Whether a stored ``opt`` field says the vectors are of ``texts`` (not of the content)."""
+    if not raw:
+        return False
+    text = raw.decode("utf-8") if type(raw) is bytes else str(raw)
+    parts = text.split("|", 3)
+    return len(parts) > 2 and "t" in parts[2]
 
 
 def unpack_opt(raw: Any) -> tuple[int, float | None, bool, str | None]:
@@ -304,6 +319,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             embedded=embedded,
             ttl=ttl,
             vector=None,
+            vectors=None,
         )
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BackendError(f"memory {memory_id} has an unreadable field: {exc}") from exc

@@ -120,6 +120,7 @@ class MemoryStore(StoreBase):
         key: str | None = None,
         id: str | None = None,  # the caller's global id
         embed: bool = True,
+        texts: Sequence[str] | None = None,
     ) -> str:
         """Store one memory and return its id.
 
@@ -144,6 +145,11 @@ class MemoryStore(StoreBase):
                 an error.
             embed: ``False`` stores it without embedding it (content may then be empty): it is listed,
                 counted, filtered and got, but never recalled (LangGraph's ``index=False``, chat messages).
+            texts: texts to embed instead of the content, one vector each (at most 256; LangGraph's
+                ``fields``): recall scores the memory by its closest vector and returns it once, and
+                hybrid recall matches the words of the content (of the texts when the content is empty).
+                Such a memory is never merged by write-time dedup, and ``update(content=...)`` keeps its
+                vectors (write it again by key or id to change them).
 
         Returns:
             The id: yours when given, else agentmem's (the existing memory's when write-time dedup
@@ -152,7 +158,7 @@ class MemoryStore(StoreBase):
         item = memory_input(
             content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata, ttl=ttl,
             thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
-            created_at=created_at, key=key, id=id, embed=embed,
+            created_at=created_at, key=key, id=id, embed=embed, texts=texts,
         )  # fmt: skip
         (memory_id,) = self._run("remember", self._remember([item]))
         return str(memory_id)
@@ -164,7 +170,8 @@ class MemoryStore(StoreBase):
 
         Args:
             items: :class:`MemoryInput` objects, mappings of :meth:`remember` keywords, or strings.
-            vectors: precomputed vectors (one per embedded item, in order) instead of calling the embedder.
+            vectors: precomputed vectors instead of calling the embedder: one per embedded text, in order
+                (an item's ``texts`` each, else its content).
         """
         return list(self._run("remember_many", self._remember([as_input(i) for i in items], vectors)))
 

@@ -51,6 +51,9 @@ class Memory:
             restart it from the read.
         vector: its stored embedding (unit length, float32 precision), only from reads that ask for it
             (``get(..., with_vector=True)``); ``None`` otherwise and for memories that are not embedded.
+            With several vectors (``remember(texts=...)``) it is the first.
+        vectors: every stored embedding, in the order of the texts they embed, from the same reads as
+            ``vector`` (one for a memory of its content); ``None`` when ``vector`` is.
     """
 
     id: str
@@ -75,6 +78,7 @@ class Memory:
     embedded: bool = True
     ttl: float | None = None
     vector: tuple[float, ...] | None = None
+    vectors: tuple[tuple[float, ...], ...] | None = None
 
 
 _T = TypeVar("_T")

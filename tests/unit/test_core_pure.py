@@ -95,13 +95,16 @@ def test_prepared_fields_and_write_arguments_keep_their_stored_text() -> None:
         assert fields[F.UPDATED_AT] == format_number(1000.25)
         never_or_expiry = format_number(expires if expires is not None else 10_000_000_000_000)
         assert fields[F.EXPIRES_AT] == fields[F.X_EXPIRES_AT] == never_or_expiry
-        args = _write_call(ctx, item, b"\0" * 16).args
+        args = _write_call(ctx, item, [b"\0" * 16]).args
         assert args[:8] == ("1000.25", item.id, "12.5", item.ttl_ms,
                             "0" if expires is None else "1060.75", "semantic", "0.5",
                             "||" if ttl is None else "60.5||")  # fmt: skip
+        assert args[8:10] == (0, b"")  # no vectors after the first
         # created_at and x_created_at lead (the script may keep a replaced memory's time in their place)
-        assert args[8:12] == (F.CREATED_AT, "12.5", F.X_CREATED_AT, "12.5")
-        assert sorted(args[8:-2:2]) == sorted(fields) and args[-2:] == (F.EMBEDDING, b"\0" * 16)
+        assert args[10:14] == (F.CREATED_AT, "12.5", F.X_CREATED_AT, "12.5")
+        assert sorted(args[10:-2:2]) == sorted(fields) and args[-2:] == (F.EMBEDDING, b"\0" * 16)
+        several = _write_call(ctx, item, [b"\1" * 16, b"\2" * 16, b"\3" * 16]).args
+        assert several[8:10] == (2, b"\2" * 16 + b"\3" * 16) and several[-2:] == (F.EMBEDDING, b"\1" * 16)
     untagged = prepare(MemoryInput("x"), config, ctx.now).fields
     assert untagged[F.TAGS] == untagged[F.NAMESPACE] == "[]"
 

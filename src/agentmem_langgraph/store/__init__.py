@@ -15,12 +15,13 @@ Mapping onto the core:
   different namespaces, and the prefix ``("a", "b")`` never matches ``("a", "bc")``);
 * key -> the memory's ``key`` (an upsert within the namespace; a re-put keeps ``created_at``);
 * value -> the memory's ``metadata`` (a JSON object; keys come back sorted, equal as a dict);
-* the text at the index fields -> ``content``, embedded. With the field ``"$"`` it is the JSON of the
-  whole value. Several fields, or paths matching several texts (``"a[*].b"``), are joined by newlines
-  into one text and one vector (the core has one vector per memory; ``InMemoryStore`` embeds each text
-  and scores an item by its best one). Puts with ``index=False``, puts without any text at the fields and
-  every put of a store without ``index`` are stored unembedded (``remember(embed=False)``) with the core
-  tag ``langgraph:unindexed``;
+* the texts at the index fields -> what is embedded, one vector each (``remember(texts=...)``): with the
+  field ``"$"`` the JSON of the whole value; several fields, or paths matching several texts
+  (``"a[*].b"``), give one vector per text, and search scores the item by its closest one, as
+  ``InMemoryStore`` does. The memory's ``content`` is the texts joined by newlines (hybrid recall matches
+  its words). Blank texts are not embedded. Puts with ``index=False``, puts without any text at the
+  fields and every put of a store without ``index`` are stored unembedded (``remember(embed=False)``)
+  with the core tag ``langgraph:unindexed``;
 * ``ttl`` (minutes) -> the core ``ttl`` in seconds; reads with ``refresh_ttl`` restart it (the core's
   ``refresh_ttl=``); Valkey expires items itself;
 * ``created_at`` / ``updated_at`` -> the memory's, as aware UTC datetimes.

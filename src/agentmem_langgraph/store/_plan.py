@@ -48,7 +48,7 @@ Ranking = Literal["composite", "similarity"]
 """How a search with a query ranks: the core's composite score, or cosine similarity alone."""
 
 CoreMethod = Literal[
-    "get_by_key", "remember_many", "forget_many", "recall", "recall_by_vector", "list", "count",
+    "get_by_key", "remember_many", "forget_keys", "recall", "recall_by_vector", "list", "count",
     "list_namespaces",
 ]  # fmt: skip
 
@@ -150,48 +150,41 @@ def _write_flow(settings: Settings, puts: Sequence[PutOp]) -> Flow[None]:
     deletes = [op for op in puts if op.value is None]
     writes = [op for op in puts if op.value is not None]
     if deletes:
-        # The core forgets by memory id only: find each keyed memory first (core gap: no forget by key).
-        ids: list[str] = []
+        by_namespace: dict[tuple[str, ...], list[str]] = {}
         for op in deletes:
-            if not _storable_key(op.key):
-                continue
-            memory = yield CoreCall(
-                "get_by_key", {"key": op.key, "namespace": tuple(op.namespace), "refresh_ttl": False}
-            )
-            if memory is not None:
-                ids.append(memory.id)
-        if ids:
-            yield CoreCall("forget_many", args=(ids,))
+            if _storable_key(op.key):  # the core refuses other keys on put, so no item has them
+                by_namespace.setdefault(tuple(op.namespace), []).append(op.key)
+        for namespace, keys in by_namespace.items():
+            yield CoreCall("forget_keys", {"namespace": namespace}, args=(keys,))
     if writes:
         yield CoreCall("remember_many", args=([_memory_input(settings, op) for op in writes],))
 
 
 def _memory_input(settings: Settings, op: PutOp) -> MemoryInput:
     assert op.value is not None
-    text = index_text(settings, op)
+    texts = index_texts(settings, op)
     return MemoryInput(
-        content=text or "",
+        content="\n".join(texts),
         namespace=tuple(op.namespace),
         key=op.key,
         metadata=dict(op.value),
         ttl=None if op.ttl is None else op.ttl * 60.0,  # LangGraph minutes -> core seconds
-        embed=text is not None,
-        tags=None if text is not None else (UNINDEXED_TAG,),
+        embed=bool(texts),
+        texts=texts if len(texts) > 1 else None,
+        tags=None if texts else (UNINDEXED_TAG,),
     )
 
 
-def index_text(settings: Settings, op: PutOp) -> str | None:
-    """The text embedded for a put, or ``None`` when it is stored without a vector.
+def index_texts(settings: Settings, op: PutOp) -> list[str]:
+    """The texts embedded for a put, one vector each; none when it is stored without a vector.
 
-    The texts at every path are joined by newlines: the core keeps one vector per memory, where
-    ``InMemoryStore`` keeps one per text and scores the best of them.
+    Every text at every path is embedded (``InMemoryStore`` too), and search scores an item by its
+    closest vector. Blank texts are left out (they carry no meaning, and the core refuses them).
     """
     if settings.fields is None or op.index is False or op.value is None:
-        return None
+        return []
     paths = settings.fields if op.index is None else tokenized_fields(op.index)
-    texts = [t for _, tokens in paths for t in get_text_at_path(op.value, tokens)]
-    text = "\n".join(texts)
-    return text if text.strip() else None
+    return [t for _, tokens in paths for t in get_text_at_path(op.value, tokens) if t.strip()]
 
 
 # -- search --------------------------------------------------------------------------------------------

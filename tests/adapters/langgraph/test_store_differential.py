@@ -9,7 +9,8 @@ Where InMemoryStore is arguably wrong the reference is corrected, and each corre
 * a put that is not embedded (``index=False``, no text at the fields) leaves InMemoryStore's old vector
   in place, so the item keeps being ranked by its previous text: the reference drops it before each put;
 * InMemoryStore.batch raises ValueError when two of its puts embed the same text: the reference runs
-  the puts of a batch one by one after its reads;
+  the puts of a batch one by one after its reads (one put embedding a text twice raises too: the drawn
+  values never hold a text twice; the core embeds each and stores both vectors);
 * InMemoryStore lists namespaces whose items were all deleted (and namespaces it was only asked to read:
   its data dict is a defaultdict): the reference drops empty namespaces before each listing;
 * with a query, InMemoryStore restarts the unranked items (score None) at the first one on every page
@@ -19,7 +20,8 @@ Where InMemoryStore is arguably wrong the reference is corrected, and each corre
   items come in creation order across namespaces (oldest first, a re-put keeps its place), which the
   test's model tracks. Within one namespace both agree.
 
-Single-field index only: the core keeps one vector per item (several fields are embedded as one text).
+Two index configurations: one field, and several (``["text", "extra[*]"]``, with puts that also name
+their own fields): an item then has one vector per text and both stores score it by its closest one.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def embed(texts: list[str]) -> list[list[float]]:
 
 
 INDEX: Any = {"dims": DIMS, "embed": embed, "fields": ["text"]}
+MULTI_INDEX: Any = {"dims": DIMS, "embed": embed, "fields": ["text", "extra[*]"]}
 CORE = {"index": CoreIndexConfig(dims=DIMS, algorithm="FLAT")}
 TOL = 1e-5
 
@@ -75,16 +78,32 @@ PREFIXES = [(), ("a",), ("a", "b"), ("b",), ("a", "bc"), ("c",)]
 KEYS = ["k1", "k2", "k3"]
 
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)
-values = st.fixed_dictionaries(
-    {"n": st.integers(0, 4), "text": st.one_of(texts, texts, texts, st.none())},
-    optional={
-        "color": st.sampled_from(["red", "blue"]),
-        "meta": st.fixed_dictionaries({"x": st.sampled_from(["p", "q"]), "y": st.integers(0, 3)}),
-    },
-).map(lambda v: {k: x for k, x in v.items() if x is not None})  # a quarter have no text to embed
+
+
+def _distinct_texts(value: dict[str, Any]) -> dict[str, Any]:
+    """No text twice in one value: InMemoryStore raises ValueError when a put embeds one text twice."""
+    if "extra" in value:
+        value["extra"] = [t for t in value["extra"] if t != value.get("text")]
+    return value
+
+
+values = (
+    st.fixed_dictionaries(
+        {"n": st.integers(0, 4), "text": st.one_of(texts, texts, texts, st.none())},
+        optional={
+            "extra": st.lists(
+                texts, max_size=3, unique=True
+            ),  # more texts, for the index with several fields
+            "color": st.sampled_from(["red", "blue"]),
+            "meta": st.fixed_dictionaries({"x": st.sampled_from(["p", "q"]), "y": st.integers(0, 3)}),
+        },
+    )
+    .map(lambda v: {k: x for k, x in v.items() if x is not None})
+    .map(_distinct_texts)
+)  # a quarter: no text
 namespaces = st.sampled_from(NAMESPACES)
 puts = st.builds(PutOp, namespace=namespaces, key=st.sampled_from(KEYS), value=values,
-                 index=st.sampled_from([None, None, None, False]), ttl=st.none())  # fmt: skip
+                 index=st.sampled_from([None, None, None, False, ["extra[*]"]]), ttl=st.none())  # fmt: skip
 deletes = st.builds(PutOp, namespace=namespaces, key=st.sampled_from(KEYS), value=st.none(), ttl=st.none())
 gets = st.builds(GetOp, namespace=namespaces, key=st.sampled_from(KEYS), refresh_ttl=st.booleans())
 filters = st.one_of(
@@ -161,8 +180,8 @@ steps = st.tuples(st.lists(puts, min_size=4, max_size=10), mixed).map(
 
 
 # -- the comparison (a generator: sync and async drivers feed it each store's results) --------------------
-def compare(steps: Sequence[list[Op]]) -> Generator[list[Op], list[Result], None]:
-    ref = InMemoryStore(index=INDEX)
+def compare(steps: Sequence[list[Op]], index: Any = INDEX) -> Generator[list[Op], list[Result], None]:
+    ref = InMemoryStore(index=index)
     created: dict[tuple[tuple[str, ...], str], int] = {}  # creation order of the live items
     counter = itertools.count()
     for ops in steps:
@@ -256,6 +275,26 @@ def test_sync_store_matches_in_memory_store(valkey_url: str, steps: list[list[Op
     ) as store:
         store.setup()
         flow = compare(steps)
+        try:
+            ops = next(flow)
+            while True:
+                ops = flow.send(store.batch(ops))
+        except StopIteration:
+            pass
+
+
+@seed(20240603)
+@settings(SETTINGS, max_examples=8)
+@given(steps=steps)
+def test_sync_store_with_several_fields_matches_in_memory_store(
+    valkey_url: str, steps: list[list[Op]]
+) -> None:
+    name = "d" + uuid.uuid4().hex[:12]
+    with ValkeyMemoryStore.from_url(
+        valkey_url, name=name, index=MULTI_INDEX, ranking="similarity", core_options=CORE
+    ) as store:
+        store.setup()
+        flow = compare(steps, MULTI_INDEX)
         try:
             ops = next(flow)
             while True:
