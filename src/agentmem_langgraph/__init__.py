@@ -16,6 +16,10 @@ server or cluster::
     with ValkeyMemoryStore.from_url("valkey://localhost:6379", name="agent") as store:
         store.setup()
         graph = builder.compile(store=store)
+
+``ValkeyMemoryRetriever`` is a LangChain ``BaseRetriever`` over the core's recall, and
+``create_manage_memory_tool`` / ``create_search_memory_tool`` are LangMem-style memory tools over any
+LangGraph ``BaseStore`` (namespaces filled from the run config, e.g. ``("memories", "{langgraph_user_id}")``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ from agentmem_langgraph.checkpoint import (
     ThreadNotEmptyError,
     ValkeySaver,
 )
+from agentmem_langgraph.retriever import ValkeyMemoryRetriever
 from agentmem_langgraph.store import AsyncValkeyMemoryStore, ValkeyMemoryStore
+from agentmem_langgraph.tools import (
+    ManageMemoryTool,
+    MemoryToolError,
+    NamespaceTemplate,
+    SearchMemoryTool,
+    create_manage_memory_tool,
+    create_search_memory_tool,
+)
 
 __all__ = [
     "AsyncValkeyMemoryStore",
@@ -38,7 +51,14 @@ __all__ = [
     "CheckpointTTL",
     "CorruptCheckpointError",
     "InvalidCheckpointConfigError",
+    "ManageMemoryTool",
+    "MemoryToolError",
+    "NamespaceTemplate",
+    "SearchMemoryTool",
     "ThreadNotEmptyError",
+    "ValkeyMemoryRetriever",
     "ValkeyMemoryStore",
     "ValkeySaver",
+    "create_manage_memory_tool",
+    "create_search_memory_tool",
 ]
