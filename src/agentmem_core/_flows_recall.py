@@ -47,6 +47,10 @@ __all__ = ["MAX_K", "knn_command", "recall_flow"]
 
 MAX_K = 10_000
 
+MAX_POOL = MAX_K
+"""The widest KNN pool a recall asks for; past it, a filter the client evaluates is served exhaustively
+(``_flows_scan``)."""
+
 Predicate = Callable[[Mapping[str, Any]], bool]
 """The client-side part of a filter, over a search row's stored fields (``MemoryFilter.client_predicate``)."""
 
@@ -100,18 +104,32 @@ def _keeper(ctx: Context, predicate: Predicate | None) -> Callable[[Mapping[str,
 def knn_rows_flow(
     ctx: Context, vector: bytes, flt: MemoryFilter, k: int, predicate: Predicate | None
 ) -> Flow[list[SearchRow]]:
-    """KNN rows that are alive and pass ``predicate``; widens the pool until ``k`` pass or none are left."""
+    """KNN rows that are alive and pass ``predicate``; widens the pool until ``k`` pass or none are left.
+
+    When the widest pool still holds fewer than ``k`` passing rows, the exhaustive channel answers
+    (a page is never short because a condition ran on the client).
+    """
     filter_text = render_query(flt.scope_leaves(), max_leaves=ctx.engine.max_leaves)
     fields = rank_fields(lexical=False, extra=flt.client_fields())
     keep = _keeper(ctx, predicate)
-    pool = min(MAX_K, k * ctx.config.candidate_multiplier)
+    pool = first = min(MAX_POOL, k * ctx.config.candidate_multiplier)
     while True:
         (reply,) = yield batch([knn_command(ctx, vector, filter_text, pool, fields)])
         reply = expect(reply)
         passing = [r for r in parse_search(reply) if keep(r.fields)]
-        if len(passing) >= k or returned_rows(reply) < pool or pool >= MAX_K:
+        if len(passing) >= k or returned_rows(reply) < pool:
             return passing
-        pool = min(MAX_K, pool * 4)
+        if pool >= MAX_POOL:  # as many candidates as the first pool would have given
+            return (yield from _exhaustive(ctx, vector, flt, first))
+        pool = min(MAX_POOL, pool * 4)
+
+
+def _exhaustive(ctx: Context, vector: bytes, flt: MemoryFilter, pool: int) -> Flow[list[SearchRow]]:
+    # imported here: the scan reads scopes through _flows_read, which imports this module
+    from agentmem_core._flows_scan import exhaustive_rows_flow
+
+    query = np.frombuffer(vector, dtype="<f4")
+    return (yield from exhaustive_rows_flow(ctx, query, flt, pool))
 
 
 @dataclass(slots=True)
@@ -171,7 +189,7 @@ def hybrid_candidates_flow(
     filter_text = render_query(leaves, max_leaves=ctx.engine.max_leaves)
     knn_filter = render_query(flt.scope_leaves(), max_leaves=ctx.engine.max_leaves)
     fields = rank_fields(lexical=True, extra=flt.client_fields())
-    pool = min(MAX_K, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
+    pool = first = min(MAX_POOL, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
     replies = yield batch([
         knn_command(ctx, vector, knn_filter, pool, fields),
         filter_search_command(ctx, filter_text, 0),
@@ -186,8 +204,11 @@ def hybrid_candidates_flow(
     # The vector channel alone must be able to fill the page: when a client-side condition or expiry
     # dropped rows from a full KNN page, widen it (the lexical replies stay valid: they do not depend
     # on the pool).
-    while len(knn_rows) < k and returned_rows(knn_reply) >= pool and pool < MAX_K:
-        pool = min(MAX_K, pool * 4)
+    while len(knn_rows) < k and returned_rows(knn_reply) >= pool:
+        if pool >= MAX_POOL:
+            knn_rows = yield from _exhaustive(ctx, vector, flt, first)
+            break
+        pool = min(MAX_POOL, pool * 4)
         (knn_reply,) = yield batch([knn_command(ctx, vector, knn_filter, pool, fields)])
         knn_reply = expect(knn_reply)
         knn_rows = [r for r in parse_search(knn_reply) if keep(r.fields)]

@@ -263,7 +263,9 @@ class AsyncMemoryStore(StoreBase):
             **filters: scope and filters (``thread_id``, ``agent_id``, ``namespace``, ``namespace_prefix``,
                 ``user_id``, ``source``, ``tags``, ``kinds``, ``created_after``, ``created_before``,
                 ``metadata``, ``any_of``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the
-                index cannot evaluate run on the client, and recall widens its search until ``k`` hits pass.
+                index cannot evaluate run on the client, and recall widens its search until ``k`` hits pass;
+                past 10,000 nearest memories it reads the matching scopes instead (exact, but slow on
+                large scopes: declare a metadata key ranged on in ``numeric_fields`` to push it down).
 
         Returns:
             Hits best first, each with ``distance`` and the score breakdown.
