@@ -90,6 +90,8 @@ class SyncDriver:
 
     def _embed(self, request: Embed) -> Any:
         try:
+            if request.is_query and (queries := getattr(self.embedder, "embed_queries", None)) is not None:
+                return queries(list(request.texts))
             return self.embedder.embed(list(request.texts))
         except AgentMemError:
             raise
@@ -149,6 +151,8 @@ class AsyncDriver:
 
     async def _embed(self, request: Embed) -> Any:
         try:
+            if request.is_query and (queries := getattr(self.embedder, "aembed_queries", None)) is not None:
+                return await queries(list(request.texts))
             return await self.embedder.aembed(list(request.texts))
         except AgentMemError:
             raise

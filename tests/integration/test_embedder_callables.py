@@ -309,3 +309,51 @@ async def test_a_callable_embedder_without_dims_is_probed_too(
     await store.setup()
     assert len(fn.calls) == 1 and embedder.dims == DIMS
     await roundtrip(store)
+
+
+class _QueryAware:
+    """Documents by HashingEmbedder; queries through embed_queries / aembed_queries (as e5 prefixes do)."""
+
+    dims = 64
+
+    def __init__(self) -> None:
+        self.hash = HashingEmbedder(64)
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def embed(self, texts: Any) -> Any:
+        self.calls.append(("embed", list(texts)))
+        return self.hash.embed(texts)
+
+    async def aembed(self, texts: Any) -> Any:
+        self.calls.append(("aembed", list(texts)))
+        return self.hash.embed(texts)
+
+    def _query(self, texts: Any) -> Any:  # "query: ..." maps onto the document it asks for
+        return self.hash.embed([t.removeprefix("query: ") for t in texts])
+
+    def embed_queries(self, texts: Any) -> Any:
+        self.calls.append(("embed_queries", list(texts)))
+        return self._query(texts)
+
+    async def aembed_queries(self, texts: Any) -> Any:
+        self.calls.append(("aembed_queries", list(texts)))
+        return self._query(texts)
+
+
+@pytest.mark.parametrize("colour", ["sync", "async"])
+async def test_recall_embeds_its_query_with_the_query_method(
+    colour: str, valkey_url: str, unique_name: str, opened: list[Facade]
+) -> None:
+    embedder = _QueryAware()
+    cls = MemoryStore if colour == "sync" else AsyncMemoryStore
+    mem = Facade(cls.from_url(valkey_url, name=unique_name, embedder=embedder))
+    opened.append(mem)
+    await mem.setup()
+    memory_id = await mem.remember("window seat on long flights", user_id="u")
+    await mem.remember("aisle seat please", user_id="u")
+    result = await mem.recall("query: window seat on long flights", k=1, user_id="u", reinforce=False)
+    assert result.hits[0].memory.id == memory_id and result.hits[0].distance == pytest.approx(0, abs=1e-5)
+    doc, query = ("embed", "embed_queries") if colour == "sync" else ("aembed", "aembed_queries")
+    assert [name for name, _ in embedder.calls] == [doc, doc, query]
+    await mem.update(memory_id, content="window seat, always")  # a document again
+    assert embedder.calls[-1] == (doc, ["window seat, always"])

@@ -23,6 +23,12 @@ class Embedder(Protocol):
 
     Implementations return one vector per input text, in order. They need not normalise: the store
     validates (dimension, finite, non-zero) and L2-normalises every vector itself.
+
+    Models that embed a search query differently from a document (e5 and nomic prefixes, LangChain's
+    ``embed_query``, LlamaIndex's ``get_query_embedding``) may also define ``embed_queries(texts)`` and
+    ``aembed_queries(texts)`` with the same shape: recall embeds its query text with them when present
+    (the sync store calls ``embed_queries``, the async one ``aembed_queries``), and everything stored
+    with ``embed`` / ``aembed``.
     """
 
     @property
