@@ -40,6 +40,7 @@ from agentmem_core._flows_write import (
 )
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._records import MemoryInput, scope_of
+from agentmem_core.backends.valkey import ValkeyOps
 from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.connection import is_cluster
 from agentmem_core.embeddings import CallableEmbedder, EmbedderLike, ensure_embedder
@@ -178,8 +179,22 @@ class StoreBase:
         self._registered: set[str] = set()
         self._unusable: AgentMemError | None = None
         self._cluster = is_cluster(client)
+        self._translation: ValkeyOps | None = None
 
     # -- context ---------------------------------------------------------------------------------------
+    def _valkey_ops(self) -> ValkeyOps:
+        """The Valkey translation of operations for the store as it is now (rebuilt when setup changed it)."""
+        spec, engine, timeout = self.spec, self.engine, self.effective_config.timeout_ms
+        cached = self._translation
+        if (
+            cached is None
+            or cached.spec is not spec
+            or cached.engine != engine
+            or cached.timeout_ms != timeout
+        ):
+            cached = self._translation = ValkeyOps(self.keys, spec, engine, timeout, self._cluster)
+        return cached
+
     def _context(self) -> Context:
         if self._unusable is not None:
             # A store whose index disagrees with its config must not write hashes that index cannot read.

@@ -7,12 +7,13 @@ the only difference between them is ``await``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import valkey.exceptions as vex
 
-from agentmem_core._plan import Batch, Command, Embed, Flow, ScriptCall, is_noscript
+from agentmem_core._plan import Batch, Call, Command, Embed, Flow, ScriptCall, is_noscript
+from agentmem_core.backends.valkey import ValkeyOps
 from agentmem_core.connection import is_cluster
 from agentmem_core.embeddings import Embedder
 from agentmem_core.errors import AgentMemError, EmbeddingError, translate_backend_error
@@ -21,6 +22,10 @@ from agentmem_core.telemetry import NoopTelemetry, Telemetry
 T = TypeVar("T")
 
 __all__ = ["AsyncDriver", "SyncDriver"]
+
+
+def _no_translator() -> ValkeyOps:
+    raise AgentMemError("this driver sends raw commands only (no store bound to it)")
 
 
 def _reload_plan(commands: Sequence[Command], replies: list[Any]) -> list[int]:
@@ -40,13 +45,53 @@ def _scripts_of(commands: Sequence[Command], indexes: list[int]) -> dict[str, st
     return out
 
 
+def _plan(
+    translator: Callable[[], ValkeyOps], requests: Sequence[Any]
+) -> tuple[list[list[Command]], list[Command]]:
+    """The commands of each operation of a batch, and all of them in order (one round trip)."""
+    raw = all(isinstance(r, (Call, ScriptCall)) for r in requests)
+    if raw:  # setup's own commands (no index spec needed to send them)
+        per = [[r] for r in requests]
+    else:
+        ops = translator()
+        per = [ops.commands(r) for r in requests]
+    return per, [c for commands in per for c in commands]
+
+
+def _results(translator: Callable[[], ValkeyOps], requests: Sequence[Any], per: list[list[Command]],
+             replies: list[Any]) -> list[Any]:  # fmt: skip
+    """One result per operation, from its slice of the replies."""
+    if all(isinstance(r, (Call, ScriptCall)) for r in requests):
+        return replies
+    ops = translator()
+    out: list[Any] = []
+    at = 0
+    for request, commands in zip(requests, per):
+        out.append(ops.result(request, commands, replies[at : at + len(commands)]))
+        at += len(commands)
+    return out
+
+
 class SyncDriver:
     """Runs flows on a sync valkey client (standalone or cluster)."""
 
-    def __init__(self, client: Any, embedder: Embedder, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        embedder: Embedder,
+        telemetry: Telemetry | None = None,
+        translator: Callable[[], ValkeyOps] | None = None,
+    ) -> None:
         self.client = client
         self.embedder = embedder
         self.telemetry = telemetry or NoopTelemetry()
+        self.translator = translator or _no_translator
+
+    def execute(self, requests: Sequence[Any]) -> list[Any]:
+        """Execute a batch of operations in one round trip; one result per operation, errors in place."""
+        per, commands = _plan(self.translator, requests)
+        replies = self.send(commands) if commands else []
+        return _results(self.translator, requests, per, replies)
 
     def send(self, commands: Sequence[Command]) -> list[Any]:
         """Send commands in one pipelined round trip; server errors come back in place."""
@@ -82,7 +127,7 @@ class SyncDriver:
                 while True:
                     request = flow.send(reply)
                     if isinstance(request, Batch):
-                        reply = self.send(request.commands)
+                        reply = self.execute(request.commands)
                     else:
                         reply = self._embed(request)
             except StopIteration as stop:
@@ -102,10 +147,23 @@ class SyncDriver:
 class AsyncDriver:
     """Runs flows on an asyncio valkey client (standalone or cluster)."""
 
-    def __init__(self, client: Any, embedder: Embedder, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        embedder: Embedder,
+        telemetry: Telemetry | None = None,
+        translator: Callable[[], ValkeyOps] | None = None,
+    ) -> None:
         self.client = client
         self.embedder = embedder
         self.telemetry = telemetry or NoopTelemetry()
+        self.translator = translator or _no_translator
+
+    async def execute(self, requests: Sequence[Any]) -> list[Any]:
+        """Execute a batch of operations in one round trip; one result per operation, errors in place."""
+        per, commands = _plan(self.translator, requests)
+        replies = await self.send(commands) if commands else []
+        return _results(self.translator, requests, per, replies)
 
     async def send(self, commands: Sequence[Command]) -> list[Any]:
         """Send commands in one pipelined round trip; server errors come back in place."""
@@ -143,7 +201,7 @@ class AsyncDriver:
                 while True:
                     request = flow.send(reply)
                     if isinstance(request, Batch):
-                        reply = await self.send(request.commands)
+                        reply = await self.execute(request.commands)
                     else:
                         reply = await self._embed(request)
             except StopIteration as stop:

@@ -49,9 +49,13 @@ Command = Call | ScriptCall
 
 @dataclass(frozen=True)
 class Batch:
-    """Commands sent in one round trip (a non-transactional pipeline; cluster clients split by slot)."""
+    """Operations executed in one round trip.
 
-    commands: tuple[Command, ...]
+    ``agentmem_core.ops`` values (on Valkey one non-transactional pipeline, cluster clients split by slot).
+    Raw :class:`Call` / :class:`ScriptCall` commands are the Valkey backend's own (its setup).
+    """
+
+    commands: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ Request = Batch | Embed
 Flow = Generator[Request, Any, T]
 
 
-def batch(commands: Sequence[Command]) -> Batch:
+def batch(commands: Sequence[Any]) -> Batch:
     """Build a :class:`Batch`."""
     return Batch(tuple(commands))
 

@@ -52,7 +52,7 @@ class AsyncMemoryStore(StoreBase):
     def __init__(self, client: avalkey.Valkey | avalkey.ValkeyCluster, **kwargs: Any) -> None:
         """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
         super().__init__(client, **kwargs)
-        self._driver = AsyncDriver(client, self.embedder, self.telemetry)
+        self._driver = AsyncDriver(client, self.embedder, self.telemetry, self._valkey_ops)
 
     @classmethod
     def from_url(

@@ -49,7 +49,7 @@ class MemoryStore(StoreBase):
     def __init__(self, client: valkey.Valkey | valkey.ValkeyCluster, **kwargs: Any) -> None:
         """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
         super().__init__(client, **kwargs)
-        self._driver = SyncDriver(client, self.embedder, self.telemetry)
+        self._driver = SyncDriver(client, self.embedder, self.telemetry, self._valkey_ops)
 
     @classmethod
     def from_url(
