@@ -51,7 +51,6 @@ import valkey
 from valkey.utils import LIBVALKEY_AVAILABLE
 
 from agentmem_core import MemoryInput, MemoryStore
-from agentmem_core._flows_recall import knn_command
 from agentmem_core.config import IndexConfig, StoreConfig
 from agentmem_core.embeddings import CallableEmbedder
 from agentmem_core.query import MemoryFilter, render_query
@@ -348,14 +347,14 @@ class Bench:
         # nearest, ranking fields only): the engine may plan a KNN-20 differently from a KNN-10
         ctx = plain._context()
         pool = K * ctx.config.candidate_multiplier
-        unf_text = render_query(scope.scope_leaves(), max_leaves=plain.engine.max_leaves)
+        translation = plain._valkey_ops()
         series.append(
             Series(
                 "floor",
                 f"FT.SEARCH as agentmem sends it (KNN-{pool}, ranking fields), plain index",
                 lambda q: self.admin.execute_command(
-                    *knn_command(
-                        ctx, q[0].astype("<f4").tobytes(), unf_text, pool, rank_fields(lexical=False)
+                    *translation.knn_command(
+                        scope.scope_leaves(), q[0].astype("<f4").tobytes(), pool, rank_fields(lexical=False)
                     ).args
                 ),
                 check=checker("floor agentmem's KNN command", False, want=pool),

@@ -48,12 +48,11 @@ from valkey.connection import PythonRespSerializer
 from valkey.utils import LIBVALKEY_AVAILABLE
 
 from agentmem_core import MemoryStore
-from agentmem_core._flows_recall import knn_command
 from agentmem_core._parse import as_text, pairs
 from agentmem_core._records import MemoryInput, prepare
 from agentmem_core.aio import AsyncMemoryStore
 from agentmem_core.embeddings import CallableEmbedder, validate_vectors, vector_to_bytes
-from agentmem_core.query import MemoryFilter, render_query
+from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, F, decode_memory, rank_fields
 
 DIMS = 384
@@ -535,10 +534,9 @@ class Systems:
 
         def matched_cmd(q: Query) -> tuple[Any, ...]:
             leaves = MemoryFilter(user_id=q[1]).scope_leaves()
-            flt = render_query(leaves, max_leaves=ctx.engine.max_leaves)
             pool = K * ctx.config.candidate_multiplier
             fields = rank_fields(lexical=False, metadata=False)
-            args = list(knn_command(ctx, vec_bytes(q[0]), flt, pool, fields).args)
+            args = list(am._valkey_ops().knn_command(leaves, vec_bytes(q[0]), pool, fields).args)
             args[1] = names["raw_index"]
             return tuple(args)
 

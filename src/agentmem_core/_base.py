@@ -15,7 +15,7 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys, ScopeKey
-from agentmem_core._flows_admin import live_config_commands, refresh_live_flow, setup_flow
+from agentmem_core._flows_admin import live_config_op, refresh_live_flow, setup_flow
 from agentmem_core._flows_namespaces import list_namespaces_flow
 from agentmem_core._flows_read import (
     Order,
@@ -217,7 +217,7 @@ class StoreBase:
         self._live_read_at = time.monotonic()
 
     def _refresh_flow(self) -> Flow[LiveSettings]:
-        return refresh_live_flow(self.keys, self.config)
+        return refresh_live_flow(self.config)
 
     @property
     def effective_config(self) -> StoreConfig:
@@ -421,9 +421,9 @@ class StoreBase:
         return (yield from scopes_flow(self._context(), flt))
 
     def _set_live(self, values: dict[str, Any]) -> Flow[None]:
-        commands = live_config_commands(self.keys, values, self.config)
-        replies = yield batch(list(commands))
-        for reply in replies:
+        op = live_config_op(values, self.config)
+        if op is not None:
+            (reply,) = yield batch([op])
             expect(reply)
         self._live_read_at = None  # re-read on next operation
 

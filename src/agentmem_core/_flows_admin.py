@@ -21,9 +21,10 @@ from agentmem_core.errors import (
     SearchModuleUnavailableError,
     is_unknown_command_message,
 )
+from agentmem_core.ops import ReadConfig, WriteConfig
 from agentmem_core.schema import F, IndexSpec, numeric_field
 
-__all__ = ["LIVE_FIELDS", "live_config_commands", "parse_live_config", "refresh_live_flow", "setup_flow"]
+__all__ = ["LIVE_FIELDS", "live_config_op", "parse_live_config", "refresh_live_flow", "setup_flow"]
 
 
 def _unknown_command(reply: Any) -> bool:
@@ -163,8 +164,8 @@ def parse_live_config(raw: Any, base: StoreConfig) -> LiveSettings:
     return live
 
 
-def live_config_commands(keys: Keys, values: dict[str, Any], base: StoreConfig) -> tuple[Call, ...]:
-    """Commands that write live config, validated first.
+def live_config_op(values: dict[str, Any], base: StoreConfig) -> WriteConfig | None:
+    """The operation that writes live config, validated first (``None`` when there is nothing to write).
 
     Raises:
         ConfigurationError: for unknown fields or invalid values (nothing is written).
@@ -175,15 +176,10 @@ def live_config_commands(keys: Keys, values: dict[str, Any], base: StoreConfig) 
     encoded = {k: (_NONE if v is None else repr(float(v)) if k != "max_items_per_scope" else str(int(v)))
                for k, v in values.items()}  # fmt: skip
     parse_live_config(encoded, base)  # validate before writing
-    if not encoded:
-        return ()
-    flat: list[str] = []
-    for k, v in encoded.items():
-        flat += [k, v]
-    return (Call(("HSET", keys.config, *flat)),)
+    return WriteConfig(encoded) if encoded else None
 
 
-def refresh_live_flow(keys: Keys, base: StoreConfig) -> Flow[LiveSettings]:
-    """Read the live-config hash."""
-    (raw,) = yield batch([Call(("HGETALL", keys.config))])
+def refresh_live_flow(base: StoreConfig) -> Flow[LiveSettings]:
+    """Read the live config."""
+    (raw,) = yield batch([ReadConfig()])
     return parse_live_config(expect(raw), base)

@@ -9,14 +9,12 @@ so a namespace whose last memory was forgotten, evicted or expired is not listed
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey
 from agentmem_core._flows_write import unregister_if_empty
-from agentmem_core._parse import as_text
-from agentmem_core._plan import Call, Flow, ScriptCall, batch, expect
+from agentmem_core._plan import Flow, batch, expect
 from agentmem_core._records import normalise_namespace
 from agentmem_core._scope_index import (
     decode_namespace_member,
@@ -25,8 +23,8 @@ from agentmem_core._scope_index import (
     namespace_range,
     skip_past,
 )
-from agentmem_core._scripts import SCOPE_STATS
 from agentmem_core.errors import InvalidMemoryError
+from agentmem_core.ops import DropScopeIndexMembers, ScopeCounts, ScopeDescriptors, ScopeIndexRange
 from agentmem_core.schema import format_number
 
 __all__ = ["list_namespaces_flow"]
@@ -83,7 +81,7 @@ def list_namespaces_flow(
     found: list[tuple[str, ...]] = []
     want = offset + limit
     while len(found) < want:
-        (raw,) = yield batch([Call(("ZRANGEBYLEX", ctx.keys.scope_index, start, end, "LIMIT", 0, chunk))])
+        (raw,) = yield batch([ScopeIndexRange(start, end, chunk)])
         members = expect(raw)
         if not members:
             break
@@ -135,16 +133,17 @@ def _alive(ctx: Context, candidates: Sequence[tuple[str, bytes]]) -> Flow[dict[s
         return {}
     now = format_number(ctx.now)
     tags = list(members)
-    replies = yield batch([ScriptCall(SCOPE_STATS, ctx.keys.bookkeeping(tag), (now,)) for tag in tags])
-    alive = {tag: int(expect(reply)[0]) > 0 for tag, reply in zip(tags, replies)}
+    replies = yield batch([ScopeCounts(tag, now) for tag in tags])
+    alive = {tag: expect(reply)[0] > 0 for tag, reply in zip(tags, replies)}
     empty = [tag for tag, live in alive.items() if not live]
     if empty:
-        (raw,) = yield batch([Call(("HMGET", ctx.keys.scopes, *empty))])
-        stale = [members[tag] for tag, descriptor in zip(empty, expect(raw)) if descriptor is None]
+        (raw,) = yield batch([ScopeDescriptors(tuple(empty))])
+        descriptors = expect(raw)
+        stale = [members[tag] for tag, descriptor in zip(empty, descriptors) if descriptor is None]
         if stale:
-            (dropped,) = yield batch([Call(("ZREM", ctx.keys.scope_index, *stale))])
+            (dropped,) = yield batch([DropScopeIndexMembers(tuple(stale))])
             expect(dropped)
-        for descriptor in expect(raw):
+        for descriptor in descriptors:
             if descriptor is not None:
-                yield from unregister_if_empty(ctx, ScopeKey.from_descriptor(json.loads(as_text(descriptor))))
+                yield from unregister_if_empty(ctx, ScopeKey.from_descriptor(descriptor))
     return alive

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -12,38 +11,41 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, is_memory_id, local_id_for_caller_id
-from agentmem_core._flows_recall import MAX_K, filter_search_command
-from agentmem_core._parse import as_text, pairs, parse_filter_search
-from agentmem_core._plan import Call, Flow, ScriptCall, batch, expect
+from agentmem_core._flows_recall import MAX_K
+from agentmem_core._plan import Flow, batch, expect
 from agentmem_core._records import check_caller_id, check_key, keyed_id
 from agentmem_core._refresh import refresh_flow, refreshed
 from agentmem_core._scope_index import dimension_range, namespace_range, tag_of
-from agentmem_core._scripts import SCOPE_STATS
 from agentmem_core.errors import InvalidMemoryError
-from agentmem_core.query import MemoryFilter, render_query
-from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, F, decode_memory, format_number
+from agentmem_core.ops import (
+    AllScopes,
+    FilterSearch,
+    ReadMemories,
+    ResolveIds,
+    ScopeByTime,
+    ScopeCounts,
+    ScopeDescriptors,
+    ScopeIndexRange,
+    ScopeMembers,
+)
+from agentmem_core.query import MemoryFilter
+from agentmem_core.schema import STORED_FIELDS, F, decode_memory, format_number
 from agentmem_core.types import Facets, Memory, Page, ScopeStats, Stats
 
 __all__ = ["get_many_flow", "list_flow", "scopes_flow", "stats_flow"]
 
 
-def get_commands(ctx: Context, ids: Sequence[str], vectors: bool = False) -> list[Call]:
-    """HMGET of the stored fields (and the vector, when asked) and the counters of each id."""
+def get_op(ids: Sequence[str], vectors: bool = False) -> ReadMemories:
+    """Read the stored fields (and the vectors, when asked) and the counters of each id."""
     fields = (*STORED_FIELDS, F.EMBEDDING, F.VX) if vectors else STORED_FIELDS
-    commands: list[Call] = []
-    for memory_id in ids:
-        commands.append(Call(("HMGET", ctx.keys.memory(memory_id), *fields)))
-        commands.append(Call(("HMGET", ctx.keys.stats(memory_id), *STATS_FIELDS)))
-    return commands
+    return ReadMemories(tuple(ids), fields, counters=True)
 
 
-def decode_gets(ctx: Context, ids: Sequence[str], replies: Sequence[Any]) -> list[Memory | None]:
-    """Decode :func:`get_commands` replies (``None`` for missing or expired memories)."""
+def decode_gets(ctx: Context, ids: Sequence[str], result: Any) -> list[Memory | None]:
+    """Decode a :func:`get_op` result (``None`` for missing or expired memories)."""
     out: list[Memory | None] = []
-    for n, memory_id in enumerate(ids):
-        values = expect(replies[2 * n])
-        counters = expect(replies[2 * n + 1])
-        if values is None or all(v is None for v in values):
+    for memory_id, (values, counters) in zip(ids, expect(result)):
+        if values is None:
             out.append(None)
             continue
         memory = decode_memory(memory_id, dict(zip(STORED_FIELDS, values)), counters)
@@ -78,10 +80,10 @@ def resolve_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[str | None]]:
             check_caller_id(value)
             lookup.append(n)
     if lookup:
-        (raw,) = yield batch([Call(("HMGET", ctx.keys.aliases, *(ids[n] for n in lookup)))])
-        for n, tag in zip(lookup, expect(raw)):
+        (tags,) = yield batch([ResolveIds(tuple(ids[n] for n in lookup))])
+        for n, tag in zip(lookup, expect(tags)):
             if tag is not None:
-                out[n] = as_text(tag) + local_id_for_caller_id(ids[n])
+                out[n] = tag + local_id_for_caller_id(ids[n])
     return out
 
 
@@ -97,8 +99,8 @@ def get_many_flow(
     known = [i for i in internal if i is not None]
     if not known:
         return [None] * len(ids)
-    replies = yield batch(get_commands(ctx, known, vectors))
-    found = iter(decode_gets(ctx, known, replies))
+    (result,) = yield batch([get_op(known, vectors)])
+    found = iter(decode_gets(ctx, known, result))
     memories = [None if i is None else next(found) for i in internal]
     if refresh:
         yield from refresh_flow(ctx, memories, internal)
@@ -141,19 +143,20 @@ def scopes_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[list[Scop
     descriptors, so listing one user's memories costs the same with 10 or 100,000 scopes.
     """
     bounds = None if flt is None else _index_range(flt)
+    found: dict[str, Any]
     if bounds is None:
-        (raw,) = yield batch([Call(("HGETALL", ctx.keys.scopes))])
-        found = pairs(expect(raw))
+        (registry,) = yield batch([AllScopes()])
+        found = expect(registry)
     else:
-        (members,) = yield batch([Call(("ZRANGEBYLEX", ctx.keys.scope_index, *bounds))])
+        (members,) = yield batch([ScopeIndexRange(*bounds)])
         tags = list(dict.fromkeys(tag_of(m) for m in expect(members)))
         if not tags:
             return []
-        (raw,) = yield batch([Call(("HMGET", ctx.keys.scopes, *tags))])
-        found = {tag: d for tag, d in zip(tags, expect(raw)) if d is not None}
+        (descriptors,) = yield batch([ScopeDescriptors(tuple(tags))])
+        found = {tag: d for tag, d in zip(tags, expect(descriptors)) if d is not None}
     scopes = []
     for tag, descriptor in found.items():
-        scope = ScopeKey.from_descriptor(json.loads(as_text(descriptor)))
+        scope = ScopeKey.from_descriptor(descriptor)
         if scope.tag != tag:
             continue
         if flt is None or scope_matches(scope, flt):
@@ -221,28 +224,21 @@ def list_flow(
     if not scopes:
         return Page(())
     newest = order == "newest"
-    bound = format_number(position[0]) if position is not None else ("+inf" if newest else "-inf")
+    bound = position[0] if position is not None else None
     need = offset + limit
     fetch = need + 1
-    command = "ZREVRANGEBYSCORE" if newest else "ZRANGEBYSCORE"
-    far = "-inf" if newest else "+inf"
     while True:
-        replies = yield batch(
-            [
-                Call((command, ctx.keys.created(s.tag), bound, far, "WITHSCORES", "LIMIT", 0, fetch))
-                for s in scopes
-            ]
-        )
+        replies = yield batch([ScopeByTime(s.tag, newest, bound, fetch) for s in scopes])
         ids: list[str] = []
-        # A full page of a scope says nothing about what lies at or past its last score: a ZSET orders
-        # ties by member, not by write sequence. Only memories strictly before the nearest such edge are
+        # A full page of a scope says nothing about what lies at or past its last score: the scope orders
+        # ties by id, not by write sequence. Only memories strictly before the nearest such edge are
         # certain to be in their final order.
         edge: float | None = None
         for reply in replies:
-            flat = expect(reply)
-            ids.extend(as_text(flat[n]) for n in range(0, len(flat), 2))
-            if len(flat) // 2 >= fetch:
-                last = float(as_text(flat[-1]))
+            scored = expect(reply)
+            ids.extend(memory_id for memory_id, _ in scored)
+            if len(scored) >= fetch:
+                last = scored[-1][1]
                 edge = last if edge is None else (max(edge, last) if newest else min(edge, last))
         memories = yield from get_many_flow(ctx, ids)
         internal_of = {
@@ -269,20 +265,12 @@ def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
     """Counts per scope and kind (expired memories are purged from the bookkeeping first)."""
     scopes = yield from scopes_flow(ctx, flt)
     now = format_number(ctx.now)
-    replies = yield batch([
-        ScriptCall(SCOPE_STATS, ctx.keys.bookkeeping(s.tag), (now,))
-        for s in scopes
-    ])  # fmt: skip
+    replies = yield batch([ScopeCounts(s.tag, now) for s in scopes])
     per_scope: list[ScopeStats] = []
     totals: dict[str, int] = {}
     for scope, reply in zip(scopes, replies):
-        count, raw_kinds = expect(reply)
-        # the count hash also holds the scope's write sequence ("#seq"), which is not a kind
-        kinds = {
-            k: int(as_text(v))
-            for k, v in pairs(raw_kinds).items()
-            if not k.startswith("#") and int(as_text(v)) > 0
-        }
+        count, all_kinds = expect(reply)
+        kinds = {k: n for k, n in all_kinds.items() if n > 0}
         for kind, n in kinds.items():
             totals[kind] = totals.get(kind, 0) + n
         if int(count) > 0:
@@ -330,10 +318,8 @@ def matching_flow(ctx: Context, flt: MemoryFilter) -> Flow[list[Memory]]:
     for scope in scopes:
         start = 0
         while True:
-            (members,) = yield batch(
-                [Call(("ZRANGE", ctx.keys.created(scope.tag), start, start + SCAN_PAGE - 1))]
-            )
-            ids = [as_text(m) for m in expect(members)]
+            (members,) = yield batch([ScopeMembers(scope.tag, start, start + SCAN_PAGE - 1)])
+            ids = expect(members)
             if ids:
                 memories = yield from get_many_flow(ctx, ids)
                 out.extend(m for m in memories if m is not None and flt.matches(m, ctx.now))
@@ -354,10 +340,9 @@ def count_flow(ctx: Context, flt: MemoryFilter) -> Flow[int]:
     flt = flt.with_numeric(ctx.config.numeric_fields)
     if ctx.engine.filter_only_queries and flt.client_predicate() is None:
         leaves = flt.leaves(ctx.now)  # includes "not expired": a numeric match-all when nothing else is set
-        query = render_query(leaves, max_leaves=ctx.engine.max_leaves)
-        (reply,) = yield batch([filter_search_command(ctx, query, 0)])
-        total, _ = parse_filter_search(expect(reply))
-        return total
+        (reply,) = yield batch([FilterSearch(tuple(leaves), 0)])
+        total, _ = expect(reply)
+        return int(total)
     return len((yield from matching_flow(ctx, flt)))
 
 

@@ -23,16 +23,15 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._lexical import bm25_scores, fuse_scores, query_terms
-from agentmem_core._parse import SearchRow, as_text, parse_filter_search, parse_search, returned_rows
-from agentmem_core._plan import Call, Embed, Flow, ScriptCall, batch, expect
+from agentmem_core._parse import as_text
+from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._refresh import refresh_flow, refreshed
-from agentmem_core._scripts import FETCH
 from agentmem_core.config import ScoringConfig
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import InvalidMemoryError
-from agentmem_core.query import Leaf, MemoryFilter, TagIn, leaf_size, render_query
+from agentmem_core.ops import Fetch, FilterSearch, Knn, ReadMemories, SearchRow
+from agentmem_core.query import Leaf, MemoryFilter, TagIn, leaf_size
 from agentmem_core.schema import (
-    DISTANCE_ALIAS,
     NEVER,
     STORED_FIELDS,
     F,
@@ -43,7 +42,7 @@ from agentmem_core.schema import (
 from agentmem_core.scoring import composite, recency, similarity_from_distance
 from agentmem_core.types import NearMiss, RecallHit, RecallResult, ScoreBreakdown, build_frozen
 
-__all__ = ["MAX_K", "knn_command", "recall_flow"]
+__all__ = ["MAX_K", "MAX_POOL", "recall_flow"]
 
 MAX_K = 10_000
 
@@ -63,23 +62,6 @@ def query_vector_flow(query: str | Sequence[float] | np.ndarray, dims: int) -> F
         raw = yield Embed((query,), is_query=True)
         return validate_vectors(raw, dims, expected=1)
     return validate_vectors([query], dims, expected=1)  # type: ignore[list-item]
-
-
-def knn_command(ctx: Context, vector: bytes, filter_text: str, pool: int, fields: Sequence[str]) -> Call:
-    """The portable KNN FT.SEARCH (EF_RUNTIME before AS, explicit LIMIT 0 k, TIMEOUT, DIALECT 2)."""
-    knn = f"[KNN {pool} @{F.EMBEDDING} $vec"
-    if ctx.spec.config.algorithm == "HNSW":
-        ef = ctx.spec.config.ef_runtime or max(pool, 64)
-        knn += f" EF_RUNTIME {min(4096, max(ef, pool if pool <= 4096 else 4096))}"
-    knn += f" AS {DISTANCE_ALIAS}]"
-    return Call((
-        "FT.SEARCH", ctx.spec.name, f"{filter_text}=>{knn}",
-        "PARAMS", 2, "vec", vector,
-        "RETURN", len(fields) + 1, DISTANCE_ALIAS, *fields,
-        "LIMIT", 0, pool,
-        "TIMEOUT", ctx.config.timeout_ms,
-        "DIALECT", 2,
-    ))  # fmt: skip
 
 
 def _alive(fields: Mapping[str, Any], now: float) -> bool:
@@ -109,15 +91,15 @@ def knn_rows_flow(
     When the widest pool still holds fewer than ``k`` passing rows, the exhaustive channel answers
     (a page is never short because a condition ran on the client).
     """
-    filter_text = render_query(flt.scope_leaves(), max_leaves=ctx.engine.max_leaves)
+    leaves = tuple(flt.scope_leaves())
     fields = rank_fields(lexical=False, extra=flt.client_fields())
     keep = _keeper(ctx, predicate)
     pool = first = min(MAX_POOL, k * ctx.config.candidate_multiplier)
     while True:
-        (reply,) = yield batch([knn_command(ctx, vector, filter_text, pool, fields)])
-        reply = expect(reply)
-        passing = [r for r in parse_search(reply) if keep(r.fields)]
-        if len(passing) >= k or returned_rows(reply) < pool:
+        (found,) = yield batch([Knn(leaves, vector, pool, fields)])
+        found = expect(found)
+        passing = [r for r in found.rows if keep(r.fields)]
+        if len(passing) >= k or found.returned < pool:
             return passing
         if pool >= MAX_POOL:  # as many candidates as the first pool would have given
             return (yield from _exhaustive(ctx, vector, flt, first))
@@ -137,7 +119,6 @@ class Candidate:
     """A recall candidate from either channel (``distance`` is filled in later for lexical-only ones)."""
 
     id: str
-    key: str
     fields: dict[str, Any]
     distance: float | None
     in_knn: bool
@@ -150,22 +131,9 @@ class Candidate:
     counters: Sequence[Any] = ()
 
 
-def filter_search_command(ctx: Context, query: str, limit: int, fields: Sequence[str] = ()) -> Call:
-    """A filter-only FT.SEARCH: the engine's count of every match plus up to ``limit`` rows of ``fields``.
-
-    ``limit=0`` makes it a pure count (the filter's size); with a term predicate, the total is that term's
-    document frequency under the filter.
-    """
-    returned: tuple[str | int, ...] = ("RETURN", len(fields), *fields) if fields else ()
-    return Call((
-        "FT.SEARCH", ctx.spec.name, query, *returned,
-        "LIMIT", 0, limit, "TIMEOUT", ctx.config.timeout_ms, "DIALECT", 2,
-    ))  # fmt: skip
-
-
-def term_query(ctx: Context, leaves: Sequence[Leaf], term: str) -> str:
-    """The filter plus one term predicate on the analysed-terms TAG field."""
-    return render_query([*leaves, TagIn(F.X_TERMS, (term,))], max_leaves=ctx.engine.max_leaves)
+def term_leaves(leaves: Sequence[Leaf], term: str) -> tuple[Leaf, ...]:
+    """The filter plus one term predicate on the analysed-terms TAG field (the term's postings)."""
+    return (*leaves, TagIn(F.X_TERMS, (term,)))
 
 
 def lexical_fits(ctx: Context, flt: MemoryFilter) -> bool:
@@ -185,45 +153,39 @@ def hybrid_candidates_flow(
     filter's size. The ``pool`` best-scoring documents form the lexical channel. The filter-only queries
     keep the expiry leaf (a numeric match-all when the filter is empty, and live-only counts).
     """
-    leaves = flt.leaves(ctx.now)
-    filter_text = render_query(leaves, max_leaves=ctx.engine.max_leaves)
-    knn_filter = render_query(flt.scope_leaves(), max_leaves=ctx.engine.max_leaves)
+    leaves = tuple(flt.leaves(ctx.now))
+    knn_leaves = tuple(flt.scope_leaves())
     fields = rank_fields(lexical=True, extra=flt.client_fields())
     pool = first = min(MAX_POOL, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
     replies = yield batch([
-        knn_command(ctx, vector, knn_filter, pool, fields),
-        filter_search_command(ctx, filter_text, 0),
-        *(
-            filter_search_command(ctx, term_query(ctx, leaves, term), ctx.config.lexical_term_pool, fields)
-            for term in terms
-        ),
+        Knn(knn_leaves, vector, pool, fields),
+        FilterSearch(leaves, 0),
+        *(FilterSearch(term_leaves(leaves, term), ctx.config.lexical_term_pool, fields) for term in terms),
     ])  # fmt: skip
     keep = _keeper(ctx, predicate)
-    knn_reply = expect(replies[0])
-    knn_rows = [r for r in parse_search(knn_reply) if keep(r.fields)]
+    found = expect(replies[0])
+    knn_rows = [r for r in found.rows if keep(r.fields)]
     # The vector channel alone must be able to fill the page: when a client-side condition or expiry
     # dropped rows from a full KNN page, widen it (the lexical replies stay valid: they do not depend
     # on the pool).
-    while len(knn_rows) < k and returned_rows(knn_reply) >= pool:
+    while len(knn_rows) < k and found.returned >= pool:
         if pool >= MAX_POOL:
             knn_rows = yield from _exhaustive(ctx, vector, flt, first)
             break
         pool = min(MAX_POOL, pool * 4)
-        (knn_reply,) = yield batch([knn_command(ctx, vector, knn_filter, pool, fields)])
-        knn_reply = expect(knn_reply)
-        knn_rows = [r for r in parse_search(knn_reply) if keep(r.fields)]
+        (found,) = yield batch([Knn(knn_leaves, vector, pool, fields)])
+        found = expect(found)
+        knn_rows = [r for r in found.rows if keep(r.fields)]
     live: dict[str, Candidate] = {}
     for row in knn_rows:
-        memory_id = ctx.keys.id_from_memory_key(row.key)
-        live[memory_id] = Candidate(memory_id, row.key, row.fields, row.distance, True)
-    n_docs, _ = parse_filter_search(expect(replies[1]))
+        live[row.id] = Candidate(row.id, row.fields, row.distance, True)
+    n_docs, _ = expect(replies[1])
     df: dict[str, int] = {}
     for term, reply in zip(terms, replies[2:]):
-        df[term], rows = parse_filter_search(expect(reply))
-        for key, row_fields in rows:
-            memory_id = ctx.keys.id_from_memory_key(key)
+        df[term], rows = expect(reply)
+        for memory_id, row_fields in rows:
             if memory_id not in live and keep(row_fields):
-                live[memory_id] = Candidate(memory_id, key, row_fields, None, False)
+                live[memory_id] = Candidate(memory_id, row_fields, None, False)
     docs = {memory_id: as_text(c.fields.get(F.LEX) or b"").split() for memory_id, c in live.items()}
     avgdl = sum(len(d) for d in docs.values()) / len(docs) if docs else 0.0
     scores = bm25_scores(terms, docs, df, n_docs, avgdl)
@@ -281,34 +243,11 @@ def plausible(
     return [c for low, high, c in bounds if high >= kth_low]
 
 
-def fetch_commands(
+def fetch_op(
     ctx: Context, candidates: Sequence[Candidate], *, reinforce: bool, fields: Sequence[str]
-) -> list[ScriptCall]:
-    """FETCH calls: one per scope on a cluster (a scope is one hash slot), one in all on a standalone server.
-
-    HINCRBY keeps counts exact under concurrency; the counters live outside the index, so reinforcing
-    never re-indexes a document.
-    """
-    groups: dict[str, list[str]] = {}
-    stats_of = ctx.keys.stats_of_memory_key
-    for c in candidates:
-        groups.setdefault(c.id[:16] if ctx.cluster else "", []).extend((c.key, stats_of(c.key)))
-    args = ("1" if reinforce else "0", format_number(ctx.now), *fields)
-    return [ScriptCall(FETCH, tuple(keys), args) for keys in groups.values()]
-
-
-Fetched = tuple[list[Any], list[Any]]
-"""A FETCH result: (counters as they were before the call, stored field values)."""
-
-
-def parse_fetch(ctx: Context, calls: Sequence[ScriptCall], replies: Sequence[Any]) -> dict[str, Fetched]:
-    """FETCH replies -> ``id -> (counters before, field values)``; gone memories are left out."""
-    out: dict[str, Fetched] = {}
-    for call, reply in zip(calls, replies):
-        for key, value in zip(call.keys[::2], expect(reply)):
-            if isinstance(value, (list, tuple)):
-                out[ctx.keys.id_from_memory_key(key)] = ([value[0], value[1], value[2]], list(value[3] or ()))
-    return out
+) -> Fetch:
+    """The Fetch of candidates (counters kept outside the index: reinforcing never re-indexes a document)."""
+    return Fetch(tuple(c.id for c in candidates), reinforce, format_number(ctx.now), tuple(fields))
 
 
 def _count(raw: Any) -> int:
@@ -387,8 +326,7 @@ def recall_flow(
         candidates = yield from hybrid_candidates_flow(ctx, blob, flt, terms, page_end, predicate)
     else:
         rows = yield from knn_rows_flow(ctx, blob, flt, page_end, predicate)
-        id_of = ctx.keys.id_from_memory_key
-        candidates = [Candidate(id_of(r.key), r.key, r.fields, r.distance, True) for r in rows]
+        candidates = [Candidate(r.id, r.fields, r.distance, True) for r in rows]
     if threshold is not None:
         in_range = [c for c in candidates if c.distance is None or c.distance <= threshold]
         if not in_range:
@@ -404,14 +342,14 @@ def recall_flow(
     # When no more than k candidates can make the top k, they are the hits whatever their counters say:
     # fetch and reinforce them in the same script call (one round trip fewer).
     folded = reinforce and threshold is None and offset == 0 and len(chosen) <= k
-    calls = fetch_commands(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)
-    replies = yield batch(
-        [*calls, *(Call(("HMGET", ctx.keys.memory(c.id), F.EMBEDDING, F.VX)) for c in missing)]
-    )
-    fetched = parse_fetch(ctx, calls, replies[: len(calls)])
+    requests: list[Any] = [fetch_op(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)]
+    if missing:
+        requests.append(ReadMemories(tuple(c.id for c in missing), (F.EMBEDDING, F.VX)))
+    replies = yield batch(requests)
+    fetched = expect(replies[0])
     dims = ctx.spec.config.dims
-    for candidate, blob_reply in zip(missing, replies[len(calls) :]):
-        raw, extra = expect(blob_reply)
+    for candidate, (values, _) in zip(missing, expect(replies[1]) if missing else ()):
+        raw, extra = values or (None, None)
         if isinstance(raw, bytes) and len(raw) == 4 * dims:
             stored = np.frombuffer(raw, dtype="<f4")
             if isinstance(extra, bytes) and extra and len(extra) % (4 * dims) == 0:  # its closest vector
@@ -429,8 +367,8 @@ def recall_flow(
         chosen = kept
     ranked = _rank(ctx, chosen, scoring, page_end)[offset:]
     if reinforce and ranked and not folded:
-        calls = fetch_commands(ctx, [c for c, _, _ in ranked], reinforce=True, fields=())
-        after = parse_fetch(ctx, calls, (yield batch(calls)))
+        (after,) = yield batch([fetch_op(ctx, [c for c, _, _ in ranked], reinforce=True, fields=())])
+        after = expect(after)
         ranked = [r for r in ranked if r[0].id in after]
         for c, _, _ in ranked:
             c.counters = after[c.id][0]

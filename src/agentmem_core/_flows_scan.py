@@ -16,8 +16,8 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._flows_read import scopes_flow
-from agentmem_core._parse import SearchRow, as_text
-from agentmem_core._plan import Call, Flow, batch, expect
+from agentmem_core._plan import Flow, batch, expect
+from agentmem_core.ops import ReadMemories, ScopeMembers, SearchRow
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import STORED_FIELDS, F, decode_memory
 
@@ -44,23 +44,21 @@ def exhaustive_rows_flow(
     for scope in scopes:
         start = 0
         while True:
-            (members,) = yield batch(
-                [Call(("ZRANGE", ctx.keys.created(scope.tag), start, start + SCAN_PAGE - 1))]
-            )
-            ids = [as_text(m) for m in expect(members)]
+            (members,) = yield batch([ScopeMembers(scope.tag, start, start + SCAN_PAGE - 1)])
+            ids = expect(members)
             if ids:
-                replies = yield batch([Call(("HMGET", ctx.keys.memory(i), *_READ)) for i in ids])
-                for memory_id, reply in zip(ids, replies):
-                    _consider(ctx, flt, query, dims, memory_id, expect(reply), pool, best)
+                (read,) = yield batch([ReadMemories(tuple(ids), _READ)])
+                for memory_id, (values, _) in zip(ids, expect(read)):
+                    _consider(ctx, flt, query, dims, memory_id, values, pool, best)
             if len(ids) < SCAN_PAGE:
                 break
             start += SCAN_PAGE
     best.sort(key=_order)
-    return [SearchRow(key, distance, fields) for distance, key, fields in best[:pool]]
+    return [SearchRow(memory_id, distance, fields) for distance, memory_id, fields in best[:pool]]
 
 
 def _order(entry: tuple[float, str, dict[str, object]]) -> tuple[float, str]:
-    return entry[0], entry[1]  # as KNN rows sort: closer first, ties by key
+    return entry[0], entry[1]  # as KNN rows sort: closer first, ties by id
 
 
 def _consider(
@@ -73,7 +71,7 @@ def _consider(
     pool: int,
     best: list[tuple[float, str, dict[str, object]]],
 ) -> None:
-    if not values or all(v is None for v in values):
+    if not values:
         return  # gone since the ZRANGE
     fields = {name: value for name, value in zip(_READ, values) if value is not None}
     blob, extra = fields.pop(F.EMBEDDING, None), fields.pop(F.VX, None)
@@ -86,7 +84,7 @@ def _consider(
     if isinstance(extra, bytes) and extra and len(extra) % (4 * dims) == 0:  # its closest vector counts
         vectors = np.vstack([vectors, np.frombuffer(extra, dtype="<f4").reshape(-1, dims)])
     distance = max(0.0, min(2.0, 1.0 - float(np.max(vectors @ query))))
-    best.append((distance, ctx.keys.memory(memory_id), fields))
+    best.append((distance, memory_id, fields))
     if len(best) >= 4 * pool:  # keep memory bounded: only the pool closest can be returned
         best.sort(key=_order)
         del best[pool:]

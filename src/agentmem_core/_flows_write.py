@@ -11,10 +11,9 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, encode_tag, is_memory_id, local_id_for_caller_id
-from agentmem_core._flows_read import decode_gets, get_commands, get_many_flow, resolve_flow, scopes_flow
-from agentmem_core._flows_recall import knn_command
-from agentmem_core._parse import as_text, pairs, parse_search
-from agentmem_core._plan import Call, Command, Embed, Flow, ScriptCall, batch, expect
+from agentmem_core._flows_read import decode_gets, get_many_flow, get_op, resolve_flow, scopes_flow
+from agentmem_core._parse import as_text
+from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._records import (
     MemoryInput,
     PreparedMemory,
@@ -24,13 +23,32 @@ from agentmem_core._records import (
     prepare_patch,
 )
 from agentmem_core._scope_index import scope_members
-from agentmem_core._scripts import ALIAS_CLAIM, ALIAS_RELEASE, DELETE, DUPLICATE, FETCH, UPDATE, WRITE
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import BackendError, InvalidMemoryError, InvalidVectorError, NotFoundError
-from agentmem_core.query import MemoryFilter, render_query
+from agentmem_core.ops import (
+    ClaimId,
+    Delete,
+    Deleted,
+    EvictionSample,
+    Exists,
+    Fetch,
+    Knn,
+    Merge,
+    ReadCounters,
+    ReadMemories,
+    Register,
+    ReleaseIds,
+    ScopeDescriptors,
+    ScopeMembers,
+    ScopeSize,
+    Unregister,
+    Update,
+    Write,
+    WriteCounters,
+)
+from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import (
     NEVER,
-    STORED_FIELDS,
     F,
     format_number,
     opt_from_texts,
@@ -51,45 +69,26 @@ PIPELINE_CHUNK = 512
 """Commands per round trip for bulk writes (bounded so one huge batch cannot stall the server)."""
 
 
-def _write_call(ctx: Context, item: PreparedMemory, vectors: Sequence[bytes]) -> ScriptCall:
-    """The WRITE call of one memory; ``vectors``: its blobs (none when it is not embedded)."""
-    keys = ctx.keys
-    tag = item.scope.tag
-    created = item.fields[F.CREATED_AT]
-    flat: list[str | bytes] = [F.CREATED_AT, created, F.X_CREATED_AT, created]  # first: the script may keep
-    for name, value in item.fields.items():  # the replaced memory's time in their place
-        if name not in (F.CREATED_AT, F.X_CREATED_AT):
-            flat += [name, value]
-    if vectors:  # a memory without a vector stays out of KNN (and valkey-search 1.0 queries)
-        flat += [F.EMBEDDING, vectors[0]]
-    return ScriptCall(
-        WRITE,
-        (keys.memory(item.id), keys.stats(item.id), *keys.bookkeeping(tag)),
-        (
-            item.fields[F.UPDATED_AT],  # = now, formatted once by prepare
-            item.id,
-            "" if item.keeps_created else item.fields[F.CREATED_AT],
-            item.ttl_ms,
-            item.fields[F.EXPIRES_AT] if item.expires_at is not None else "0",
-            item.kind.value,
-            item.fields[F.IMPORTANCE],
-            item.opt_rest,
-            max(0, len(vectors) - 1),  # the vectors after the first become child documents
-            b"".join(vectors[1:]),
-            *flat,
-        ),
+def write_op(item: PreparedMemory, vectors: Sequence[bytes]) -> Write:
+    """The Write of one prepared memory; ``vectors``: its blobs (none when it is not embedded)."""
+    return Write(
+        id=item.id,
+        tag=item.scope.tag,
+        now=item.fields[F.UPDATED_AT],  # = now, formatted once by prepare
+        created_at="" if item.keeps_created else item.fields[F.CREATED_AT],
+        ttl_ms=item.ttl_ms,
+        expires_at=item.fields[F.EXPIRES_AT] if item.expires_at is not None else "0",
+        kind=item.kind.value,
+        importance=item.fields[F.IMPORTANCE],
+        opt_rest=item.opt_rest,
+        fields=item.fields,
+        vectors=tuple(vectors),
     )
 
 
-def _duplicate_call(ctx: Context, existing_id: str, item: PreparedMemory) -> ScriptCall:
-    pairs_: list[str] = []
-    for tag in item.tags:
-        pairs_ += [json.dumps(tag, ensure_ascii=False), encode_tag(tag)]
-    return ScriptCall(
-        DUPLICATE,
-        (ctx.keys.memory(existing_id), ctx.keys.stats(existing_id)),
-        (format_number(ctx.now), len(item.tags), *pairs_),
-    )
+def _merge_op(ctx: Context, existing_id: str, item: PreparedMemory) -> Merge:
+    tags = tuple((json.dumps(tag, ensure_ascii=False), encode_tag(tag)) for tag in item.tags)
+    return Merge(existing_id, format_number(ctx.now), tags)
 
 
 def _scope_filter(scope: ScopeKey) -> MemoryFilter:
@@ -102,19 +101,22 @@ def _find_duplicates(
     ctx: Context, items: Sequence[PreparedMemory], vectors: Vectors, threshold: float
 ) -> Flow[list[str | None]]:
     """For each item, the id of an existing (or earlier in-batch) memory within ``threshold``, if any."""
-    commands = []
-    for item, vector in zip(items, vectors):
-        flt = render_query(_scope_filter(item.scope).leaves(ctx.now), max_leaves=ctx.engine.max_leaves)
-        commands.append(knn_command(ctx, vector_to_bytes(vector), flt, _DEDUP_POOL, (F.EXPIRES_AT, F.OPT)))
-    replies = yield batch(commands)
+    searches = [
+        Knn(
+            tuple(_scope_filter(item.scope).leaves(ctx.now)), vector_to_bytes(vector), _DEDUP_POOL,
+            (F.EXPIRES_AT, F.OPT),
+        )
+        for item, vector in zip(items, vectors)
+    ]  # fmt: skip
+    replies = yield batch(searches)
     found: list[str | None] = []
     for n, (item, reply) in enumerate(zip(items, replies)):
         # a memory of texts is no merge target either: its content is not what its vectors embed
-        rows = [r for r in parse_search(expect(reply)) if not opt_from_texts(r.fields.get(F.OPT))]
+        rows = [r for r in expect(reply).rows if not opt_from_texts(r.fields.get(F.OPT))]
         match = None
         named = item.fields.get(F.KEY) is not None or item.external_id is not None  # never merged away
         if rows and rows[0].distance <= threshold and not named:
-            match = ctx.keys.id_from_memory_key(rows[0].key)
+            match = rows[0].id
         if match is None and not named:
             # an earlier item of the same batch and scope (cosine distance = 1 - dot of unit vectors)
             for m in range(n):
@@ -126,23 +128,13 @@ def _find_duplicates(
     return found
 
 
-def register_calls(ctx: Context, scope: ScopeKey) -> list[Call]:
+def register_op(scope: ScopeKey) -> Register:
     """Put a scope in the registry (what it is) and in the scope index (where list and filters find it)."""
-    descriptor = json.dumps(scope.descriptor(), sort_keys=True, ensure_ascii=False)
-    members: list[str | bytes | int] = []
-    for member in scope_members(scope):
-        members += [0, member]
-    return [
-        Call(("HSET", ctx.keys.scopes, scope.tag, descriptor)),
-        Call(("ZADD", ctx.keys.scope_index, *members)),
-    ]
+    return Register(scope, tuple(scope_members(scope)))
 
 
-def _unregister_calls(ctx: Context, scope: ScopeKey) -> list[Call]:
-    return [
-        Call(("HDEL", ctx.keys.scopes, scope.tag)),
-        Call(("ZREM", ctx.keys.scope_index, *scope_members(scope))),
-    ]
+def _unregister_op(scope: ScopeKey) -> Unregister:
+    return Unregister(scope, tuple(scope_members(scope)))
 
 
 def _claim_ids(
@@ -171,18 +163,13 @@ def _claim_ids(
         if not pending:
             return
         claims = list(pending.items())
-        replies = yield batch(
-            [
-                ScriptCall(ALIAS_CLAIM, (ctx.keys.aliases,), (ext, tag, stale.get(ext, "")))
-                for ext, tag in claims
-            ]
-        )
-        conflicts = {ext: as_text(r) for (ext, _), r in zip(claims, map(expect, replies)) if as_text(r)}
+        replies = yield batch([ClaimId(ext, tag, stale.get(ext, "")) for ext, tag in claims])
+        conflicts = {ext: r for (ext, _), r in zip(claims, map(expect, replies)) if r}
         if not conflicts:
             return
-        holders = [ctx.keys.memory(other + local_id_for_caller_id(ext)) for ext, other in conflicts.items()]
-        alive = yield batch([Call(("EXISTS", key)) for key in holders])
-        taken = [ext for ext, reply in zip(conflicts, alive) if int(expect(reply))]
+        holders = [Exists(other + local_id_for_caller_id(ext)) for ext, other in conflicts.items()]
+        alive = yield batch(holders)
+        taken = [ext for ext, reply in zip(conflicts, alive) if expect(reply)]
         if taken:
             raise InvalidMemoryError(
                 f"id {taken[0]!r} already names a memory in another scope; forget it first (ids are global)"
@@ -240,38 +227,37 @@ def remember_flow(
         raise InvalidVectorError(f"got {len(vectors)} vectors for 0 embedded memories")
 
     yield from _claim_ids(ctx, items)
-    commands: list[Command] = []
-    registering: dict[int, tuple[str, int]] = {}  # first command index -> (scope tag, command count)
+    requests: list[Any] = []
+    registering: dict[int, str] = {}  # request index -> scope tag
     pending: set[str] = set()
     for item, blob, duplicate in zip(items, blobs, duplicates):
         if duplicate is not None:
-            commands.append(_duplicate_call(ctx, duplicate, item))
+            requests.append(_merge_op(ctx, duplicate, item))
             continue
         if item.scope.tag not in registered and item.scope.tag not in pending:
             pending.add(item.scope.tag)
-            calls = register_calls(ctx, item.scope)
-            registering[len(commands)] = (item.scope.tag, len(calls))
-            commands.extend(calls)
-        commands.append(_write_call(ctx, item, blob))
+            registering[len(requests)] = item.scope.tag
+            requests.append(register_op(item.scope))
+        requests.append(write_op(item, blob))
     replies: list[Any] = []
-    for start in range(0, len(commands), PIPELINE_CHUNK):
-        replies += yield batch(commands[start : start + PIPELINE_CHUNK])
-    # A scope counts as registered only once the server confirmed its registry entries: if one is lost,
+    for start in range(0, len(requests), PIPELINE_CHUNK):
+        replies += yield batch(requests[start : start + PIPELINE_CHUNK])
+    # A scope counts as registered only once the backend confirmed its registry entries: if one is lost,
     # the next write registers again (list, stats and forget_by_scope find scopes there).
-    for index, (tag, n) in registering.items():
-        if not any(isinstance(r, BaseException) for r in replies[index : index + n]):
+    for index, tag in registering.items():
+        if not isinstance(replies[index], BaseException):
             registered.add(tag)
 
     ids: list[str] = []
     over: dict[str, ScopeKey] = {}
     reregister: dict[str, ScopeKey] = {}
     capacity = ctx.config.max_items_per_scope
-    reply_iter = iter(zip(commands, replies))
+    reply_iter = iter(zip(requests, replies))
     for item, duplicate in zip(items, duplicates):
-        command, reply = next(reply_iter)
-        while isinstance(command, Call):  # registry writes
+        request, reply = next(reply_iter)
+        while isinstance(request, Register):  # registry writes
             expect(reply)
-            command, reply = next(reply_iter)
+            request, reply = next(reply_iter)
         result = expect(reply)
         if duplicate is not None:
             if int(result) < 0:  # the duplicate vanished between search and write: nothing was merged
@@ -279,15 +265,15 @@ def remember_flow(
             ids.append(duplicate)
             continue
         ids.append(item.external_id or item.id)
-        if int(result[1]) == 1:
+        if result.scope_size == 1:
             reregister[item.scope.tag] = item.scope
-        if capacity is not None and int(result[1]) > capacity:
+        if capacity is not None and result.scope_size > capacity:
             over[item.scope.tag] = item.scope
-    for _command, rest_reply in reply_iter:
+    for _request, rest_reply in reply_iter:
         expect(rest_reply)
     if reregister:
-        registered.difference_update(reregister)  # until the server confirms it again
-        for reply in (yield batch([c for s in reregister.values() for c in register_calls(ctx, s)])):
+        registered.difference_update(reregister)  # until the backend confirms it again
+        for reply in (yield batch([register_op(s) for s in reregister.values()])):
             expect(reply)
         registered.update(reregister)
     for scope in over.values():
@@ -298,11 +284,6 @@ def remember_flow(
 EVICTION_SAMPLE = 32
 """Lowest-importance and oldest memories read per eviction round (widened only when it cannot prove its
 choice; see :func:`evict_flow`)."""
-
-
-def _scored(reply: Any) -> list[tuple[str, float]]:
-    flat = expect(reply)
-    return [(as_text(flat[n]), float(as_text(flat[n + 1]))) for n in range(0, len(flat), 2)]
 
 
 def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
@@ -317,20 +298,13 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
     Victims are deleted by a script that re-checks the count atomically, so concurrent writers never
     evict below capacity; the loop repeats while another writer's inserts keep the scope above capacity.
     """
-    keys = ctx.keys
     tag = scope.tag
-    created_key, importance_key = keys.created(tag), keys.by_importance(tag)
     half_life = ctx.config.scoring.half_life_seconds
     removed_total = 0
     sample = EVICTION_SAMPLE
     for _ in range(24):
-        replies = yield batch([
-            Call(("ZCARD", created_key)),
-            Call(("ZCARD", importance_key)),
-            Call(("ZRANGE", created_key, 0, sample - 1, "WITHSCORES")),
-            Call(("ZRANGE", importance_key, 0, sample - 1, "WITHSCORES")),
-        ])  # fmt: skip
-        n, indexed = int(expect(replies[0])), int(expect(replies[1]))
+        (reply,) = yield batch([EvictionSample(tag, sample)])
+        n, indexed, oldest, cheapest = expect(reply)
         if n <= capacity:
             return removed_total
         excess = n - capacity
@@ -340,16 +314,12 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
             # (written before it existed): look at more, up to the whole scope
             sample = n if indexed < n else max(2 * sample, 2 * excess)
             continue
-        oldest, cheapest = _scored(replies[2]), _scored(replies[3])
         ids = list(dict.fromkeys([i for i, _ in oldest] + [i for i, _ in cheapest]))
-        replies = yield batch(
-            [Call(("HMGET", keys.memory(i), F.IMPORTANCE, F.CREATED_AT)) for i in ids]
-            + [Call(("HMGET", keys.stats(i), F.LAST_ACCESSED_AT)) for i in ids]
-        )
+        (read,) = yield batch([ReadMemories(tuple(ids), (F.IMPORTANCE, F.CREATED_AT), counters=True)])
         ranked: list[tuple[float, str]] = []
-        for k, memory_id in enumerate(ids):
-            importance, created = expect(replies[k])
-            (last,) = expect(replies[len(ids) + k])
+        for memory_id, (values, counters) in zip(ids, expect(read)):
+            importance, created = values or (None, None)
+            last = counters[1] if counters else None
             if importance is None:
                 ranked.append((-1.0, memory_id))  # already gone: cheapest to drop from the bookkeeping
                 continue
@@ -366,19 +336,15 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
                 sample *= 2
                 continue
         victims = [memory_id for _, memory_id in ranked]
-        (reply,) = yield batch([_delete_call(ctx, tag, victims[: excess + 16], keep=capacity, limit=excess)])
-        reply = expect(reply)
-        removed_total += len(reply[1])
-        yield from _released(ctx, [(tag, reply)])
+        (reply,) = yield batch([_delete_op(ctx, tag, victims[: excess + 16], keep=capacity, limit=excess)])
+        deleted = expect(reply)
+        removed_total += len(deleted.removed)
+        yield from _released([(tag, deleted)])
     return removed_total
 
 
-def _delete_call(ctx: Context, tag: str, ids: Sequence[str], keep: int, limit: int = -1) -> ScriptCall:
-    keys = ctx.keys
-    script_keys = list(keys.bookkeeping(tag))
-    for memory_id in ids:
-        script_keys += [keys.memory(memory_id), keys.stats(memory_id)]
-    return ScriptCall(DELETE, tuple(script_keys), (format_number(ctx.now), keep, limit, *ids))
+def _delete_op(ctx: Context, tag: str, ids: Sequence[str], keep: int, limit: int = -1) -> Delete:
+    return Delete(tag, tuple(ids), format_number(ctx.now), keep, limit)
 
 
 def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
@@ -393,27 +359,23 @@ def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
             group.append(memory_id)
     if not by_scope:
         return 0
-    calls = [_delete_call(ctx, tag, group, keep=-1) for tag, group in by_scope.items()]
-    replies = [expect(r) for r in (yield batch(calls))]
-    yield from _released(ctx, zip(by_scope, replies))
-    emptied = [tag for tag, reply in zip(by_scope, replies) if int(reply[0]) == 0]
+    deletes = [_delete_op(ctx, tag, group, keep=-1) for tag, group in by_scope.items()]
+    replies: list[Deleted] = [expect(r) for r in (yield batch(deletes))]
+    yield from _released(zip(by_scope, replies))
+    emptied = [tag for tag, reply in zip(by_scope, replies) if reply.remaining == 0]
     if emptied:  # a scope that lost its last memory leaves the registry (and list_namespaces)
-        (raw,) = yield batch([Call(("HMGET", ctx.keys.scopes, *emptied))])
-        for descriptor in expect(raw):
+        (descriptors,) = yield batch([ScopeDescriptors(tuple(emptied))])
+        for descriptor in expect(descriptors):
             if descriptor is not None:
-                yield from unregister_if_empty(ctx, ScopeKey.from_descriptor(json.loads(as_text(descriptor))))
-    return sum(len(reply[1]) for reply in replies)
+                yield from unregister_if_empty(ctx, ScopeKey.from_descriptor(descriptor))
+    return sum(len(reply.removed) for reply in replies)
 
 
-def _released(ctx: Context, deletions: Iterable[tuple[str, Any]]) -> Flow[None]:
-    """Release the caller ids of deleted memories (DELETE replies per scope tag), in one round trip."""
-    calls = [
-        ScriptCall(ALIAS_RELEASE, (ctx.keys.aliases,), (tag, *(as_text(e) for e in reply[2])))
-        for tag, reply in deletions
-        if len(reply) > 2 and reply[2]
-    ]
-    if calls:
-        for reply in (yield batch(calls)):
+def _released(deletions: Iterable[tuple[str, Deleted]]) -> Flow[None]:
+    """Release the caller ids of deleted memories (per scope tag), in one round trip."""
+    releases = [ReleaseIds(tag, tuple(deleted.external)) for tag, deleted in deletions if deleted.external]
+    if releases:
+        for reply in (yield batch(releases)):
             expect(reply)
 
 
@@ -431,9 +393,8 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
     for scope in scopes:
         offset = 0
         while True:
-            key = ctx.keys.created(scope.tag)
-            (members,) = yield batch([Call(("ZRANGE", key, offset, offset + batch_size - 1))])
-            ids = [as_text(m) for m in expect(members)]
+            (members,) = yield batch([ScopeMembers(scope.tag, offset, offset + batch_size - 1)])
+            ids = expect(members)
             if not ids:
                 break
             if whole_scope:
@@ -449,10 +410,10 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
                 victims = [i for i, m in zip(ids, memories) if m is None or i in counted]
                 offset += len(ids) - len(victims)
             if victims:
-                (reply,) = yield batch([_delete_call(ctx, scope.tag, victims, keep=-1)])
-                reply = expect(reply)
-                deleted += sum(1 for i in reply[1] if as_text(i) in counted)
-                yield from _released(ctx, [(scope.tag, reply)])
+                (reply,) = yield batch([_delete_op(ctx, scope.tag, victims, keep=-1)])
+                done = expect(reply)
+                deleted += sum(1 for i in done.removed if i in counted)
+                yield from _released([(scope.tag, done)])
             if len(ids) < batch_size:
                 break
         yield from unregister_if_empty(ctx, scope)
@@ -462,16 +423,14 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
 def unregister_if_empty(ctx: Context, scope: ScopeKey) -> Flow[None]:
     # HDEL, then re-check: a concurrent writer registers *after* its insert, so re-adding on a non-empty
     # scope closes the race without a cross-slot transaction.
-    key = ctx.keys.created(scope.tag)
-    (count,) = yield batch([Call(("ZCARD", key))])
-    if int(expect(count)) > 0:
+    (count,) = yield batch([ScopeSize(scope.tag)])
+    if expect(count) > 0:
         return
-    replies = yield batch([*_unregister_calls(ctx, scope), Call(("ZCARD", key))])
-    for reply in replies[:-1]:
-        expect(reply)
-    if int(expect(replies[-1])) > 0:
-        for again in (yield batch(register_calls(ctx, scope))):
-            expect(again)
+    gone, count = yield batch([_unregister_op(scope), ScopeSize(scope.tag)])
+    expect(gone)
+    if expect(count) > 0:
+        (again,) = yield batch([register_op(scope)])
+        expect(again)
 
 
 def update_flow(
@@ -508,13 +467,13 @@ def update_flow(
         kind=kind,
         ttl=ttl,
     )  # fmt: skip  (validates everything before any I/O)
-    key = ctx.keys.memory(memory_id)
     fields = dict(patch.set_fields)
     removed = list(patch.removed)
-    extra: list[str | bytes] = []
+    vector: bytes | None = None
     if patch.content is not None:
-        (current,) = yield batch([Call(("HMGET", key, F.CONTENT, F.OPT))])
-        content_now, opt = expect(current)
+        (current,) = yield batch([ReadMemories((memory_id,), (F.CONTENT, F.OPT))])
+        ((values, _),) = expect(current)
+        content_now, opt = values or (None, None)
         if content_now is None:
             raise NotFoundError(f"memory {caller_id} does not exist")
         embedded = unpack_opt(opt)[2]
@@ -526,30 +485,18 @@ def update_flow(
             removed.extend(gone)
             if embedded and not from_texts:
                 raw = yield Embed((patch.content,))
-                extra = [
-                    F.EMBEDDING,
-                    vector_to_bytes(validate_vectors(raw, ctx.spec.config.dims, expected=1)[0]),
-                ]
-    flat: list[str | bytes] = []
-    for name, value in fields.items():
-        flat += [name, value]
-    flat += extra
-    tag = memory_id[:16]
-    call = ScriptCall(
-        UPDATE,
-        (key, ctx.keys.stats(memory_id), *ctx.keys.bookkeeping(tag)),
-        (
-            format_number(ctx.now), memory_id, patch.kind.value if patch.kind else "",
-            patch.importance or "", "" if patch.ttl_ms is None else patch.ttl_ms, patch.expires_text or "",
-            "" if patch.ttl_ms is None else format_number(patch.ttl_ms / 1000),
-            len(flat) // 2, *flat, *removed,
-        ),
+                vector = vector_to_bytes(validate_vectors(raw, ctx.spec.config.dims, expected=1)[0])
+    change = Update(
+        id=memory_id, now=format_number(ctx.now), kind=patch.kind.value if patch.kind else "",
+        importance=patch.importance or "", ttl_ms=patch.ttl_ms, expires_at=patch.expires_text or "",
+        ttl_seconds="" if patch.ttl_ms is None else format_number(patch.ttl_ms / 1000),
+        set_fields=fields, removed=tuple(removed), vector=vector,
     )  # fmt: skip
-    # same hash slot: the reads run after the script, on the same node, in order
-    replies = yield batch([call, *get_commands(ctx, [memory_id])])
-    if int(expect(replies[0])) < 0:
+    # one scope: the read runs after the change, in order (on Valkey: the same hash slot and node)
+    updated, read = yield batch([change, get_op([memory_id])])
+    if not expect(updated):
         raise NotFoundError(f"memory {caller_id} does not exist")
-    (memory,) = decode_gets(ctx, [memory_id], replies[1:])
+    (memory,) = decode_gets(ctx, [memory_id], read)
     if memory is None:
         raise NotFoundError(f"memory {caller_id} was deleted while it was being updated")
     return memory
@@ -564,14 +511,8 @@ def touch_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
     known = list(dict.fromkeys(i for i in internal if i is not None))
     if not known:
         return 0
-    groups: dict[str, list[str]] = {}
-    for memory_id in known:  # FETCH: one call per scope (hash slot) on a cluster, one in all otherwise
-        groups.setdefault(memory_id[:16] if ctx.cluster else "", []).extend(
-            (ctx.keys.memory(memory_id), ctx.keys.stats(memory_id))
-        )
-    now = format_number(ctx.now)
-    replies = yield batch([ScriptCall(FETCH, tuple(keys), ("1", now)) for keys in groups.values()])
-    return sum(1 for reply in replies for value in expect(reply) if isinstance(value, (list, tuple)))
+    (fetched,) = yield batch([Fetch(tuple(known), True, format_number(ctx.now))])
+    return len(expect(fetched))
 
 
 def move_flow(ctx: Context, memory_id: str, scope: ScopeKey, registered: set[str]) -> Flow[str]:
@@ -589,16 +530,17 @@ def move_flow(ctx: Context, memory_id: str, scope: ScopeKey, registered: set[str
     (old,) = yield from resolve_flow(ctx, [memory_id])
     if old is None:
         raise NotFoundError(f"memory {memory_id} does not exist")
-    replies = yield batch([
-        *get_commands(ctx, [old], vectors=True),
-        Call(("HGETALL", ctx.keys.stats(old))),
-        Call(("HMGET", ctx.keys.memory(old), F.LEX, F.X_TERMS)),  # its words move as they are
+    read, counters_read, words = yield batch([
+        get_op([old], vectors=True),
+        ReadCounters(old),
+        ReadMemories((old,), (F.LEX, F.X_TERMS, F.OPT)),  # its words move as they are
     ])  # fmt: skip
-    (memory,) = decode_gets(ctx, [old], replies[:2])
+    (memory,) = decode_gets(ctx, [old], read)
     if memory is None:
         raise NotFoundError(f"memory {memory_id} does not exist")
-    lex, terms = expect(replies[3])
-    from_texts = opt_from_texts(dict(zip(STORED_FIELDS, expect(replies[0]))).get(F.OPT))
+    ((raw_words, _),) = expect(words)
+    lex, terms, opt = raw_words or (None, None, None)
+    from_texts = opt_from_texts(opt)
     here = ScopeKey(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
     if here == scope:
         return memory.id
@@ -628,20 +570,19 @@ def move_flow(ctx: Context, memory_id: str, scope: ScopeKey, registered: set[str
     if external is not None:
         yield from _claim_ids(ctx, [item], moving={external: old[:16]})
     blobs = [np.asarray(v, dtype="<f4").tobytes() for v in memory.vectors or ()]
-    counters = pairs(expect(replies[2]))
-    commands: list[Command] = []
+    counters = expect(counters_read)
+    requests: list[Any] = []
     if scope.tag not in registered:
-        commands.extend(register_calls(ctx, scope))
-    commands.append(_write_call(ctx, item, blobs))
+        requests.append(register_op(scope))
+    requests.append(write_op(item, blobs))
     if counters:  # its access history moves with it
-        flat = [x for name, value in counters.items() for x in (name, value)]
-        commands.append(Call(("HSET", ctx.keys.stats(item.id), *flat)))
-    for reply in (yield batch(commands)):
+        requests.append(WriteCounters(item.id, counters))
+    for reply in (yield batch(requests)):
         expect(reply)
     registered.add(scope.tag)
-    (reply,) = yield batch([_delete_call(ctx, old[:16], [old], keep=-1)])
-    reply = expect(reply)
-    yield from _released(ctx, [(old[:16], reply)])  # a no-op for the moved caller id: it names the new copy
-    if int(reply[0]) == 0:
+    (reply,) = yield batch([_delete_op(ctx, old[:16], [old], keep=-1)])
+    deleted = expect(reply)
+    yield from _released([(old[:16], deleted)])  # a no-op for the moved caller id: it names the new copy
+    if deleted.remaining == 0:
         yield from unregister_if_empty(ctx, here)
     return external or item.id

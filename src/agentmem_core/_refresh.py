@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from agentmem_core._context import Context
-from agentmem_core._plan import Flow, ScriptCall, batch, expect
-from agentmem_core._scripts import REFRESH
+from agentmem_core._plan import Flow, batch, expect
+from agentmem_core.ops import Refresh
 from agentmem_core.schema import format_number
 from agentmem_core.types import Memory
 
@@ -22,22 +22,19 @@ def refresh_flow(
     ``internal`` are the memories' internal ids (their ``Memory.id`` may be a caller id). The memories
     are immutable: the caller reads the new expiry from :func:`refreshed`.
     """
-    groups: dict[str, tuple[list[str], list[str | int]]] = {}
-    for memory, memory_id in zip(memories, internal):
-        if memory is None or memory_id is None or memory.ttl is None:
-            continue
-        keys, args = groups.setdefault(memory_id[:16], ([], []))
-        keys += [ctx.keys.memory(memory_id), ctx.keys.stats(memory_id)]
-        expires = format_number(ctx.now + memory.ttl)
-        args += [memory_id, memory.kind.value, expires, max(1, int(round(memory.ttl * 1000)))]
-    if not groups:
-        return
-    calls = [
-        ScriptCall(REFRESH, (ctx.keys.expiring(tag), *keys), tuple(args))
-        for tag, (keys, args) in groups.items()
-    ]
-    for reply in (yield batch(calls)):
-        expect(reply)
+    entries = tuple(
+        (
+            memory_id,
+            memory.kind.value,
+            format_number(ctx.now + memory.ttl),
+            max(1, int(round(memory.ttl * 1000))),
+        )
+        for memory, memory_id in zip(memories, internal)
+        if memory is not None and memory_id is not None and memory.ttl is not None
+    )
+    if entries:
+        (refreshed_count,) = yield batch([Refresh(entries)])
+        expect(refreshed_count)
 
 
 def refreshed(ctx: Context, memory: Memory | None) -> Memory | None:

@@ -77,8 +77,9 @@ def test_prepared_fields_and_write_arguments_keep_their_stored_text() -> None:
     import json
 
     from agentmem_core._context import Context
-    from agentmem_core._flows_write import _write_call
+    from agentmem_core._flows_write import write_op
     from agentmem_core._records import MemoryInput, prepare
+    from agentmem_core.backends.valkey import ValkeyOps
     from agentmem_core.engine import EngineInfo
 
     keys = Keys("kf")
@@ -95,7 +96,9 @@ def test_prepared_fields_and_write_arguments_keep_their_stored_text() -> None:
         assert fields[F.UPDATED_AT] == format_number(1000.25)
         never_or_expiry = format_number(expires if expires is not None else 10_000_000_000_000)
         assert fields[F.EXPIRES_AT] == fields[F.X_EXPIRES_AT] == never_or_expiry
-        args = _write_call(ctx, item, [b"\0" * 16]).args
+        valkey = ValkeyOps(keys, ctx.spec, ctx.engine, 1000)
+        (call,) = valkey.commands(write_op(item, [b"\0" * 16]))
+        args = call.args
         assert args[:8] == ("1000.25", item.id, "12.5", item.ttl_ms,
                             "0" if expires is None else "1060.75", "semantic", "0.5",
                             "||" if ttl is None else "60.5||")  # fmt: skip
@@ -103,7 +106,8 @@ def test_prepared_fields_and_write_arguments_keep_their_stored_text() -> None:
         # created_at and x_created_at lead (the script may keep a replaced memory's time in their place)
         assert args[10:14] == (F.CREATED_AT, "12.5", F.X_CREATED_AT, "12.5")
         assert sorted(args[10:-2:2]) == sorted(fields) and args[-2:] == (F.EMBEDDING, b"\0" * 16)
-        several = _write_call(ctx, item, [b"\1" * 16, b"\2" * 16, b"\3" * 16]).args
+        (many,) = valkey.commands(write_op(item, [b"\1" * 16, b"\2" * 16, b"\3" * 16]))
+        several = many.args
         assert several[8:10] == (2, b"\2" * 16 + b"\3" * 16) and several[-2:] == (F.EMBEDDING, b"\1" * 16)
     untagged = prepare(MemoryInput("x"), config, ctx.now).fields
     assert untagged[F.TAGS] == untagged[F.NAMESPACE] == "[]"

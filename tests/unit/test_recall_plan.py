@@ -8,8 +8,9 @@ import pytest
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys, ScopeKey
-from agentmem_core._flows_recall import Candidate, _keeper, fetch_commands, knn_command, knn_rows_flow
-from agentmem_core._plan import Batch
+from agentmem_core._flows_recall import Candidate, _keeper, fetch_op, knn_rows_flow
+from agentmem_core._plan import Batch, ScriptCall
+from agentmem_core.backends.valkey import ValkeyOps
 from agentmem_core.config import IndexConfig, StoreConfig
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import MemoryFilter, render_query
@@ -23,13 +24,17 @@ def _ctx(cluster: bool) -> Context:
                    True, cluster)  # fmt: skip
 
 
+def _valkey(ctx: Context) -> ValkeyOps:
+    return ValkeyOps(ctx.keys, ctx.spec, ctx.engine, ctx.config.timeout_ms, ctx.cluster)
+
+
 def _candidates(ctx: Context) -> list[Candidate]:
     out = []
     for user in ("ana", "bob", "cy"):
         tag = ScopeKey(user_id=user).tag
         for n in range(2):
             memory_id = f"{tag}{n:016x}"
-            out.append(Candidate(memory_id, ctx.keys.memory(memory_id), {}, 0.1, True))
+            out.append(Candidate(memory_id, {}, 0.1, True))
     return out
 
 
@@ -37,10 +42,11 @@ def _candidates(ctx: Context) -> list[Candidate]:
 def test_fetch_is_one_call_standalone_and_one_per_hash_slot_on_a_cluster(cluster: bool) -> None:
     ctx = _ctx(cluster)
     candidates = _candidates(ctx)
-    calls = fetch_commands(ctx, candidates, reinforce=True, fields=STORED_FIELDS)
+    calls = _valkey(ctx).commands(fetch_op(ctx, candidates, reinforce=True, fields=STORED_FIELDS))
     assert len(calls) == (3 if cluster else 1)
     seen = []
     for call in calls:
+        assert isinstance(call, ScriptCall)
         assert call.args[:2] == ("1", format_number(ctx.now)) and call.args[2:] == STORED_FIELDS
         pairs = list(zip(call.keys[::2], call.keys[1::2]))
         for memory_key, stats_key in pairs:
@@ -55,8 +61,11 @@ def test_fetch_is_one_call_standalone_and_one_per_hash_slot_on_a_cluster(cluster
 def test_knn_returns_only_ranking_fields_and_no_expiry_leaf() -> None:
     ctx = _ctx(False)
     fields = rank_fields(lexical=False, metadata=False)
-    flt = render_query(MemoryFilter.build(user_id="ana").scope_leaves(), max_leaves=64)
-    args = knn_command(ctx, b"\0" * 16, flt, 20, fields).args
+    args = (
+        _valkey(ctx)
+        .knn_command(MemoryFilter.build(user_id="ana").scope_leaves(), b"\0" * 16, 20, fields)
+        .args
+    )
     returned = args[args.index("RETURN") + 2 : args.index("LIMIT")]
     assert returned == ("am_distance", F.IMPORTANCE, F.CREATED_AT, F.EXPIRES_AT)
     assert F.CONTENT not in returned and F.EMBEDDING not in returned
@@ -89,8 +98,14 @@ def _knn_reply(ctx: Context, live: int, expired_nil: int) -> list[object]:
 
 
 def _limit(request: Batch) -> object:
-    args = request.commands[0].args  # type: ignore[union-attr]
-    return args[args.index("LIMIT") + 2]
+    return request.commands[0].pool  # type: ignore[union-attr]
+
+
+def _answer(ctx: Context, request: Batch, reply: list[object]) -> list[object]:
+    """The flow's Knn answered from a raw FT.SEARCH reply, through the Valkey translation."""
+    (op,) = request.commands
+    valkey = _valkey(ctx)
+    return [valkey.result(op, valkey.commands(op), [reply])]
 
 
 def test_knn_widens_when_nil_rows_were_dropped_from_a_full_page() -> None:
@@ -100,18 +115,18 @@ def test_knn_widens_when_nil_rows_were_dropped_from_a_full_page() -> None:
     flow = knn_rows_flow(ctx, b"\0" * 16, MemoryFilter(), 3, None)
     first = next(flow)
     pool = ctx.config.candidate_multiplier * 3
-    assert (
-        isinstance(first, Batch) and first.commands[0].args[first.commands[0].args.index("LIMIT") + 2] == pool
-    )
-    second = flow.send([_knn_reply(ctx, live=2, expired_nil=pool - 2)])
+    assert isinstance(first, Batch) and _limit(first) == pool
+    args = _valkey(ctx).commands(first.commands[0])[0].args  # type: ignore[union-attr]
+    assert args[args.index("LIMIT") + 2] == pool
+    second = flow.send(_answer(ctx, first, _knn_reply(ctx, live=2, expired_nil=pool - 2)))
     assert isinstance(second, Batch)  # widened instead of returning 2 rows
     assert _limit(second) == pool * 4
     with pytest.raises(StopIteration) as done:
-        flow.send([_knn_reply(ctx, live=5, expired_nil=pool - 2)])
+        flow.send(_answer(ctx, second, _knn_reply(ctx, live=5, expired_nil=pool - 2)))
     assert len(done.value.value) == 5
     # a page that came back short is the end of the index, nil rows or not
     flow = knn_rows_flow(ctx, b"\0" * 16, MemoryFilter(), 3, None)
-    next(flow)
+    first = next(flow)
     with pytest.raises(StopIteration) as done:
-        flow.send([_knn_reply(ctx, live=1, expired_nil=2)])
+        flow.send(_answer(ctx, first, _knn_reply(ctx, live=1, expired_nil=2)))
     assert len(done.value.value) == 1

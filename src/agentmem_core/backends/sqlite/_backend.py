@@ -1,0 +1,174 @@
+"""The embedded backend: executes batches of :mod:`agentmem_core.ops` in SQLite transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from agentmem_core import ops
+from agentmem_core.errors import (
+    AgentMemError,
+    BackendConnectionError,
+    BackendError,
+    IndexNotFoundError,
+)
+from agentmem_core.schema import IndexSpec
+
+from ._ops import HANDLERS, READ_ONLY
+from ._schema import Meta, Tables, connect, ensure_schema, read_meta
+from ._tx import Tx
+from ._vectors import VectorCache
+
+__all__ = ["SqliteBackend"]
+
+
+def _writes(op: Any) -> bool:
+    if type(op) in READ_ONLY:
+        return False
+    if isinstance(op, ops.Fetch):
+        return op.reinforce
+    return type(op) in HANDLERS
+
+
+def _failure(exc: sqlite3.Error, what: str) -> BackendError:
+    message = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        return BackendConnectionError(f"SQLite {what}: the file stayed locked by another writer: {message}")
+    return BackendError(f"SQLite {what} failed: {type(exc).__name__}: {message}")
+
+
+class SqliteBackend:
+    """One store in one SQLite file (no server), with exactly the results of the Valkey backend.
+
+    ``execute`` runs a whole batch in ONE transaction (``BEGIN IMMEDIATE`` when it writes): other
+    connections see all of it or none of it, and a process killed mid-batch leaves the file as it was.
+    Inside the batch each operation is atomic on its own, like a Lua script: one that fails is rolled
+    back (to its savepoint) and its :class:`~agentmem_core.errors.AgentMemError` takes its place in the
+    results, while the other operations apply and commit, as in Valkey's non-transactional pipeline.
+    When the transaction itself cannot begin or commit (the file locked past ``busy_timeout``, disk
+    full), nothing is applied and ``execute`` raises.
+
+    One connection, guarded by a lock: the object may be used from several threads (``asyncio.to_thread``).
+    Several processes may open one file (WAL, ``busy_timeout``); each caches the vectors in memory and
+    reloads them when another process changed them.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._sql: Tables | None = None
+        self._meta: Meta | None = None
+        self._cache: VectorCache | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.path)
+        return self._conn
+
+    def setup(self, spec: IndexSpec) -> None:
+        """Create the store's tables (or validate existing ones against ``spec``).
+
+        Raises:
+            DimensionMismatchError: the store holds vectors of another dimension.
+            SchemaMismatchError: its tables lack a numeric field ``spec`` declares.
+            BackendError: the file cannot be opened or written.
+        """
+        with self._lock:
+            conn = self._connection()
+            sql = Tables(spec.keys.store)
+            meta = ensure_schema(conn, sql, spec)
+            self._sql, self._meta = sql, meta
+            if self._cache is None or self._cache.dims != meta.dims:
+                self._cache = VectorCache(meta.dims)
+
+    def close(self) -> None:
+        """Close the connection (a later call opens it again)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._cache is not None:
+                self._cache.gen = -1
+
+    # -- execution -------------------------------------------------------------------------------------
+    def execute(self, batch: Sequence[Any]) -> list[Any]:
+        """Execute a batch of operations in one transaction; one result per operation, errors in place.
+
+        Raises:
+            BackendConnectionError: the file stayed locked by another process past ``busy_timeout``.
+            BackendError: the transaction could not begin or commit (nothing was applied).
+        """
+        if not batch:
+            return []
+        with self._lock:
+            conn = self._connection()
+            if self._sql is None or self._meta is None or self._cache is None:
+                return [IndexNotFoundError("the SQLite store is not set up (run setup())") for _ in batch]
+            writes = any(_writes(op) for op in batch)
+            try:
+                conn.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+            except sqlite3.Error as exc:
+                raise _failure(exc, "begin") from exc
+            committed = False
+            try:
+                results = self._run(conn, batch, writes)
+                conn.execute("COMMIT")
+                committed = True
+            except sqlite3.Error as exc:
+                raise _failure(exc, "transaction") from exc
+            finally:
+                if not committed:
+                    self._cache.gen = -1
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            return results
+
+    def _run(self, conn: sqlite3.Connection, batch: Sequence[Any], writes: bool) -> list[Any]:
+        assert self._sql is not None and self._meta is not None and self._cache is not None
+        tx = Tx(conn, self._sql, self._meta, self._cache, writes=writes, now_ms=int(time.time() * 1000))
+        if writes:
+            tx.reclaim()
+        results: list[Any] = []
+        for op in batch:
+            handler = HANDLERS.get(type(op))
+            if handler is None:
+                results.append(BackendError(f"the SQLite backend does not execute {type(op).__name__}"))
+                continue
+            tx.now_ms = int(time.time() * 1000)
+            if writes:
+                conn.execute("SAVEPOINT op")
+            try:
+                result = handler(tx, op)
+            except (AgentMemError, sqlite3.DatabaseError, ValueError, TypeError, KeyError) as exc:
+                if writes:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    tx.cache.gen = -1  # it may hold the rolled-back vectors
+                    tx.bumped = False
+                results.append(self._error(op, exc))
+                continue
+            if writes:
+                conn.execute("RELEASE op")
+            results.append(result)
+        return results
+
+    @staticmethod
+    def _error(op: Any, exc: Exception) -> AgentMemError:
+        if isinstance(exc, AgentMemError):
+            return exc
+        if isinstance(exc, sqlite3.DatabaseError):
+            return _failure(exc, type(op).__name__)
+        name = type(op).__name__
+        return BackendError(f"{name} failed on unreadable stored data: {type(exc).__name__}: {exc}")
+
+    def meta(self) -> Meta | None:
+        """The store's index settings as stored in the file (``None`` before setup)."""
+        with self._lock:
+            if self._sql is None:
+                return None
+            return read_meta(self._connection(), self._sql)

@@ -1,0 +1,180 @@
+"""The SQLite file: its connection settings, its tables (one set per store) and the store's index settings.
+
+Every table of a store is named ``am_<store>_<table>`` (store names are ``[A-Za-z0-9_-]``, quoted as
+identifiers), so several stores share one file the way several stores share one Valkey server. The
+tables mirror the Valkey key layout of :mod:`agentmem_core._encoding`:
+
+=========  ===========================================================================================
+mem        the memory hashes: ``fields`` (JSON object of text values) and ``deadline`` (the real-time
+           PEXPIRE instant in ms since the epoch, ``NULL``: none); rows past it are gone for every op
+vec        the vectors of a memory: ``n = 0`` is ``embedding``, ``n >= 1`` the extra vectors (``vx``)
+tok / num  the TAG tokens and NUMERIC values of the indexed fields (what filters match)
+stats      the counter hashes (JSON object, own deadline like Valkey's ``s:`` keys)
+zs         the scope ZSETs: ``k`` = ``z`` (by created_at), ``x`` (expiring ``kind|id``), ``i`` (importance)
+counts     the scope count hashes (per kind, and ``#seq``)
+scopes     the scope registry; ``scopeix`` the scope index (BLOB members sort bytewise, like ZRANGEBYLEX)
+aliases    caller id -> scope tag; ``config`` the live configuration; ``meta`` the index settings
+gen        one counter, bumped by every transaction that changes vectors (invalidates other processes'
+           vector caches)
+=========  ===========================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from functools import lru_cache
+
+from agentmem_core.errors import (
+    BackendConnectionError,
+    BackendError,
+    DimensionMismatchError,
+    SchemaMismatchError,
+)
+from agentmem_core.schema import IndexSpec, numeric_field
+
+__all__ = ["FORMAT", "Meta", "Tables", "connect", "ensure_schema", "read_meta"]
+
+FORMAT = "1"
+"""Version of the table layout (a later layout migrates or refuses files of this one)."""
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a transaction waits for another process's write lock before failing."""
+
+_TABLES = (
+    "mem", "vec", "tok", "num", "stats", "zs", "counts", "scopes", "scopeix", "aliases", "config", "meta",
+    "gen",
+)  # fmt: skip
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS {mem} (id TEXT PRIMARY KEY, fields TEXT NOT NULL, deadline INTEGER)",
+    "CREATE INDEX IF NOT EXISTS {mem_deadline} ON {mem} (deadline) WHERE deadline IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS {vec} (id TEXT NOT NULL, n INTEGER NOT NULL, v BLOB NOT NULL, "
+    "UNIQUE (id, n))",
+    "CREATE TABLE IF NOT EXISTS {tok} (field TEXT NOT NULL, token TEXT NOT NULL, id TEXT NOT NULL, "
+    "PRIMARY KEY (field, token, id)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS {tok_id} ON {tok} (id)",
+    "CREATE TABLE IF NOT EXISTS {num} (field TEXT NOT NULL, value REAL NOT NULL, id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS {num_fv} ON {num} (field, value, id)",
+    "CREATE INDEX IF NOT EXISTS {num_id} ON {num} (id)",
+    "CREATE TABLE IF NOT EXISTS {stats} (id TEXT PRIMARY KEY, data TEXT NOT NULL, deadline INTEGER)",
+    "CREATE INDEX IF NOT EXISTS {stats_deadline} ON {stats} (deadline) WHERE deadline IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS {zs} (k TEXT NOT NULL, tag TEXT NOT NULL, member TEXT NOT NULL, "
+    "score REAL NOT NULL, PRIMARY KEY (k, tag, member)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS {zs_score} ON {zs} (k, tag, score, member)",
+    "CREATE TABLE IF NOT EXISTS {counts} (tag TEXT NOT NULL, name TEXT NOT NULL, n INTEGER NOT NULL, "
+    "PRIMARY KEY (tag, name)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS {scopes} (tag TEXT PRIMARY KEY, descriptor TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {scopeix} (member BLOB PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS {aliases} (ext TEXT PRIMARY KEY, tag TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS {config} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {gen} (one INTEGER PRIMARY KEY CHECK (one = 0), v INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO {gen} (one, v) VALUES (0, 0)",
+)
+
+
+class Tables:
+    """The SQL of one store: ``self("SELECT ... FROM {mem}")`` names its tables (memoised)."""
+
+    def __init__(self, store: str) -> None:
+        names = {t: f'"am_{store}_{t}"' for t in _TABLES}
+        for index in ("mem_deadline", "tok_id", "num_fv", "num_id", "stats_deadline", "zs_score"):
+            names[index] = f'"am_{store}_{index}"'
+        self.store = store
+        self._names = names
+        self._format = lru_cache(maxsize=512)(self._render)
+
+    def _render(self, template: str) -> str:
+        return template.format(**self._names)
+
+    def __call__(self, template: str) -> str:
+        """The statement with this store's table names (identifiers only: values are always parameters)."""
+        return self._format(template)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The index settings a store's tables were created with."""
+
+    dims: int
+    numeric: tuple[str, ...]
+    """Declared numeric metadata keys (their NUMERIC mirrors are indexed)."""
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open the file (autocommit mode: transactions are explicit) in WAL mode.
+
+    Raises:
+        BackendConnectionError: when the file cannot be opened or switched to WAL.
+    """
+    try:
+        conn = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as exc:
+        raise BackendConnectionError(f"cannot open SQLite file {path!r}: {exc}") from exc
+    if path != ":memory:" and (mode is None or str(mode[0]).lower() != "wal"):
+        conn.close()
+        raise BackendConnectionError(f"SQLite file {path!r} cannot use WAL mode (journal_mode={mode})")
+    return conn
+
+
+def read_meta(conn: sqlite3.Connection, sql: Tables) -> Meta | None:
+    """The store's index settings, or ``None`` when its tables do not exist yet."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"am_{sql.store}_meta",)
+    ).fetchone()
+    if exists is None:
+        return None
+    meta = dict(conn.execute(sql("SELECT name, value FROM {meta}")).fetchall())
+    if "dims" not in meta:
+        return None
+    if meta.get("format") != FORMAT:
+        raise SchemaMismatchError(
+            f"store {sql.store!r} was written by another agentmem SQLite layout ({meta.get('format')!r})"
+        )
+    return Meta(int(meta["dims"]), tuple(json.loads(meta.get("numeric", "[]"))))
+
+
+def ensure_schema(conn: sqlite3.Connection, sql: Tables, spec: IndexSpec) -> Meta:
+    """Create the store's tables, or validate existing ones against ``spec`` (like ``FT.CREATE``/``FT.INFO``).
+
+    Raises:
+        DimensionMismatchError: the tables hold vectors of another dimension.
+        SchemaMismatchError: they were created without a numeric field the spec declares.
+        BackendError: the file cannot be written.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _DDL:
+                conn.execute(sql(statement))
+            meta = read_meta(conn, sql)
+            if meta is None:
+                meta = Meta(spec.config.dims, tuple(spec.numeric))
+                conn.executemany(
+                    sql("INSERT OR REPLACE INTO {meta} (name, value) VALUES (?, ?)"),
+                    [("format", FORMAT), ("store", sql.store), ("dims", str(meta.dims)),
+                     ("numeric", json.dumps(list(meta.numeric)))],
+                )  # fmt: skip
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise BackendError(f"cannot set up store {sql.store!r} in SQLite: {exc}") from exc
+    if meta.dims != spec.config.dims:
+        raise DimensionMismatchError(spec.name, meta.dims, spec.config.dims)
+    have = {numeric_field(key) for key in meta.numeric}
+    missing = [key for key in spec.numeric if numeric_field(key) not in have]
+    if missing:
+        raise SchemaMismatchError(
+            f"index {spec.name!r} was created without the numeric metadata fields {missing}: declared "
+            "numeric_fields must exist when the index is created (drop the index, or use another store name)"
+        )
+    return meta
