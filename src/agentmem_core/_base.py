@@ -15,7 +15,7 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys, ScopeKey
-from agentmem_core._flows_admin import live_config_op, refresh_live_flow, setup_flow
+from agentmem_core._flows_admin import SetupResult, live_config_op, refresh_live_flow
 from agentmem_core._flows_namespaces import list_namespaces_flow
 from agentmem_core._flows_read import (
     Order,
@@ -52,6 +52,7 @@ from agentmem_core.errors import (
     InvalidMemoryError,
     SchemaMismatchError,
 )
+from agentmem_core.ops import Setup
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import IndexSpec
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
@@ -285,7 +286,8 @@ class StoreBase:
         if self._pending is not None:
             yield from self._probe_dims()
         try:
-            result = yield from setup_flow(self.spec, self.config.hybrid)
+            (reply,) = yield batch([Setup(self.spec, self.config.hybrid)])
+            result: SetupResult = expect(reply)
         except SchemaMismatchError as exc:  # incl. DimensionMismatchError
             self._unusable = exc
             raise

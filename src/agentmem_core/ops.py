@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 from agentmem_core._conditions import Leaf
 from agentmem_core._encoding import ScopeKey
+from agentmem_core.schema import IndexSpec
 
 __all__ = [
     "AllScopes",
@@ -66,6 +67,7 @@ __all__ = [
     "ScopeSize",
     "ScopeByTime",
     "SearchRow",
+    "Setup",
     "Unregister",
     "Update",
     "Write",
@@ -423,7 +425,20 @@ class DropScopeIndexMembers:
     members: tuple[bytes, ...]
 
 
-# -- live config -----------------------------------------------------------------------------------------
+# -- setup and live config ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """Create the store's storage (or validate what exists) for ``spec``, alone in its batch.
+
+    ``hybrid``: the config asks for the lexical channel. Result:
+    :class:`agentmem_core._flows_admin.SetupResult` (the engine, the spec in force, whether hybrid
+    recall is available); ``DimensionMismatchError`` / ``SchemaMismatchError`` when what exists disagrees.
+    """
+
+    spec: IndexSpec
+    hybrid: bool
+
+
 @dataclass(frozen=True, slots=True)
 class ReadConfig:
     """The live-config values as ``{name: text}``."""
@@ -440,6 +455,6 @@ Op = (
     Knn | FilterSearch | Write | Merge | Update | Delete | Fetch | Refresh | ReadMemories | ReadCounters
     | WriteCounters | Exists | ResolveIds | ClaimId | ReleaseIds | ScopeCounts | ScopeSize | ScopeMembers
     | ScopeByTime | EvictionSample | Register | Unregister | AllScopes | ScopeDescriptors | ScopeIndexRange
-    | DropScopeIndexMembers | ReadConfig | WriteConfig
+    | DropScopeIndexMembers | Setup | ReadConfig | WriteConfig
 )  # fmt: skip
 """Every storage operation."""

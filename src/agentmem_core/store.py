@@ -28,6 +28,7 @@ from agentmem_core._driver import SyncDriver
 from agentmem_core._encoding import ScopeKey
 from agentmem_core._flows_read import Order
 from agentmem_core._records import scope_of
+from agentmem_core.backends.valkey_client import ValkeyBackend
 from agentmem_core.config import Kind, ScoringWeights
 from agentmem_core.connection import client_options
 from agentmem_core.embeddings import EmbedderLike
@@ -49,7 +50,7 @@ class MemoryStore(StoreBase):
     def __init__(self, client: valkey.Valkey | valkey.ValkeyCluster, **kwargs: Any) -> None:
         """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
         super().__init__(client, **kwargs)
-        self._driver = SyncDriver(client, self.embedder, self.telemetry, self._valkey_ops)
+        self._driver = SyncDriver(ValkeyBackend(client, self._valkey_ops), self.embedder, self.telemetry)
 
     @classmethod
     def from_url(
