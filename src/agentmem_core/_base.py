@@ -64,6 +64,13 @@ __all__ = ["StoreBase"]
 _PROBE_TEXT = "agentmem dimension probe"
 
 
+def _is_backend(candidate: Any) -> bool:
+    """Whether ``candidate`` is a storage backend (``execute`` / ``aexecute``) rather than a valkey client."""
+    if hasattr(candidate, "get_connection_kwargs"):
+        return False
+    return callable(getattr(candidate, "execute", None)) or callable(getattr(candidate, "aexecute", None))
+
+
 def _check_client(client: Any) -> None:
     # Every valkey-py client, standalone or cluster, sync or async, answers get_connection_kwargs(); a
     # cluster client has no connection_pool, so reading the pool would let a cluster slip through.
@@ -102,7 +109,8 @@ class StoreBase:
         """Create a store. No I/O happens here (the embedder is not called either): call ``setup()`` once.
 
         Args:
-            client: a valkey client (RESP2, ``decode_responses=False``).
+            client: a valkey client (RESP2, ``decode_responses=False``), or a storage backend
+                (``agentmem_core.backends``; ``from_url("sqlite:///...")`` builds the embedded one).
             name: the store name (prefixes every key; see :class:`StoreConfig`).
             embedder: an :class:`~agentmem_core.embeddings.Embedder` (its ``dims`` sizes the index), or a
                 batch function ``(texts: list[str]) -> vectors`` returning a list of lists or a 2-D numpy
@@ -114,7 +122,7 @@ class StoreBase:
             config: a full :class:`StoreConfig`; or give its fields as keyword ``options``.
             telemetry: spans/metrics hooks (default: none).
             clock: the time source (tests inject one).
-            owns_client: close the client in ``close()``.
+            owns_client: close the client (or backend) in ``close()``.
             **options: :class:`StoreConfig` fields (``threshold=...``, ``max_items_per_scope=...``), plus
                 ``weights`` / ``half_life_seconds`` shortcuts.
 
@@ -122,7 +130,9 @@ class StoreBase:
             ConfigurationError: invalid configuration or client settings, dimensions that disagree, or an
                 async function for the sync store.
         """
-        _check_client(client)
+        backend = client if _is_backend(client) else None
+        if backend is None:
+            _check_client(client)
         if config is not None and options:
             raise ConfigurationError("pass either config= or individual options, not both")
         index = config.index if config is not None else options.pop("index", None)
@@ -159,7 +169,9 @@ class StoreBase:
                 config = StoreConfig(name=name, index=index_or_placeholder, scoring=scoring, **options)
             except TypeError as exc:
                 raise ConfigurationError(str(exc)) from exc
-        self.client = client
+        self.client = None if backend is not None else client
+        """The valkey client (``None`` on another backend)."""
+        self._given_backend = backend
         self.embedder = embedder
         # While the dimension is unknown, _config, _spec and _effective are None and _pending holds the
         # placeholder config; the config / spec / effective_config properties raise until setup().
@@ -179,7 +191,7 @@ class StoreBase:
         self._effective: StoreConfig | None = self._config
         self._registered: set[str] = set()
         self._unusable: AgentMemError | None = None
-        self._cluster = is_cluster(client)
+        self._cluster = backend is None and is_cluster(client)
         self._translation: ValkeyOps | None = None
 
     # -- context ---------------------------------------------------------------------------------------

@@ -24,13 +24,14 @@ import valkey.asyncio as avalkey
 from typing_extensions import Self, Unpack
 
 from agentmem_core._base import DEFAULT, MemoryLike, StoreBase, _Default, as_input, memory_input
-from agentmem_core._driver import AsyncDriver
+from agentmem_core._driver import AsyncBackend, AsyncDriver, Backend
 from agentmem_core._encoding import ScopeKey
 from agentmem_core._flows_read import Order
 from agentmem_core._records import scope_of
+from agentmem_core.backends.threaded import ThreadedBackend
 from agentmem_core.backends.valkey_client import AsyncValkeyBackend
 from agentmem_core.config import Kind, ScoringWeights
-from agentmem_core.connection import client_options
+from agentmem_core.connection import client_options, resolve_url, sqlite_path
 from agentmem_core.embeddings import EmbedderLike
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import FilterArgs, to_filter
@@ -50,26 +51,44 @@ class AsyncMemoryStore(StoreBase):
     # The async driver awaits aembed: an async embedding function is fine here (MemoryStore refuses one).
     _embeds_async = True
 
-    def __init__(self, client: avalkey.Valkey | avalkey.ValkeyCluster, **kwargs: Any) -> None:
+    def __init__(
+        self, client: avalkey.Valkey | avalkey.ValkeyCluster | AsyncBackend | Backend, **kwargs: Any
+    ) -> None:
         """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
         super().__init__(client, **kwargs)
-        self._driver = AsyncDriver(
-            AsyncValkeyBackend(client, self._valkey_ops), self.embedder, self.telemetry
-        )
+        backend = self._given_backend
+        if backend is not None and not callable(getattr(backend, "aexecute", None)):
+            backend = ThreadedBackend(backend)  # a sync backend (SQLite) runs in worker threads
+        self._backend: Any = backend or AsyncValkeyBackend(client, self._valkey_ops)
+        self._driver = AsyncDriver(self._backend, self.embedder, self.telemetry)
 
     @classmethod
     def from_url(
-        cls, url: str, *, name: str, embedder: EmbedderLike, cluster: bool = False, **kwargs: Any
+        cls,
+        url: str | None = None,
+        *,
+        name: str,
+        embedder: EmbedderLike,
+        cluster: bool = False,
+        **kwargs: Any,
     ) -> AsyncMemoryStore:
-        """Connect with a ``valkey://`` or ``valkeys://`` (TLS) URL; the store owns and closes the client.
+        """Open a store by URL; the store owns and closes its connection (or file).
 
         Args:
-            url: ``valkey[s]://[user:password@]host:port[/db]``.
+            url: ``valkey[s]://[user:password@]host:port[/db]``, or ``sqlite:///path/to/file.db`` for the
+                embedded backend (no server; its calls run in worker threads); ``None``:
+                ``$AGENTMEM_URL``, else the embedded store in the user's data directory.
             name: the store name.
             embedder: an embedder, or a sync or async batch function (see ``dims=``).
-            cluster: connect with the cluster client.
+            cluster: connect with the cluster client (Valkey).
             **kwargs: store options (see :class:`~agentmem_core._base.StoreBase`).
         """
+        url = resolve_url(url)
+        path = sqlite_path(url)
+        if path is not None:
+            from agentmem_core.backends.sqlite import SqliteBackend  # stdlib sqlite3 only when asked
+
+            return cls(SqliteBackend(path), name=name, embedder=embedder, owns_client=True, **kwargs)
         url, options = client_options(url)
         client: avalkey.Valkey | avalkey.ValkeyCluster
         if cluster:
@@ -97,9 +116,9 @@ class AsyncMemoryStore(StoreBase):
         return await self._driver.run("setup", self._setup())
 
     async def close(self) -> None:
-        """Close the client if this store created it."""
+        """Close the client (or the embedded database) if this store opened it."""
         if self._owns_client:
-            await self.client.aclose()
+            await self._backend.aclose()
 
     async def __aenter__(self) -> Self:
         return self

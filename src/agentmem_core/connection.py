@@ -1,4 +1,8 @@
-"""Connection URLs: ``valkey://`` and ``valkeys://`` (TLS), with auth, db and TLS options."""
+"""Connection URLs, and the default when a program gives none.
+
+``valkey://`` and ``valkeys://`` (TLS), with auth, db and TLS options; ``sqlite:///path`` for the embedded
+backend.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import valkey.asyncio as avalkey
 
 from agentmem_core.errors import ConfigurationError
 
-__all__ = ["client_options", "is_cluster"]
+__all__ = ["client_options", "default_url", "is_cluster", "resolve_url", "sqlite_path"]
 
 _SCHEMES = {"valkey", "valkeys", "redis", "rediss", "unix"}
 
@@ -43,3 +47,58 @@ def client_options(url: str) -> tuple[str, dict[str, Any]]:
         raise ConfigurationError("agentmem needs RESP2 (protocol=2)")
     clean = urlunsplit(parts._replace(query=urlencode(query)))
     return clean, {"protocol": 2, "decode_responses": False}
+
+
+URL_ENV = "AGENTMEM_URL"
+"""The environment variable naming the store URL when a program gives none."""
+
+
+def default_path() -> str:
+    """The embedded store's default file: ``agentmem/agentmem.db`` in the user's data directory.
+
+    ``$XDG_DATA_HOME`` (else ``~/.local/share``) on Linux, ``~/Library/Application Support`` on macOS,
+    ``%LOCALAPPDATA%`` on Windows.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return str(base / "agentmem" / "agentmem.db")
+
+
+def default_url() -> str:
+    """``$AGENTMEM_URL`` when set, else the embedded store at :func:`default_path`."""
+    import os
+
+    return os.environ.get(URL_ENV) or f"sqlite:///{default_path()}"
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL a store opens: ``url``, or :func:`default_url` when it is ``None``."""
+    return default_url() if url is None else url
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///path/to/file.db`` URL (``None`` for any other scheme).
+
+    ``sqlite:////abs/path.db`` and ``sqlite:///relative.db`` follow SQLAlchemy's convention;
+    ``sqlite:///:memory:`` is a private in-memory database (one process, gone on close).
+
+    Raises:
+        ConfigurationError: a ``sqlite:`` URL without a path.
+    """
+    if not isinstance(url, str) or not url.startswith("sqlite:"):
+        return None
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigurationError(f"URL {url!r}: use sqlite:///path/to/file.db (three slashes, no host)")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise ConfigurationError(f"URL {url!r} names no file: use sqlite:///path/to/file.db")
+    return path

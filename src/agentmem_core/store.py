@@ -24,13 +24,13 @@ import valkey
 from typing_extensions import Self, Unpack
 
 from agentmem_core._base import DEFAULT, MemoryLike, StoreBase, _Default, as_input, memory_input
-from agentmem_core._driver import SyncDriver
+from agentmem_core._driver import Backend, SyncDriver
 from agentmem_core._encoding import ScopeKey
 from agentmem_core._flows_read import Order
 from agentmem_core._records import scope_of
 from agentmem_core.backends.valkey_client import ValkeyBackend
 from agentmem_core.config import Kind, ScoringWeights
-from agentmem_core.connection import client_options
+from agentmem_core.connection import client_options, resolve_url, sqlite_path
 from agentmem_core.embeddings import EmbedderLike
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import FilterArgs, to_filter
@@ -47,24 +47,39 @@ class MemoryStore(StoreBase):
     anything is sent.
     """
 
-    def __init__(self, client: valkey.Valkey | valkey.ValkeyCluster, **kwargs: Any) -> None:
+    def __init__(self, client: valkey.Valkey | valkey.ValkeyCluster | Backend, **kwargs: Any) -> None:
         """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
         super().__init__(client, **kwargs)
-        self._driver = SyncDriver(ValkeyBackend(client, self._valkey_ops), self.embedder, self.telemetry)
+        self._backend: Any = self._given_backend or ValkeyBackend(client, self._valkey_ops)
+        self._driver = SyncDriver(self._backend, self.embedder, self.telemetry)
 
     @classmethod
     def from_url(
-        cls, url: str, *, name: str, embedder: EmbedderLike, cluster: bool = False, **kwargs: Any
+        cls,
+        url: str | None = None,
+        *,
+        name: str,
+        embedder: EmbedderLike,
+        cluster: bool = False,
+        **kwargs: Any,
     ) -> MemoryStore:
-        """Connect with a ``valkey://`` or ``valkeys://`` (TLS) URL; the store owns and closes the client.
+        """Open a store by URL; the store owns and closes its connection (or file).
 
         Args:
-            url: ``valkey[s]://[user:password@]host:port[/db]``.
+            url: ``valkey[s]://[user:password@]host:port[/db]``, or ``sqlite:///path/to/file.db`` for the
+                embedded backend (no server); ``None``: ``$AGENTMEM_URL``, else the embedded store in
+                the user's data directory (``connection.default_path()``).
             name: the store name.
             embedder: an embedder, or a sync batch function (see ``dims=``).
-            cluster: connect with the cluster client.
+            cluster: connect with the cluster client (Valkey).
             **kwargs: store options (see :class:`~agentmem_core._base.StoreBase`).
         """
+        url = resolve_url(url)
+        path = sqlite_path(url)
+        if path is not None:
+            from agentmem_core.backends.sqlite import SqliteBackend  # stdlib sqlite3 only when asked
+
+            return cls(SqliteBackend(path), name=name, embedder=embedder, owns_client=True, **kwargs)
         url, options = client_options(url)
         client: valkey.Valkey | valkey.ValkeyCluster
         if cluster:
@@ -92,9 +107,9 @@ class MemoryStore(StoreBase):
         return self._driver.run("setup", self._setup())
 
     def close(self) -> None:
-        """Close the client if this store created it."""
+        """Close the client (or the embedded database) if this store opened it."""
         if self._owns_client:
-            self.client.close()
+            self._backend.close()
 
     def __enter__(self) -> Self:
         return self
