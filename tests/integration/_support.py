@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from agentmem_core import AsyncMemoryStore, MemoryStore
 from agentmem_core.embeddings import HashingEmbedder
 
 
 class Facade:
-    """Calls the same method on a sync or an async store; awaits when needed."""
+    """Calls the same method on a sync or an async store; awaits when needed.
 
-    def __init__(self, store: MemoryStore | AsyncMemoryStore) -> None:
+    ``backend`` names the store's backend (``"valkey"`` or ``"sqlite"``); ``url_for(name)`` is where a
+    store of another name opens on the same backend (``open_like``).
+    """
+
+    def __init__(
+        self,
+        store: MemoryStore | AsyncMemoryStore,
+        backend: str = "valkey",
+        url_for: Callable[[str], str] | None = None,
+    ) -> None:
         self.store = store
+        self.backend = backend
+        self.url_for = url_for
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.store, name)
@@ -41,7 +55,9 @@ async def open_like(mem: Facade, url: str, name: str, **options: Any) -> Facade:
     """A set-up store of the same colour (sync or async) as ``mem``'s, with its own name and options."""
     cls = type(mem.store)
     options.setdefault("embedder", HashingEmbedder(64))
-    facade = Facade(cls.from_url(url, name=name, **options))
+    if mem.url_for is not None:  # the same backend as mem's (an embedded store opens its own file)
+        url = mem.url_for(name)
+    facade = Facade(cls.from_url(url, name=name, **options), mem.backend, mem.url_for)
     await facade.setup()
     return facade
 
@@ -80,3 +96,9 @@ async def check_everywhere(
     assert await mem.forget_by_scope(user_id=user, **flt) == len(want)
     left = {m.id for m in (await mem.list(user_id=user, limit=100)).memories}
     assert left == set(ids.values()) - want
+
+
+def valkey_only(mem: Facade, why: str) -> None:
+    """Skip the rest of a test on other backends: it inspects Valkey's own keys or commands."""
+    if mem.backend != "valkey":
+        pytest.skip(f"inspects Valkey internals: {why}")

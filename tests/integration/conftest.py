@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from _support import Clock, Facade  # tests/integration is on sys.path (rootdir import mode)
@@ -35,13 +37,34 @@ async def astore(valkey_url: str, unique_name: str) -> AsyncIterator[AsyncMemory
         await s.close()
 
 
-@pytest.fixture(params=["sync", "async"])
-async def mem(request: pytest.FixtureRequest, valkey_url: str, unique_name: str) -> AsyncIterator[Facade]:
-    """A set-up sync or async store (HashingEmbedder(64), a settable ``mem.clock``) behind one call style."""
+# Backends the store-level tests run on: the contract is the same on every one (the conformance run).
+BACKENDS = [b for b in os.environ.get("AGENTMEM_TEST_BACKENDS", "valkey,sqlite").split(",") if b]
+MEM_PARAMS = [
+    p
+    for p in ("sync", "async", "sqlite-sync", "sqlite-async")
+    if ("sqlite" if "sqlite" in p else "valkey") in BACKENDS
+]
+
+
+@pytest.fixture(params=MEM_PARAMS)
+async def mem(
+    request: pytest.FixtureRequest, valkey_url: str, unique_name: str, tmp_path: Path
+) -> AsyncIterator[Facade]:
+    """A set-up sync or async store (HashingEmbedder(64), a settable ``mem.clock``) behind one call style,
+    on Valkey (``sync`` / ``async``) and on the embedded backend (``sqlite-*``)."""
     clock = Clock()
-    cls = MemoryStore if request.param == "sync" else AsyncMemoryStore
-    store = cls.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(64), clock=clock)
-    facade = Facade(store)
+    cls = (
+        MemoryStore
+        if request.param.endswith("sync") and not request.param.endswith("async")
+        else AsyncMemoryStore
+    )
+    backend = "sqlite" if request.param.startswith("sqlite") else "valkey"
+
+    def url_for(name: str) -> str:
+        return f"sqlite:///{tmp_path / (name + '.db')}" if backend == "sqlite" else valkey_url
+
+    store = cls.from_url(url_for(unique_name), name=unique_name, embedder=HashingEmbedder(64), clock=clock)
+    facade = Facade(store, backend, url_for)
     facade.clock = clock  # type: ignore[attr-defined]
     await facade.setup()
     yield facade

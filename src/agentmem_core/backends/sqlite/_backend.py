@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentmem_core import ops
+from agentmem_core.engine import EngineInfo
 from agentmem_core.errors import (
     AgentMemError,
     BackendConnectionError,
@@ -22,7 +24,12 @@ from ._schema import Meta, Tables, connect, ensure_schema, read_meta
 from ._tx import Tx
 from ._vectors import VectorCache
 
-__all__ = ["SqliteBackend"]
+__all__ = ["ENGINE", "SqliteBackend"]
+
+ENGINE = EngineInfo("redisearch", (2, 10, 5))
+"""What the flows may assume of this backend: filter-only queries (hybrid recall) and a 64-leaf filter
+budget, as on the RediSearch the Valkey suite runs on (its filters have no leaf limit at all here).
+Stand-in until :class:`~agentmem_core.engine.EngineInfo` knows an ``"sqlite"`` kind."""
 
 
 def _writes(op: Any) -> bool:
@@ -86,6 +93,23 @@ class SqliteBackend:
             if self._cache is None or self._cache.dims != meta.dims:
                 self._cache = VectorCache(meta.dims)
 
+    def _setup_op(self, op: ops.Setup) -> Any:
+        from agentmem_core._flows_admin import SetupResult
+
+        try:
+            self.setup(op.spec)
+        except AgentMemError as exc:  # in place, as the Valkey backend answers it
+            return exc
+        return SetupResult(ENGINE, op.spec, op.hybrid)
+
+    async def aexecute(self, batch: Sequence[Any]) -> list[Any]:
+        """:meth:`execute` in a worker thread (the asyncio backend protocol)."""
+        return await asyncio.to_thread(self.execute, batch)
+
+    async def aclose(self) -> None:
+        """:meth:`close` in a worker thread."""
+        await asyncio.to_thread(self.close)
+
     def close(self) -> None:
         """Close the connection (a later call opens it again)."""
         with self._lock:
@@ -105,6 +129,10 @@ class SqliteBackend:
         """
         if not batch:
             return []
+        if any(isinstance(op, ops.Setup) for op in batch):
+            if len(batch) == 1:
+                return [self._setup_op(batch[0])]
+            return [BackendError("Setup runs alone in its batch") for _ in batch]
         with self._lock:
             conn = self._connection()
             if self._sql is None or self._meta is None or self._cache is None:

@@ -11,7 +11,7 @@ A memory's extra vectors are separate documents on Valkey that lack ``x_terms`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentmem_core._conditions import AnyOf, NumRange, TagIn
@@ -20,7 +20,7 @@ from agentmem_core.schema import F, format_number
 
 from ._schema import Tables
 
-__all__ = ["CHILD_SKIP", "render"]
+__all__ = ["CHILD_SKIP", "Estimate", "render"]
 
 CHILD_SKIP = frozenset({F.CONTENT, F.X_TERMS, F.X_EXPIRES_AT, F.EMBEDDING, F.VX, F.NV})
 """Fields an extra-vector document does not copy from its memory (``_scripts._CHILDREN``)."""
@@ -31,15 +31,67 @@ def _bound(value: float) -> float:
     return float(format_number(value))
 
 
-def render(leaves: Sequence[Any], sql: Tables, *, child: bool = False) -> tuple[str, list[Any]]:
+Estimate = Callable[[str, list[Any]], int]
+"""Bounded row count of a subquery (``_tx.Tx.estimate``): picks the leaf that drives the query."""
+
+
+def render(
+    leaves: Sequence[Any], sql: Tables, *, child: bool = False, estimate: Estimate | None = None
+) -> tuple[str, list[Any]]:
     """A boolean SQL expression on ``m.id`` (the memory table's alias) and its parameters.
+
+    With ``estimate``, the most selective top-level positive leaf becomes ``m.id IN (...)`` (the
+    planner then walks its index entries only), every other leaf a correlated ``EXISTS`` probe per
+    candidate; without one (or when no leaf is positive) the memory table is scanned.
 
     Raises:
         BackendError: for a value that is not a filter leaf.
     """
+    driver: tuple[int, str, list[Any]] | None = None
+    if estimate is not None:
+        best = -1
+        for n, leaf in enumerate(leaves):
+            found = _subquery(leaf, sql, child)
+            if found is not None:
+                rows = estimate(*found)
+                if best < 0 or rows < best:
+                    best, driver = rows, (n, *found)
     params: list[Any] = []
-    text = _and(leaves, sql, child, params)
-    return text, params
+    if not leaves:
+        return "1", params
+    parts: list[str] = []
+    for n, leaf in enumerate(leaves):
+        if driver is not None and n == driver[0]:
+            parts.append(f"m.id IN ({driver[1]})")
+            params.extend(driver[2])
+        else:
+            parts.append(_leaf(leaf, sql, child, params))
+    return "(" + " AND ".join(parts) + ")", params
+
+
+def _subquery(leaf: Any, sql: Tables, child: bool) -> tuple[str, list[Any]] | None:
+    """The ids a positive leaf matches, as a subquery on its index (``None``: not a positive leaf)."""
+    skipped = child and getattr(leaf, "field", None) in CHILD_SKIP
+    if isinstance(leaf, TagIn) and not leaf.negate and leaf.tokens and not skipped:
+        marks = ", ".join("?" * len(leaf.tokens))
+        statement = sql(f"SELECT id FROM {{tok}} WHERE field = ? AND token IN ({marks})")
+        return statement, [leaf.field, *(t.strip().lower() for t in leaf.tokens)]
+    if isinstance(leaf, NumRange) and not skipped:
+        where, params = _range(leaf)
+        return sql("SELECT id FROM {num} WHERE ") + where, params
+    return None
+
+
+def _range(leaf: NumRange) -> tuple[str, list[Any]]:
+    parts = ["field = ?"]
+    params: list[Any] = [leaf.field]
+    if leaf.lo is not None:
+        parts.append("value > ?" if leaf.lo_exclusive else "value >= ?")
+        params.append(_bound(leaf.lo))
+    if leaf.hi is not None:
+        parts.append("value < ?" if leaf.hi_exclusive else "value <= ?")
+        params.append(_bound(leaf.hi))
+    return " AND ".join(parts), params
 
 
 def _and(leaves: Sequence[Any], sql: Tables, child: bool, params: list[Any]) -> str:
@@ -50,27 +102,19 @@ def _and(leaves: Sequence[Any], sql: Tables, child: bool, params: list[Any]) -> 
 
 def _leaf(leaf: Any, sql: Tables, child: bool, params: list[Any]) -> str:
     if isinstance(leaf, TagIn):
-        if child and leaf.field in CHILD_SKIP:
-            return "1" if leaf.negate else "0"  # the document has no such field
-        if not leaf.tokens:
-            return "1" if leaf.negate else "0"
+        if (child and leaf.field in CHILD_SKIP) or not leaf.tokens:
+            return "1" if leaf.negate else "0"  # the document has no such field / no token to hold
         marks = ", ".join("?" * len(leaf.tokens))
         params.append(leaf.field)
         params.extend(token.strip().lower() for token in leaf.tokens)
-        inner = sql(f"SELECT id FROM {{tok}} WHERE field = ? AND token IN ({marks})")
-        return f"m.id {'NOT IN' if leaf.negate else 'IN'} ({inner})"
+        probe = sql(f"SELECT 1 FROM {{tok}} WHERE field = ? AND token IN ({marks}) AND id = m.id")
+        return f"{'NOT ' if leaf.negate else ''}EXISTS ({probe})"
     if isinstance(leaf, NumRange):
         if child and leaf.field in CHILD_SKIP:
             return "0"
-        parts = ["field = ?"]
-        params.append(leaf.field)
-        if leaf.lo is not None:
-            parts.append("value > ?" if leaf.lo_exclusive else "value >= ?")
-            params.append(_bound(leaf.lo))
-        if leaf.hi is not None:
-            parts.append("value < ?" if leaf.hi_exclusive else "value <= ?")
-            params.append(_bound(leaf.hi))
-        return f"m.id IN ({sql('SELECT id FROM {num} WHERE ')}{' AND '.join(parts)})"
+        where, more = _range(leaf)
+        params.extend(more)
+        return f"EXISTS ({sql('SELECT 1 FROM {num} WHERE id = m.id AND ')}{where})"
     if isinstance(leaf, AnyOf):
         if not leaf.groups:
             return "0"

@@ -58,13 +58,13 @@ def _knn(tx: Tx, op: ops.Knn) -> ops.KnnResult:
         )
     cache = tx.fresh_cache()
     if not op.leaves:  # every vector document; the few expired but unreclaimed ones are skipped below
-        found = _nearest_alive(tx, query, cache.live_rows(), op.pool)
+        found = _nearest_alive(tx, query, None if cache.n_dead == 0 else cache.live_rows(), op.pool)
     else:
-        condition, params = render(op.leaves, tx.sql)
+        condition, params = render(op.leaves, tx.sql, estimate=tx.estimate)
         ids = _alive_ids(tx, condition, params)
         rows = cache.rows_of(ids, first=True, extra=False)
         if cache.has_extra:  # the extra vectors: documents that lack x_terms and x_expires_at
-            child, child_params = render(op.leaves, tx.sql, child=True)
+            child, child_params = render(op.leaves, tx.sql, child=True, estimate=tx.estimate)
             child_ids = ids if child == condition else _alive_ids(tx, child, child_params)
             rows = np.concatenate([rows, cache.rows_of(child_ids, first=False, extra=True)])
         found = nearest(cache, query, rows, op.pool)
@@ -105,11 +105,12 @@ def _nearest_alive(tx: Tx, query: Any, rows: Any, pool: int) -> list[tuple[float
         if len(alive) == len(ids):
             return found
         dead = set(ids) - alive
-        rows = np.asarray([r for r in rows if cache.ids[r] not in dead], dtype=np.intp)
+        every = cache.live_rows() if rows is None else rows
+        rows = np.asarray([r for r in every if cache.ids[r] not in dead], dtype=np.intp)
 
 
 def _filter(tx: Tx, op: ops.FilterSearch) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
-    condition, params = render(op.leaves, tx.sql)
+    condition, params = render(op.leaves, tx.sql, estimate=tx.estimate)
     alive = "(m.deadline IS NULL OR m.deadline >= ?) AND " + condition
     total = int(tx.conn.execute(tx.sql("SELECT count(*) FROM {mem} m WHERE ") + alive,
                                 (tx.now_ms, *params)).fetchone()[0])  # fmt: skip

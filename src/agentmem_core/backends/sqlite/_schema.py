@@ -57,7 +57,7 @@ _DDL = (
     "CREATE INDEX IF NOT EXISTS {tok_id} ON {tok} (id)",
     "CREATE TABLE IF NOT EXISTS {num} (field TEXT NOT NULL, value REAL NOT NULL, id TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS {num_fv} ON {num} (field, value, id)",
-    "CREATE INDEX IF NOT EXISTS {num_id} ON {num} (id)",
+    "CREATE INDEX IF NOT EXISTS {num_id} ON {num} (id, field, value)",
     "CREATE TABLE IF NOT EXISTS {stats} (id TEXT PRIMARY KEY, data TEXT NOT NULL, deadline INTEGER)",
     "CREATE INDEX IF NOT EXISTS {stats_deadline} ON {stats} (deadline) WHERE deadline IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS {zs} (k TEXT NOT NULL, tag TEXT NOT NULL, member TEXT NOT NULL, "

@@ -27,6 +27,8 @@ TAG_FIELDS = frozenset(name for name, kind in _INDEXED if kind == "TAG")
 BASE_NUMERIC = tuple(name for name, kind in _INDEXED if kind == "NUMERIC")
 _INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+ESTIMATE_CAP = 2000
+"""Index entries a filter leaf's selectivity estimate reads at most."""
 RECLAIM_BATCH = 256
 """Expired rows a write transaction reclaims at most, besides the ones its operations touch."""
 
@@ -91,6 +93,11 @@ class Tx:
     def q(self, template: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """Execute one statement of this store."""
         return self.conn.execute(self.sql(template), params)
+
+    def estimate(self, subquery: str, params: list[Any]) -> int:
+        """How many rows a subquery yields, counted up to ``ESTIMATE_CAP`` (bounded cost)."""
+        bounded = f"SELECT count(*) FROM ({subquery} LIMIT {ESTIMATE_CAP})"
+        return int(self.conn.execute(bounded, params).fetchone()[0])
 
     def alive(self, deadline: int | None) -> bool:
         """Whether a row with this deadline still exists (Valkey: a key expires once now > its time)."""

@@ -127,15 +127,21 @@ class VectorCache:
 
 
 def nearest(
-    cache: VectorCache, query: npt.NDArray[np.float32], rows: npt.NDArray[np.intp], pool: int
+    cache: VectorCache, query: npt.NDArray[np.float32], rows: npt.NDArray[np.intp] | None, pool: int
 ) -> list[tuple[float, str, int]]:
-    """The ``pool`` closest vector documents among ``rows``: ``(distance, id, n)`` by (distance, id, n).
+    """The ``pool`` closest vector documents among ``rows`` (``None``: every row, none dead).
 
-    Cosine distance of unit vectors, ``1 - dot``, in float32 like the search engines compute it.
+    ``(distance, id, n)`` by (distance, id, n); cosine distance of unit vectors, ``1 - dot``, in
+    float32 like the search engines compute it.
     """
+    if rows is None:
+        rows = np.arange(cache.size, dtype=np.intp)
+        matrix = cache.matrix[: cache.size]  # a view: no copy of the matrix
+    else:
+        matrix = cache.matrix[rows]
     if pool <= 0 or rows.size == 0:
         return []
-    distances = np.float32(1.0) - cache.matrix[rows] @ query
+    distances = np.float32(1.0) - matrix @ query
     if rows.size > pool:
         part = np.argpartition(distances, pool - 1)[:pool]
         cutoff = distances[part].max()
