@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,7 +80,8 @@ class MemoryStore(StoreBase):
         if path is not None:
             from agentmem_core.backends.sqlite import SqliteBackend  # stdlib sqlite3 only when asked
 
-            return cls(SqliteBackend(path), name=name, embedder=embedder, owns_client=True, **kwargs)
+            backend = SqliteBackend(path, clock=kwargs.get("clock", time.time))
+            return cls(backend, name=name, embedder=embedder, owns_client=True, **kwargs)
         url, options = client_options(url)
         client: valkey.Valkey | valkey.ValkeyCluster
         if cluster:

@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentmem_core import ops
@@ -63,8 +63,17 @@ class SqliteBackend:
     reloads them when another process changed them.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        """Open nothing yet (``setup`` connects).
+
+        Args:
+            path: the database file (``":memory:"`` for a private in-memory one).
+            clock: the time memory lifetimes run on (Unix seconds). A store passes its own clock, so an
+                embedded store expires memories by the same clock its flows decide expiry with (Valkey
+                uses the server's clock for that).
+        """
         self.path = path
+        self._clock = clock
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._sql: Tables | None = None
@@ -158,7 +167,7 @@ class SqliteBackend:
 
     def _run(self, conn: sqlite3.Connection, batch: Sequence[Any], writes: bool) -> list[Any]:
         assert self._sql is not None and self._meta is not None and self._cache is not None
-        tx = Tx(conn, self._sql, self._meta, self._cache, writes=writes, now_ms=int(time.time() * 1000))
+        tx = Tx(conn, self._sql, self._meta, self._cache, writes=writes, now_ms=int(self._clock() * 1000))
         if writes:
             tx.reclaim()
         results: list[Any] = []
@@ -167,7 +176,7 @@ class SqliteBackend:
             if handler is None:
                 results.append(BackendError(f"the SQLite backend does not execute {type(op).__name__}"))
                 continue
-            tx.now_ms = int(time.time() * 1000)
+            tx.now_ms = int(self._clock() * 1000)
             if writes:
                 conn.execute("SAVEPOINT op")
             try:
