@@ -1,13 +1,15 @@
 """Travel-assistant demo: remember a traveller's preferences in one session, recall them in the next.
 
-Run with ``make demo``. It starts a throwaway local Valkey with the search module (unless
-``AGENTMEM_URL`` points at one) and embeds with the local all-MiniLM-L6-v2 model (offline), or with a
-keyless hashing embedder when ``AGENTMEM_EMBEDDER=hashing``.
+Run with ``make demo``. By default it runs on the embedded backend (a SQLite file in a temporary
+directory: no server). ``AGENTMEM_URL=valkey://host:port`` runs the same demo on a Valkey with a search
+module, and ``AGENTMEM_URL=valkey`` on a throwaway local one it starts. It embeds with the local
+all-MiniLM-L6-v2 model (offline), or with a keyless hashing embedder when ``AGENTMEM_EMBEDDER=hashing``.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 
@@ -63,11 +65,13 @@ def session_two(store: MemoryStore, user: str) -> None:
 
 def main() -> None:
     server = None
-    url = os.environ.get("AGENTMEM_URL")
-    if not url:
+    workdir = tempfile.TemporaryDirectory(prefix="agentmem-demo-")
+    url = os.environ.get("AGENTMEM_URL") or f"sqlite:///{os.path.join(workdir.name, 'travel_demo.db')}"
+    if url == "valkey":
         server = ValkeyServer(search=True).start()
         url = server.url
         print(f"started a local Valkey with the search module at {url}")
+    print(f"store: {url}")
     user = "traveller-" + uuid.uuid4().hex[:6]
     try:
         with MemoryStore.from_url(url, name="travel_demo", embedder=make_embedder()) as store:
@@ -84,6 +88,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
+        workdir.cleanup()
 
 
 if __name__ == "__main__":

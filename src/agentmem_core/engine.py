@@ -21,20 +21,24 @@ class EngineInfo:
     """What the server's search module can do.
 
     Attributes:
-        kind: ``valkey-search``, ``redisearch`` or ``unknown`` (portable subset only).
+        kind: ``valkey-search``, ``redisearch``, ``embedded`` (the SQLite backend; it accepts the filters
+            RediSearch accepts, so both backends take and rank the same queries) or ``unknown``
+            (portable subset only).
         version: ``(major, minor, patch)``; ``(0, 0, 0)`` when unknown.
         max_leaves: AND-ed predicates a query may carry.
         full_text: TEXT fields and full-text queries are available.
         filter_only_queries: queries without a KNN clause are accepted.
     """
 
-    kind: Literal["valkey-search", "redisearch", "unknown"] = "unknown"
+    kind: Literal["valkey-search", "redisearch", "embedded", "unknown"] = "unknown"
     version: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def max_leaves(self) -> int:
         """Predicate budget (8 AND-ed leaves = 15 nodes fits valkey-search 1.1's 16-node default)."""
-        if self.kind == "redisearch" or (self.kind == "valkey-search" and self.version >= (1, 2, 0)):
+        if self.kind in ("redisearch", "embedded") or (
+            self.kind == "valkey-search" and self.version >= (1, 2, 0)
+        ):
             return 64
         return 8
 
@@ -45,8 +49,10 @@ class EngineInfo:
 
     @property
     def filter_only_queries(self) -> bool:
-        """Non-KNN queries: RediSearch, valkey-search >= 1.1."""
-        return self.kind == "redisearch" or (self.kind == "valkey-search" and self.version >= (1, 1, 0))
+        """Non-KNN queries: RediSearch, valkey-search >= 1.1, the embedded backend."""
+        return self.kind in ("redisearch", "embedded") or (
+            self.kind == "valkey-search" and self.version >= (1, 1, 0)
+        )
 
 
 PORTABLE = EngineInfo()

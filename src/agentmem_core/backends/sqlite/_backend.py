@@ -26,10 +26,9 @@ from ._vectors import VectorCache
 
 __all__ = ["ENGINE", "SqliteBackend"]
 
-ENGINE = EngineInfo("redisearch", (2, 10, 5))
-"""What the flows may assume of this backend: filter-only queries (hybrid recall) and a 64-leaf filter
-budget, as on the RediSearch the Valkey suite runs on (its filters have no leaf limit at all here).
-Stand-in until :class:`~agentmem_core.engine.EngineInfo` knows an ``"sqlite"`` kind."""
+ENGINE = EngineInfo("embedded", tuple(sqlite3.sqlite_version_info))  # type: ignore[arg-type]
+"""What the flows may assume of this backend: filter-only queries (hybrid recall) and RediSearch's 64-leaf
+filter budget (SQLite has no limit; the same budget keeps both backends taking the same filters)."""
 
 
 def _writes(op: Any) -> bool:
