@@ -33,9 +33,9 @@ def pairs(reply: Any) -> dict[str, Any]:
 
 
 class SearchRow(NamedTuple):
-    """One FT.SEARCH hit (a named tuple: recall parses dozens per call)."""
+    """One search hit: the memory ``id``, its cosine ``distance`` (KNN; ``0.0`` otherwise) and ``fields``."""
 
-    key: str
+    id: str
     distance: float
     fields: dict[str, Any]
 
@@ -44,12 +44,17 @@ _LOCAL_LEN = 16
 """Characters of a memory key after its ``{scope tag}`` (the local id; ``_encoding.new_local_id``)."""
 
 
-def parse_search(reply: Any) -> list[SearchRow]:
-    """Parse a KNN FT.SEARCH reply into rows sorted by ascending distance.
+def parse_search(reply: Any, prefix_len: int) -> list[SearchRow]:
+    """Parse a KNN FT.SEARCH reply into rows sorted by ascending distance (ties by id).
 
     Skips nil rows (logically expired keys), duplicate keys and non-finite distances; RediSearch does not
     sort KNN results, so sorting happens here. The row of a child vector document (``<memory key>:<n>``,
     a memory's second and later vectors) counts for its memory: one row per memory, its closest.
+
+    Args:
+        reply: the FT.SEARCH reply.
+        prefix_len: the length of the store's memory key prefix (``Keys.memory_prefix``): a memory's id is
+            read from its key (``<prefix>{<tag>}<local>``) at fixed offsets.
 
     Raises:
         BackendError: for a non-list reply (valkey-search 1.0 reports timeouts as a status string).
@@ -58,14 +63,14 @@ def parse_search(reply: Any) -> list[SearchRow]:
         raise BackendError(f"FT.SEARCH failed: {as_text(reply) if reply is not None else 'no reply'}")
     rows: list[SearchRow] = []
     seen: dict[str, int] = {}
+    tag_at, local_at = prefix_len + 1, prefix_len + 2 + _LOCAL_LEN  # "{" tag "}" local [":" n]
     for i in range(1, len(reply) - 1, 2):
         raw_key = reply[i]
         key = raw_key.decode() if type(raw_key) is bytes else as_text(raw_key)
         raw = reply[i + 1]
         if not raw:
             continue
-        if len(key) > (end := key.rfind("}") + 1 + _LOCAL_LEN):
-            key = key[:end]  # a child vector document: its memory's key
+        memory_id = key[tag_at : tag_at + _LOCAL_LEN] + key[local_at : local_at + _LOCAL_LEN]
         fields = pairs(raw)
         distance_raw = fields.pop(DISTANCE_ALIAS, None)
         if distance_raw is None:
@@ -76,13 +81,13 @@ def parse_search(reply: Any) -> list[SearchRow]:
             continue
         if not math.isfinite(distance):
             continue
-        at = seen.get(key)
+        at = seen.get(memory_id)
         if at is None:
-            seen[key] = len(rows)
-            rows.append(SearchRow(key, distance, fields))
+            seen[memory_id] = len(rows)
+            rows.append(SearchRow(memory_id, distance, fields))
         elif distance < rows[at].distance:
-            rows[at] = SearchRow(key, distance, fields)
-    rows.sort(key=lambda r: (r.distance, r.key))
+            rows[at] = SearchRow(memory_id, distance, fields)
+    rows.sort(key=lambda r: (r.distance, r.id))
     return rows
 
 

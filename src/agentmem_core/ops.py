@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 from agentmem_core._conditions import Leaf
 from agentmem_core._encoding import ScopeKey
+from agentmem_core._parse import SearchRow
 from agentmem_core.schema import IndexSpec
 
 __all__ = [
@@ -75,14 +76,6 @@ __all__ = [
     "WriteCounters",
     "WriteResult",
 ]
-
-
-class SearchRow(NamedTuple):
-    """One search hit: the memory ``id``, its cosine ``distance`` (KNN; ``0.0`` otherwise) and ``fields``."""
-
-    id: str
-    distance: float
-    fields: dict[str, Any]
 
 
 # -- search ----------------------------------------------------------------------------------------------

@@ -197,19 +197,25 @@ def test_create_command_is_portable_subset() -> None:
 
 
 def test_parse_search_sorts_and_skips_nil_rows() -> None:
+    keys = Keys("s1")
+    one, two, three = ("a" * 16 + f"{n:016x}" for n in (1, 2, 3))
     reply = [
-        3,
-        b"k2",
+        5,
+        keys.memory(two).encode(),
         [b"am_distance", b"0.5", b"content", b"b"],
-        b"k1",
+        keys.memory(one).encode(),
         [b"am_distance", b"0.1"],
-        b"k3",
+        keys.memory(three).encode(),
         None,
+        (keys.memory(two) + ":1").encode(),  # its second vector: closer, so the row is that one
+        [b"am_distance", b"0.3"],
+        (keys.memory(one) + ":2").encode(),  # farther than its first: ignored
+        [b"am_distance", b"0.9"],
     ]
-    rows = parse_search(reply)
-    assert [r.key for r in rows] == ["k1", "k2"]
+    rows = parse_search(reply, len(keys.memory_prefix))
+    assert [(r.id, r.distance) for r in rows] == [(one, 0.1), (two, 0.3)]
     with pytest.raises(Exception, match="FT.SEARCH failed"):
-        parse_search(b"Request timed out")
+        parse_search(b"Request timed out", 8)
 
 
 @pytest.mark.parametrize("as_bytes", [True, False], ids=["bytes", "str"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from agentmem_core import ops
@@ -45,6 +46,11 @@ class ValkeyOps:
     engine: EngineInfo
     timeout_ms: int
     cluster: bool = False
+
+    @cached_property
+    def prefix_len(self) -> int:
+        """Length of the memory key prefix (ids are read from keys at fixed offsets after it)."""
+        return len(self.keys.memory_prefix)
 
     # -- the two halves ------------------------------------------------------------------------------
     def commands(self, op: Any) -> list[Command]:
@@ -114,9 +120,7 @@ def _knn(v: ValkeyOps, op: ops.Knn) -> list[Command]:
 
 def _knn_result(v: ValkeyOps, op: ops.Knn, _c: Sequence[Command], replies: Sequence[Any]) -> ops.KnnResult:
     (reply,) = replies
-    id_of = v.keys.id_from_memory_key
-    rows = [ops.SearchRow(id_of(r.key), r.distance, r.fields) for r in parse_search(reply)]
-    return ops.KnnResult(rows, returned_rows(reply))
+    return ops.KnnResult(parse_search(reply, v.prefix_len), returned_rows(reply))
 
 
 def _filter(v: ValkeyOps, op: ops.FilterSearch) -> list[Command]:

@@ -44,7 +44,7 @@ def _plan(
     translate: Callable[[], ValkeyOps], ops: Sequence[Any]
 ) -> tuple[list[list[Command]], list[Command]]:
     """The commands of each operation of a batch, and all of them in order (one round trip)."""
-    if all(isinstance(op, (Call, ScriptCall)) for op in ops):  # setup's own commands (no spec needed)
+    if ops and isinstance(ops[0], (Call, ScriptCall)):  # setup's own commands (no spec needed)
         per: list[list[Command]] = [[op] for op in ops]
     else:
         translation = translate()
@@ -56,7 +56,7 @@ def _results(
     translate: Callable[[], ValkeyOps], ops: Sequence[Any], per: list[list[Command]], replies: list[Any]
 ) -> list[Any]:
     """One result per operation, from its slice of the replies."""
-    if all(isinstance(op, (Call, ScriptCall)) for op in ops):
+    if ops and isinstance(ops[0], (Call, ScriptCall)):  # a batch is all raw commands or all operations
         return replies
     translation = translate()
     out: list[Any] = []

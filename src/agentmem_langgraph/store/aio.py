@@ -11,6 +11,9 @@ import valkey.asyncio as avalkey
 from langgraph.store.base import IndexConfig, Op, Result, TTLConfig
 
 from agentmem_core import AsyncMemoryStore, EngineInfo
+from agentmem_core.backends import Backend
+from agentmem_core.backends.sqlite import SqliteBackend
+from agentmem_core.connection import sqlite_path
 from agentmem_langgraph.store._base import ValkeyMemoryStoreBase
 from agentmem_langgraph.store._plan import EmbedQuery, Flow, Ranking, batch_flow
 
@@ -35,7 +38,7 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
 
     def __init__(
         self,
-        client: avalkey.Valkey | avalkey.ValkeyCluster,
+        client: avalkey.Valkey | avalkey.ValkeyCluster | Backend,
         *,
         name: str = "langgraph",
         index: IndexConfig | None = None,
@@ -61,9 +64,22 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
         cluster: bool = False,
         **client_kwargs: Any,
     ) -> AsyncIterator[AsyncValkeyMemoryStore]:
-        """Create a client from ``url`` (a cluster client if ``cluster``), yield a store, close the client."""
-        client_type = avalkey.ValkeyCluster if cluster else avalkey.Valkey
-        client = client_type.from_url(url, **client_kwargs)
+        """Open ``url``, yield a store, close the connection.
+
+        ``valkey[s]://...`` (a cluster client if ``cluster``), or ``sqlite:///path`` for the embedded
+        backend (run in worker threads).
+        """
+        path = sqlite_path(url)
+        if path is not None:
+            backend = SqliteBackend(path)
+            try:
+                yield cls(
+                    backend, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options
+                )
+            finally:
+                await asyncio.to_thread(backend.close)
+            return
+        client = (avalkey.ValkeyCluster if cluster else avalkey.Valkey).from_url(url, **client_kwargs)
         try:
             yield cls(client, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options)
         finally:

@@ -11,6 +11,9 @@ import valkey
 from langgraph.store.base import IndexConfig, Op, Result, TTLConfig
 
 from agentmem_core import EngineInfo, MemoryStore
+from agentmem_core.backends import Backend
+from agentmem_core.backends.sqlite import SqliteBackend
+from agentmem_core.connection import sqlite_path
 from agentmem_langgraph.store._base import ValkeyMemoryStoreBase
 from agentmem_langgraph.store._plan import EmbedQuery, Flow, Ranking, batch_flow
 
@@ -40,7 +43,7 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
 
     def __init__(
         self,
-        client: valkey.Valkey | valkey.ValkeyCluster,
+        client: valkey.Valkey | valkey.ValkeyCluster | Backend,
         *,
         name: str = "langgraph",
         index: IndexConfig | None = None,
@@ -65,9 +68,17 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
         cluster: bool = False,
         **client_kwargs: Any,
     ) -> Iterator[ValkeyMemoryStore]:
-        """Create a client from ``url`` (a cluster client if ``cluster``), yield a store, close the client."""
-        client_type = valkey.ValkeyCluster if cluster else valkey.Valkey
-        client = client_type.from_url(url, **client_kwargs)
+        """Open ``url``, yield a store, close the connection.
+
+        ``valkey[s]://...`` (a cluster client if ``cluster``), or ``sqlite:///path`` for the embedded
+        backend.
+        """
+        path = sqlite_path(url)
+        client: Any
+        if path is not None:
+            client = SqliteBackend(path)
+        else:
+            client = (valkey.ValkeyCluster if cluster else valkey.Valkey).from_url(url, **client_kwargs)
         try:
             yield cls(client, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options)
         finally:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import os
 import uuid
 from collections.abc import Generator, Sequence
 from typing import Any
@@ -259,6 +260,19 @@ def _check_search(
 
 
 # -- drivers ---------------------------------------------------------------------------------------------
+_BACKENDS = [b for b in os.environ.get("AGENTMEM_TEST_BACKENDS", "valkey,sqlite").split(",") if b]
+
+
+@pytest.fixture(scope="module", params=_BACKENDS)
+def store_url(
+    request: pytest.FixtureRequest, valkey_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Every core backend: the same differential holds on each (one embedded file holds every example)."""
+    if request.param == "valkey":
+        return valkey_url
+    return f"sqlite:///{tmp_path_factory.mktemp('lg') / 'store.db'}"
+
+
 # A fixed seed keeps runs reproducible (derandomize=True would only try the smallest sequences).
 SETTINGS = settings(
     max_examples=12, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -268,10 +282,10 @@ SETTINGS = settings(
 @seed(20240601)
 @SETTINGS
 @given(steps=steps)
-def test_sync_store_matches_in_memory_store(valkey_url: str, steps: list[list[Op]]) -> None:
+def test_sync_store_matches_in_memory_store(store_url: str, steps: list[list[Op]]) -> None:
     name = "d" + uuid.uuid4().hex[:12]
     with ValkeyMemoryStore.from_url(
-        valkey_url, name=name, index=INDEX, ranking="similarity", core_options=CORE
+        store_url, name=name, index=INDEX, ranking="similarity", core_options=CORE
     ) as store:
         store.setup()
         flow = compare(steps)
@@ -287,11 +301,11 @@ def test_sync_store_matches_in_memory_store(valkey_url: str, steps: list[list[Op
 @settings(SETTINGS, max_examples=8)
 @given(steps=steps)
 def test_sync_store_with_several_fields_matches_in_memory_store(
-    valkey_url: str, steps: list[list[Op]]
+    store_url: str, steps: list[list[Op]]
 ) -> None:
     name = "d" + uuid.uuid4().hex[:12]
     with ValkeyMemoryStore.from_url(
-        valkey_url, name=name, index=MULTI_INDEX, ranking="similarity", core_options=CORE
+        store_url, name=name, index=MULTI_INDEX, ranking="similarity", core_options=CORE
     ) as store:
         store.setup()
         flow = compare(steps, MULTI_INDEX)
@@ -306,11 +320,11 @@ def test_sync_store_with_several_fields_matches_in_memory_store(
 @seed(20240602)
 @settings(SETTINGS, max_examples=4)
 @given(steps=steps)
-def test_async_store_matches_in_memory_store(valkey_url: str, steps: list[list[Op]]) -> None:
+def test_async_store_matches_in_memory_store(store_url: str, steps: list[list[Op]]) -> None:
     async def run() -> None:
         name = "d" + uuid.uuid4().hex[:12]
         async with AsyncValkeyMemoryStore.from_url(
-            valkey_url, name=name, index=INDEX, ranking="similarity", core_options=CORE
+            store_url, name=name, index=INDEX, ranking="similarity", core_options=CORE
         ) as store:
             await store.setup()
             flow = compare(steps)
