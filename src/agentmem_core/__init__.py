@@ -1,11 +1,12 @@
-"""agentmem_core: Valkey-native long-term memory for AI agents (framework-free).
+"""agentmem_core: long-term memory for AI agents (framework-free), on Valkey or embedded (SQLite).
 
-Memories are Valkey hashes recalled through the search module (HNSW KNN) and ranked by a composite
-score (similarity, recency half-life decay, importance). See :class:`MemoryStore` (sync) and
-:class:`AsyncMemoryStore` (async).
+Memories are recalled by meaning (KNN, plus a BM25 lexical channel) and ranked by a composite score
+(similarity, recency half-life decay, importance). See :class:`MemoryStore` (sync) and
+:class:`AsyncMemoryStore` (async); ``MemoryStore.from_url("valkey://...")`` or ``("sqlite:///file.db")``.
 """
 
 from agentmem_core._encoding import ScopeKey
+from agentmem_core._flows_transfer import ImportResult
 from agentmem_core._records import MemoryInput
 from agentmem_core.aio import AsyncMemoryStore
 from agentmem_core.config import DAY, IndexConfig, Kind, ScoringConfig, ScoringWeights, StoreConfig
@@ -48,6 +49,7 @@ __all__ = [
     "DimensionMismatchError",
     "EmbeddingError",
     "EngineInfo",
+    "ImportResult",
     "IndexConfig",
     "IndexNotFoundError",
     "InvalidMemoryError",

@@ -7,7 +7,7 @@ are one-liners over these builders, so every decision exists once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -30,6 +30,7 @@ from agentmem_core._flows_read import (
     stats_flow,
 )
 from agentmem_core._flows_recall import recall_flow
+from agentmem_core._flows_transfer import ImportResult, RecordSink, export_flow, import_flow, record_sink
 from agentmem_core._flows_write import (
     forget_by_scope_flow,
     forget_flow,
@@ -196,16 +197,16 @@ class StoreBase:
 
     # -- context ---------------------------------------------------------------------------------------
     def _valkey_ops(self) -> ValkeyOps:
-        """The Valkey translation of operations for the store as it is now (rebuilt when setup changed it)."""
-        spec, engine, timeout = self.spec, self.engine, self.effective_config.timeout_ms
+        """The Valkey translation of operations for the store as it is now.
+
+        Built on first use and dropped whenever the spec, the engine or the effective config changes
+        (setup, a live-config read), so a batch pays one attribute read for it.
+        """
         cached = self._translation
-        if (
-            cached is None
-            or cached.spec is not spec
-            or cached.engine != engine
-            or cached.timeout_ms != timeout
-        ):
-            cached = self._translation = ValkeyOps(self.keys, spec, engine, timeout, self._cluster)
+        if cached is None:
+            config = self.effective_config
+            cached = ValkeyOps(self.keys, self.spec, self.engine, config.timeout_ms, self._cluster)
+            self._translation = cached
         return cached
 
     def _context(self) -> Context:
@@ -226,6 +227,7 @@ class StoreBase:
     def _live_loaded(self, live: LiveSettings) -> None:
         if live != self._live:
             self._effective = self.config.with_live(live)
+            self._translation = None
         self._live = live
         self._live_read_at = time.monotonic()
 
@@ -269,6 +271,7 @@ class StoreBase:
     @spec.setter
     def spec(self, spec: IndexSpec) -> None:
         self._spec = spec
+        self._translation = None
 
     def _dims_unknown(self) -> ConfigurationError:
         return ConfigurationError(
@@ -289,6 +292,7 @@ class StoreBase:
         config = replace(self._pending, index=IndexConfig(dims=dims))
         self._config = self._effective = config
         self._spec = IndexSpec(self.keys, config.index, config.numeric_fields)
+        self._translation = None
         self._pending = None
 
     # -- flow builders (one per public operation) ---------------------------------------------------------
@@ -305,6 +309,7 @@ class StoreBase:
             raise
         self._unusable = None
         self.engine, self.spec, self._lexical = result.engine, result.spec, result.lexical
+        self._translation = None
         return result.engine
 
     @property
@@ -433,6 +438,26 @@ class StoreBase:
 
     def _scopes(self, flt: MemoryFilter | None) -> Flow[list[Any]]:
         return (yield from scopes_flow(self._context(), flt))
+
+    def _export(
+        self,
+        sink: RecordSink,
+        flt: MemoryFilter,
+        page_size: int,
+        progress: Callable[[int], object] | None,
+    ) -> Flow[int]:
+        emit = record_sink(sink)  # validated before any I/O
+        return (yield from export_flow(self._context(), flt, emit, page_size, progress))
+
+    def _import(
+        self,
+        records: Iterable[str | bytes | Mapping[str, Any]],
+        chunk_size: int,
+        dry_run: bool,
+        progress: Callable[[int], object] | None,
+    ) -> Flow[ImportResult]:
+        ctx = self._context()
+        return (yield from import_flow(ctx, records, self._registered, chunk_size, dry_run, progress))
 
     def _set_live(self, values: dict[str, Any]) -> Flow[None]:
         op = live_config_op(values, self.config)

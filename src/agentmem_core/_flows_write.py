@@ -211,7 +211,11 @@ def remember_flow(
         row = 0
         for n in embedded:
             first[n] = row
-            blobs[n] = [vector_to_bytes(v) for v in matrix[row : row + len(items[n].texts)]]
+            count = len(items[n].texts)
+            if count == 1:
+                blobs[n] = [vector_to_bytes(matrix[row])]
+            else:
+                blobs[n] = [vector_to_bytes(v) for v in matrix[row : row + count]]
             row += len(items[n].texts)
         if ctx.config.dedup_threshold is not None:
             # a memory of texts is never merged: which of its vectors would decide?

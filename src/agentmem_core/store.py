@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from agentmem_core._base import DEFAULT, MemoryLike, StoreBase, _Default, as_inp
 from agentmem_core._driver import Backend, SyncDriver
 from agentmem_core._encoding import ScopeKey
 from agentmem_core._flows_read import Order
+from agentmem_core._flows_transfer import EXPORT_PAGE, IMPORT_CHUNK, ImportResult, RecordSink
 from agentmem_core._records import scope_of
 from agentmem_core.backends.valkey_client import ValkeyBackend
 from agentmem_core.config import Kind, ScoringWeights
@@ -436,6 +437,69 @@ class MemoryStore(StoreBase):
         """
         flow = self._list_namespaces(prefix, suffix, max_depth, limit, offset)
         return builtins.list(self._run("list_namespaces", flow))
+
+    # -- export / import (JSON Lines) --------------------------------------------------------------------
+    def export(
+        self,
+        sink: RecordSink,
+        *,
+        page_size: int = EXPORT_PAGE,
+        progress: Callable[[int], object] | None = None,
+        **filters: Unpack[FilterArgs],
+    ) -> int:
+        """Export the live memories matching the filters (all when none) as JSON Lines.
+
+        The first record is a header (format version, vector dimension, store name); then one record per
+        memory with every field of :class:`~agentmem_core.types.Memory`, its internal id, caller id and
+        vectors (base64 of the stored float32 little-endian bytes: exact). The format is described in
+        :mod:`agentmem_core._flows_transfer`. Scopes are read page by page, so memory use stays flat.
+
+        Args:
+            sink: a text stream (e.g. ``open("backup.jsonl", "w")`` or ``sys.stdout``) the lines are
+                written to, a binary stream (UTF-8), or a callable receiving each record as a dict.
+            page_size: memories read per round trip.
+            progress: called with the running count of exported memories after each page.
+            **filters: as :meth:`list` (scope, tags, kinds, metadata, ...).
+
+        Returns:
+            How many memories were exported (the header not counted).
+        """
+        return int(self._run("export", self._export(sink, to_filter(filters), page_size, progress)))
+
+    def import_records(
+        self,
+        records: Iterable[str | bytes | Mapping[str, Any]],
+        *,
+        chunk_size: int = IMPORT_CHUNK,
+        dry_run: bool = False,
+        progress: Callable[[int], object] | None = None,
+    ) -> ImportResult:
+        """Import an :meth:`export`: each memory is written back exactly as it was exported.
+
+        The same internal id, key and caller id, times, counters, write sequence, remaining lifetime
+        (its ``expires_at`` is kept; memories already past it are skipped) and vectors (nothing is
+        re-embedded); scopes are registered. An existing memory of the same id is replaced. Input is
+        validated ``chunk_size`` records at a time before that chunk is written, so bad input raises
+        before anything of its chunk (or later) is written; ``dry_run=True`` validates everything
+        without writing. The store's capacity (``max_items_per_scope``) applies as to any write.
+
+        Args:
+            records: JSON lines (an open text or binary file, ``sys.stdin``, a list of strings) or
+                record dicts, the header first.
+            chunk_size: records validated, then written, at a time.
+            dry_run: only validate (also checks caller ids against the store).
+            progress: called with the running count of records read after each chunk.
+
+        Returns:
+            How many memories were imported, and how many had expired.
+
+        Raises:
+            InvalidMemoryError: malformed input (no header, bad JSON, an unknown format version, an
+                invalid field; the message names the line), or a caller id another scope holds.
+            InvalidVectorError: vectors of another dimension than the store's (or unusable ones).
+        """
+        result: ImportResult = self._run("import", self._import(records, chunk_size, dry_run, progress))
+        return result
 
     def stats(self, **filters: Unpack[FilterArgs]) -> Stats:
         """Counts per scope and kind (optionally for the scopes a filter matches)."""

@@ -279,7 +279,8 @@ def test_public_exports_are_pinned() -> None:
     assert sorted(agentmem_core.__all__) == sorted(
         [
             "DAY", "AgentMemError", "AsyncMemoryStore", "BackendConnectionError", "BackendError",
-            "ConfigurationError", "DimensionMismatchError", "EmbeddingError", "EngineInfo", "IndexConfig",
+            "ConfigurationError", "DimensionMismatchError", "EmbeddingError", "EngineInfo", "ImportResult",
+            "IndexConfig",
             "IndexNotFoundError", "InvalidMemoryError", "InvalidVectorError", "Kind", "Memory",
             "MemoryFilter", "MemoryInput", "MemoryStore", "NearMiss", "NotFoundError", "Page",
             "QueryTooComplexError",

@@ -40,25 +40,21 @@ def _scripts_of(commands: Sequence[Command], indexes: list[int]) -> dict[str, st
     return out
 
 
-def _plan(
-    translate: Callable[[], ValkeyOps], ops: Sequence[Any]
-) -> tuple[list[list[Command]], list[Command]]:
+def _plan(translation: ValkeyOps, ops: Sequence[Any]) -> tuple[list[list[Command]], list[Command]]:
     """The commands of each operation of a batch, and all of them in order (one round trip)."""
-    if ops and isinstance(ops[0], (Call, ScriptCall)):  # setup's own commands (no spec needed)
-        per: list[list[Command]] = [[op] for op in ops]
-    else:
-        translation = translate()
-        per = [translation.commands(op) for op in ops]
+    if len(ops) == 1:  # the common case
+        commands = translation.commands(ops[0])
+        return [commands], commands
+    per = [translation.commands(op) for op in ops]
     return per, [c for commands in per for c in commands]
 
 
 def _results(
-    translate: Callable[[], ValkeyOps], ops: Sequence[Any], per: list[list[Command]], replies: list[Any]
+    translation: ValkeyOps, ops: Sequence[Any], per: list[list[Command]], replies: list[Any]
 ) -> list[Any]:
     """One result per operation, from its slice of the replies."""
-    if ops and isinstance(ops[0], (Call, ScriptCall)):  # a batch is all raw commands or all operations
-        return replies
-    translation = translate()
+    if len(ops) == 1:
+        return [translation.result(ops[0], per[0], replies)]
     out: list[Any] = []
     at = 0
     for op, commands in zip(ops, per):
@@ -85,9 +81,12 @@ class ValkeyBackend:
         """Execute a batch in one round trip; one result per operation, errors in place."""
         if len(ops) == 1 and isinstance(ops[0], Setup):
             return [self._setup(ops[0])]
-        per, commands = _plan(self.translate, ops)
+        if ops and isinstance(ops[0], (Call, ScriptCall)):  # setup's own commands (no spec needed)
+            return self.send(ops)
+        translation = self.translate()
+        per, commands = _plan(translation, ops)
         replies = self.send(commands) if commands else []
-        return _results(self.translate, ops, per, replies)
+        return _results(translation, ops, per, replies)
 
     def _setup(self, op: Setup) -> Any:
         flow = _setup_flow(op)
@@ -145,9 +144,12 @@ class AsyncValkeyBackend:
         """Execute a batch in one round trip; one result per operation, errors in place."""
         if len(ops) == 1 and isinstance(ops[0], Setup):
             return [await self._setup(ops[0])]
-        per, commands = _plan(self.translate, ops)
+        if ops and isinstance(ops[0], (Call, ScriptCall)):  # setup's own commands (no spec needed)
+            return await self.send(ops)
+        translation = self.translate()
+        per, commands = _plan(translation, ops)
         replies = await self.send(commands) if commands else []
-        return _results(self.translate, ops, per, replies)
+        return _results(translation, ops, per, replies)
 
     async def _setup(self, op: Setup) -> Any:
         flow = _setup_flow(op)
