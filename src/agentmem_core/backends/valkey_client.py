@@ -24,7 +24,18 @@ __all__ = ["AsyncValkeyBackend", "ValkeyBackend"]
 
 
 def _reload_plan(commands: Sequence[Command], replies: list[Any]) -> list[int]:
-    return [i for i, r in enumerate(replies) if is_noscript(r) and isinstance(commands[i], ScriptCall)]
+    """What to send again, in order, once the scripts a batch missed are loaded.
+
+    NOSCRIPT comes after a script flush, a restart or a failover. Sent again: the scripts that failed,
+    and every plain command after the first of them (those ran before the failed scripts did, so a read
+    would miss their effect). Plain commands are reads or idempotent writes (HSET, ZADD, ZREM, HDEL), so
+    running one twice is harmless; scripts that succeeded are not run again.
+    """
+    failed = [i for i, r in enumerate(replies) if is_noscript(r) and isinstance(commands[i], ScriptCall)]
+    if not failed:
+        return []
+    first = failed[0]
+    return [i for i in range(first, len(commands)) if i in failed or isinstance(commands[i], Call)]
 
 
 def _args(command: Command) -> tuple[Any, ...]:
@@ -35,8 +46,8 @@ def _scripts_of(commands: Sequence[Command], indexes: list[int]) -> dict[str, st
     out: dict[str, str] = {}
     for i in indexes:
         cmd = commands[i]
-        assert isinstance(cmd, ScriptCall)
-        out[cmd.script.sha] = cmd.script.body
+        if isinstance(cmd, ScriptCall):
+            out[cmd.script.sha] = cmd.script.body
     return out
 
 
