@@ -113,3 +113,14 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         for server in servers:
             server.stop()
+
+
+_CORE_BACKENDS = [b for b in os.environ.get("AGENTMEM_TEST_BACKENDS", "valkey,sqlite").split(",") if b]
+
+
+@pytest.fixture(params=_CORE_BACKENDS)
+def core_url(request: pytest.FixtureRequest, valkey_url: str, tmp_path: Path) -> str:
+    """A core store URL on every backend (adapters run their tests on each): Valkey, or an embedded file."""
+    if request.param == "valkey":
+        return valkey_url
+    return f"sqlite:///{tmp_path / 'core.db'}"

@@ -81,7 +81,7 @@ class MemoryStore(StoreBase):
         if path is not None:
             from agentmem_core.backends.sqlite import SqliteBackend  # stdlib sqlite3 only when asked
 
-            backend = SqliteBackend(path, clock=kwargs.get("clock", time.time))
+            backend = SqliteBackend(path, clock=kwargs.get("clock", time.time), name=name)
             return cls(backend, name=name, embedder=embedder, owns_client=True, **kwargs)
         url, options = client_options(url)
         client: valkey.Valkey | valkey.ValkeyCluster

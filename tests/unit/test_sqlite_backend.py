@@ -635,3 +635,164 @@ def test_setup_op_and_async_protocol(tmp_path: Path, cfg: StoreConfig) -> None:
         return out
 
     assert asyncio.run(use()) == [{}, 0]
+
+
+# -- the in-memory filter evaluation (vector cache postings) against the SQL rendering ---------------------
+def _sql_ids(db: SqliteBackend, leaves: tuple[Any, ...], *, child: bool = False) -> list[str]:
+    """The live memories a filter matches, by the SQL rendering (the reference meaning)."""
+    from agentmem_core.backends.sqlite._filters import render
+
+    assert db._sql is not None
+    condition, params = render(leaves, db._sql, child=child)
+    statement = db._sql("SELECT m.id FROM {mem} m WHERE (m.deadline IS NULL OR m.deadline > ?) AND ")
+    rows = db._connection().execute(
+        statement + condition + " ORDER BY m.id", (int(time.time() * 1000), *params)
+    )
+    return [r[0] for r in rows]
+
+
+def _expected_knn(db: SqliteBackend, leaves: tuple[Any, ...]) -> set[str]:
+    with_vector = {r[0] for r in db._connection().execute(db._sql("SELECT id FROM {vec} WHERE n = 0"))}  # type: ignore[misc]
+    with_extra = {r[0] for r in db._connection().execute(db._sql("SELECT id FROM {vec} WHERE n > 0"))}  # type: ignore[misc]
+    first = set(_sql_ids(db, leaves)) & with_vector
+    return first | (set(_sql_ids(db, leaves, child=True)) & with_extra)
+
+
+def _filters(rng: np.random.Generator) -> list[tuple[Any, ...]]:
+    users = [encode_tag(u) for u in ("alice", "bob", "carol")]
+    tags = [encode_tag(t) for t in ("x", "y", "z")]
+    price = numeric_field("price")
+    out: list[tuple[Any, ...]] = [
+        (),
+        tuple(MemoryFilter().leaves(NOW)),
+        tuple(MemoryFilter(user_id="alice").leaves(NOW)),
+    ]
+    for _ in range(40):
+        leaves: list[Any] = []
+        for _ in range(int(rng.integers(1, 4))):
+            pick = int(rng.integers(0, 6))
+            if pick == 0:
+                leaves.append(
+                    TagIn(F.X_USER, tuple(rng.choice(users, int(rng.integers(1, 3)), replace=False)))
+                )
+            elif pick == 1:
+                leaves.append(TagIn(F.X_TAGS, (str(rng.choice(tags)),), negate=bool(rng.integers(0, 2))))
+            elif pick == 2:
+                lo = float(rng.integers(0, 60))
+                leaves.append(
+                    NumRange(
+                        price,
+                        lo=lo,
+                        hi=lo + float(rng.integers(0, 40)),
+                        lo_exclusive=bool(rng.integers(0, 2)),
+                    )
+                )
+            elif pick == 3:
+                leaves.append(TagIn(F.KIND, (str(rng.choice(["episodic", "semantic"])),)))
+            elif pick == 4:
+                leaves.append(
+                    AnyOf(
+                        (
+                            (TagIn(F.X_TAGS, (tags[0],)),),
+                            (NumRange(price, hi=20.0), TagIn(F.X_USER, (users[1],))),
+                        )
+                    )
+                )
+            else:
+                leaves.append(TagIn(F.X_TERMS, ("common",), negate=bool(rng.integers(0, 2))))
+        out.append(tuple(leaves))
+    return out
+
+
+def _check_filters(db: SqliteBackend, filters: list[tuple[Any, ...]], target: bytes) -> None:
+    for leaves in filters:
+        want = _expected_knn(db, leaves)
+        res = one(db, ops.Knn(leaves, target, 500, ()))
+        assert {r.id for r in res.rows} == want, leaves
+        total, rows = one(db, ops.FilterSearch(leaves, 7, (F.KIND,)))
+        ids = _sql_ids(db, leaves)
+        assert total == len(ids), leaves
+        assert [i for i, _ in rows] == ids[:7], leaves  # the first ids, with the asked field
+
+
+def test_in_memory_filters_match_the_sql_rendering_and_follow_writes(
+    tmp_path: Path, cfg: StoreConfig
+) -> None:
+    rng = np.random.default_rng(3)
+    path = str(tmp_path / "f.db")
+    db, other = SqliteBackend(path), SqliteBackend(path)
+    db.setup(spec_of(cfg))
+    other.setup(spec_of(cfg))
+    scopes = [SCOPE, OTHER, ScopeKey(("proj",), user_id="carol")]
+    memories: list[PreparedMemory] = []
+    batch = []
+    for i in range(60):
+        tags = [t for t in ("x", "y", "z") if rng.random() < 0.4]
+        kw: dict[str, Any] = {"content": f"word{i} common" if i % 3 else f"word{i}", "tags": tags,
+                              "kind": Kind.EPISODIC if i % 2 else Kind.SEMANTIC}  # fmt: skip
+        if i % 4:
+            kw["metadata"] = {"price": int(rng.integers(0, 100))}
+        if i % 7 == 0:
+            kw["content"], kw["texts"] = "", ["a", "b"]
+        m = item(cfg, scope=scopes[i % 3], **kw)
+        memories.append(m)
+        vectors = [unit(i), unit(500 + i)] if i % 7 == 0 else [] if i % 11 == 0 else [unit(i)]
+        batch.append(write(m, vectors))
+    db.execute(batch)
+    filters = _filters(rng)
+    target = unit(10_000)
+    _check_filters(db, filters, target)  # loads the postings
+    # this process's own writes keep the loaded postings in step
+    one(db, ops.Merge(memories[1].id, now_text(NOW + 1), (('"x"', encode_tag("x")),)))
+    changes = {F.KIND: "episodic", numeric_field("price"): "55"}
+    one(db, ops.Update(memories[2].id, now_text(NOW + 1), "episodic", "", None, "", "", changes))
+    one(db, ops.Delete(SCOPE.tag, (memories[3].id,), now_text(NOW + 1)))
+    one(db, write(item(cfg, content="late common", tags=["y"], metadata={"price": 30}), [unit(777)]))
+    _check_filters(db, filters, target)
+    # another connection's writes (tags, numbers, deletes): the postings reload
+    one(other, ops.Merge(memories[4].id, now_text(NOW + 2), (('"z"', encode_tag("z")),)))
+    one(other, ops.Delete(OTHER.tag, (memories[5].id,), now_text(NOW + 2)))
+    one(other, write(item(cfg, scope=OTHER, content="from other", tags=["x"]), [unit(778)]))
+    _check_filters(db, filters, target)
+    _check_filters(other, filters, target)
+    db.close()
+    other.close()
+
+
+def test_knn_dense_filter_is_exact_and_fills_the_pool(db: SqliteBackend, cfg: StoreConfig) -> None:
+    memories = [item(cfg, content=f"m{i}", scope=SCOPE if i % 5 else OTHER) for i in range(200)]
+    db.execute([write(m, [unit(i)]) for i, m in enumerate(memories)])
+    target = unit(9999)
+    q = np.frombuffer(target, dtype="<f4")
+    alice = tuple(MemoryFilter(user_id="alice").scope_leaves())  # 4 in 5 rows: the whole-matrix path
+    for leaves, keep in ((alice, [m for i, m in enumerate(memories) if i % 5]), ((), memories)):
+        distances = {m.id: 1.0 - float(np.frombuffer(unit(i), dtype="<f4") @ q)
+                     for i, m in enumerate(memories) if m in keep}  # fmt: skip
+        want = sorted(distances, key=lambda k: (distances[k], k))[:30]
+        res = one(db, ops.Knn(leaves, target, 30, ()))
+        assert [r.id for r in res.rows] == want and res.returned == 30
+    bob = tuple(MemoryFilter(user_id="bob").scope_leaves())  # 1 in 5: the gathered path
+    res = one(db, ops.Knn(bob, target, 100, ()))
+    assert res.returned == 40 and {r.id for r in res.rows} == {
+        m.id for i, m in enumerate(memories) if i % 5 == 0
+    }
+
+
+def test_in_memory_filters_with_evicted_postings(
+    db: SqliteBackend, cfg: StoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentmem_core.backends.sqlite import _vectors
+
+    monkeypatch.setattr(_vectors, "MAX_POSTINGS", 2)  # a filter needs more tokens than stay loaded
+    users = ["alice", "bob", "carol", "dave"]
+    memories = [
+        item(cfg, scope=ScopeKey(("p",), user_id=users[i % 4]), tags=[f"t{i % 3}"]) for i in range(40)
+    ]
+    db.execute([write(m, [unit(i)]) for i, m in enumerate(memories)])
+    many = (
+        TagIn(F.X_USER, tuple(encode_tag(u) for u in users[:3])),
+        TagIn(F.X_TAGS, (encode_tag("t1"),), negate=True),
+    )
+    either = (AnyOf(tuple((TagIn(F.X_USER, (encode_tag(u),)),) for u in users[1:])),)
+    rng = np.random.default_rng(5)
+    _check_filters(db, [many, either, *_filters(rng)[:10]], unit(1234))

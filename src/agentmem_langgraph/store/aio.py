@@ -71,7 +71,7 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
         """
         path = sqlite_path(url)
         if path is not None:
-            backend = SqliteBackend(path)
+            backend = SqliteBackend(path, name=name)
             try:
                 yield cls(
                     backend, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options

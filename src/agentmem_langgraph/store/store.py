@@ -76,7 +76,7 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
         path = sqlite_path(url)
         client: Any
         if path is not None:
-            client = SqliteBackend(path)
+            client = SqliteBackend(path, name=name)
         else:
             client = (valkey.ValkeyCluster if cluster else valkey.Valkey).from_url(url, **client_kwargs)
         try:

@@ -33,9 +33,9 @@ def embedder() -> Callable[[list[str]], list[list[float]]]:
 
 
 @pytest.fixture
-def storage(valkey_url: str, unique_name: str) -> Iterator[ValkeyStorage]:
-    """A sync ValkeyStorage on its own store name (set up lazily by its first call)."""
-    s = ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS)
+def storage(core_url: str, unique_name: str) -> Iterator[ValkeyStorage]:
+    """A sync ValkeyStorage on its own store name (set up lazily by its first call), on every backend."""
+    s = ValkeyStorage.from_url(core_url, name=unique_name, dims=DIMS)
     try:
         yield s
     finally:
@@ -49,12 +49,13 @@ def lance(tmp_path: Path) -> LanceDBStorage:
 
 
 @pytest.fixture(params=["sync", "async", "thread"])
-async def driver(request: pytest.FixtureRequest, valkey_url: str, unique_name: str) -> AsyncIterator[Driver]:
-    """The same storage contract through the sync methods, the async core, and the threaded fallback."""
+async def driver(request: pytest.FixtureRequest, core_url: str, unique_name: str) -> AsyncIterator[Driver]:
+    """The same storage contract through the sync methods, the async core, and the threaded fallback,
+    on every backend."""
     acore = None
     if request.param == "async":
-        acore = AsyncMemoryStore.from_url(valkey_url, name=unique_name, embedder=never_embeds, dims=DIMS)
-    storage = ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS)
+        acore = AsyncMemoryStore.from_url(core_url, name=unique_name, embedder=never_embeds, dims=DIMS)
+    storage = ValkeyStorage.from_url(core_url, name=unique_name, dims=DIMS)
     if acore is not None:
         storage = ValkeyStorage(storage.core, acore=acore, owns_core=True)
     try:

@@ -272,7 +272,7 @@ async def test_private_rule_pushed_into_the_query(driver: Driver) -> None:
     assert driver.get_record(mine[0].id).private is True
 
 
-async def test_dimension_mismatch_is_crewais_error(driver: Driver, valkey_url: str) -> None:
+async def test_dimension_mismatch_is_crewais_error(driver: Driver, core_url: str) -> None:
     good = rec("fine")
     with pytest.raises(EmbeddingDimensionMismatchError) as caught:
         await driver.save([good, MemoryRecord(content="short", embedding=[1.0] * (DIMS - 1))])
@@ -285,7 +285,7 @@ async def test_dimension_mismatch_is_crewais_error(driver: Driver, valkey_url: s
     with pytest.raises(EmbeddingDimensionMismatchError):
         driver.update(good.model_copy(update={"embedding": [1.0] * 3}))
     assert same_record(driver.get_record(good.id), good)
-    other = ValkeyStorage.from_url(valkey_url, name=driver.storage.core.keys.store, dims=DIMS // 2)
+    other = ValkeyStorage.from_url(core_url, name=driver.storage.core.keys.store, dims=DIMS // 2)
     try:
         with pytest.raises(StorageDimensionMismatchError) as caught:
             other.count()
@@ -315,7 +315,7 @@ async def test_bad_records_are_typed_errors_and_nothing_is_written(driver: Drive
         await driver.search(vec("x"), min_score=float("nan"))
 
 
-async def test_the_core_sees_the_same_memories(driver: Driver) -> None:
+async def test_the_core_sees_the_same_memories(driver: Driver, core_url: str) -> None:
     record = rec(
         "visible to every adapter", "/crew/research", categories=["c"], metadata={"m": 1}, source="s"
     )
@@ -327,7 +327,7 @@ async def test_the_core_sees_the_same_memories(driver: Driver) -> None:
     assert dict(memory.metadata) == {"m": 1} and memory.source == "s"
     assert core.count(namespace_prefix=("crew",)) == 1
     # a memory written through the core (with a real embedder) is a CrewAI record too
-    with MemoryStore(core.client, name=core.keys.store, embedder=HashingEmbedder(DIMS)) as text_core:
+    with MemoryStore.from_url(core_url, name=core.keys.store, embedder=HashingEmbedder(DIMS)) as text_core:
         text_core.setup()
         written = text_core.remember("written through the core", namespace=("crew", "research"), tags=["c"])
     foreign = driver.get_record(written)

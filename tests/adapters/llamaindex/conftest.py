@@ -7,6 +7,7 @@ flush or share keys. The reference is ``SQLAlchemyChatStore`` on in-memory SQLit
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,6 +86,15 @@ async def valkey_chat(make_valkey_chat: Callable[..., ValkeyChatStore]) -> Async
 
 
 @pytest.fixture
+async def embedded_chat(tmp_path: Path, unique_name: str) -> AsyncIterator[ValkeyChatStore]:
+    """The same chat store on the embedded backend (a SQLite file of the core, not SQLAlchemy)."""
+    store = ValkeyChatStore.from_url(f"sqlite:///{tmp_path / 'chat.db'}", name=unique_name)
+    await store.asetup()
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
 async def sql_chat() -> AsyncIterator[SQLAlchemyChatStore]:
     """LlamaIndex's reference store, as its own tests build it (in-memory SQLite through aiosqlite)."""
     store = SQLAlchemyChatStore(table_name="test_messages", async_database_uri="sqlite+aiosqlite:///:memory:")
@@ -93,12 +103,11 @@ async def sql_chat() -> AsyncIterator[SQLAlchemyChatStore]:
         await store._async_engine.dispose()
 
 
-@pytest.fixture(params=["valkey", "sqlalchemy"])
+@pytest.fixture(params=["valkey", "embedded", "sqlalchemy"])
 def chat_store(request: pytest.FixtureRequest) -> AsyncDBChatStore:
-    """Each contract test runs against both stores."""
-    store: AsyncDBChatStore = request.getfixturevalue(
-        "valkey_chat" if request.param == "valkey" else "sql_chat"
-    )
+    """Each contract test runs against our store on both core backends and against the reference."""
+    names = {"valkey": "valkey_chat", "embedded": "embedded_chat", "sqlalchemy": "sql_chat"}
+    store: AsyncDBChatStore = request.getfixturevalue(names[request.param])
     return store
 
 

@@ -58,11 +58,11 @@ class SqliteBackend:
     full), nothing is applied and ``execute`` raises.
 
     One connection, guarded by a lock: the object may be used from several threads (``asyncio.to_thread``).
-    Several processes may open one file (WAL, ``busy_timeout``); each caches the vectors in memory and
-    reloads them when another process changed them.
+    Several processes may open one file (WAL, ``busy_timeout``); each caches the vectors, and the postings
+    its searches evaluate filters on, in memory, and reloads them when another process changed them.
     """
 
-    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str, clock: Callable[[], float] = time.time, name: str | None = None) -> None:
         """Open nothing yet (``setup`` connects).
 
         Args:
@@ -70,8 +70,11 @@ class SqliteBackend:
             clock: the time memory lifetimes run on (Unix seconds). A store passes its own clock, so an
                 embedded store expires memories by the same clock its flows decide expiry with (Valkey
                 uses the server's clock for that).
+            name: the store's name: a store that exists in the file is then usable before ``setup()``
+                (as a Valkey store is once its index exists); ``None``: only after ``setup()``.
         """
         self.path = path
+        self._name = name
         self._clock = clock
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -100,6 +103,19 @@ class SqliteBackend:
             self._sql, self._meta = sql, meta
             if self._cache is None or self._cache.dims != meta.dims:
                 self._cache = VectorCache(meta.dims)
+
+    def _attach(self, conn: sqlite3.Connection) -> None:
+        """Use the named store's existing tables without a ``setup()`` (nothing when there are none)."""
+        if self._name is None:
+            return
+        sql = Tables(self._name)
+        try:
+            meta = read_meta(conn, sql)
+        except sqlite3.Error as exc:
+            raise _failure(exc, "open") from exc
+        if meta is not None:
+            self._sql, self._meta = sql, meta
+            self._cache = VectorCache(meta.dims)
 
     def _setup_op(self, op: ops.Setup) -> Any:
         from agentmem_core._flows_admin import SetupResult
@@ -144,6 +160,8 @@ class SqliteBackend:
         with self._lock:
             conn = self._connection()
             if self._sql is None or self._meta is None or self._cache is None:
+                self._attach(conn)
+            if self._sql is None or self._meta is None or self._cache is None:
                 return [IndexNotFoundError("the SQLite store is not set up (run setup())") for _ in batch]
             writes = any(_writes(op) for op in batch)
             try:
@@ -184,8 +202,7 @@ class SqliteBackend:
                 if writes:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
-                    tx.cache.gen = -1  # it may hold the rolled-back vectors
-                    tx.bumped = False
+                    tx.rolled_back()
                 results.append(self._error(op, exc))
                 continue
             if writes:

@@ -7,20 +7,28 @@ number lies in the range, with exclusive bounds, bounds rounded as the FT text r
 
 A memory's extra vectors are separate documents on Valkey that lack ``x_terms`` and ``x_expires_at``
 (``_scripts._CHILDREN``): ``child=True`` renders the filter as those documents see it.
+
+:func:`row_mask` evaluates the same meaning in memory, over the vector cache's postings (a
+:class:`~agentmem_core.ops.Knn` filter: a few numpy operations per leaf instead of a SQL query that
+yields every matching id); :func:`render` is for the filter-only searches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from agentmem_core._conditions import AnyOf, NumRange, TagIn
 from agentmem_core.errors import BackendError
 from agentmem_core.schema import F, format_number
 
 from ._schema import Tables
+from ._vectors import VectorCache
 
-__all__ = ["CHILD_SKIP", "Estimate", "render"]
+__all__ = ["CHILD_SKIP", "Estimate", "Postings", "memory_mask", "render", "row_mask"]
 
 CHILD_SKIP = frozenset({F.CONTENT, F.X_TERMS, F.X_EXPIRES_AT, F.EMBEDDING, F.VX, F.NV})
 """Fields an extra-vector document does not copy from its memory (``_scripts._CHILDREN``)."""
@@ -119,4 +127,126 @@ def _leaf(leaf: Any, sql: Tables, child: bool, params: list[Any]) -> str:
         if not leaf.groups:
             return "0"
         return "(" + " OR ".join(_and(group, sql, child, params) for group in leaf.groups) + ")"
+    raise BackendError(f"not a filter leaf: {leaf!r}")
+
+
+# -- in memory, over the vector cache's postings ------------------------------------------------------------
+Mask = npt.NDArray[np.bool_]
+
+
+class Postings:
+    """Loads the postings a filter needs into the cache (``tag``/``numbers``: the SQL loaders)."""
+
+    def __init__(
+        self,
+        cache: VectorCache,
+        tag: Callable[[str, str], Iterable[str]],
+        numbers: Callable[[str], Iterable[tuple[str, float]]],
+        universe: Callable[[], Iterable[tuple[str, int | None]]],
+    ) -> None:
+        self.cache = cache
+        self._tag = tag
+        self._numbers = numbers
+        self._universe = universe
+        self._loaded: dict[tuple[str, str], Mask] = {}
+        """The masks loaded for this evaluation (one may have been evicted from the cache since)."""
+
+    def mask(self, field: str, token: str, n: int) -> Mask:
+        """A needed TAG token's mask over the first ``n`` slots."""
+        found = self.cache.tag(field, token)  # current (grown with the slots) unless evicted since
+        if found is None:  # evicted by a later load of the same evaluation: slots added since hold none
+            found = self._loaded[field, token]
+        if found.shape[0] < n:
+            found = np.concatenate([found, np.zeros(n - found.shape[0], dtype=bool)])
+        return found[:n]
+
+    def need_universe(self) -> None:
+        """Load every memory's slot and deadline (what a filter-only search counts over)."""
+        if not self.cache.universe:
+            self.cache.load_universe(self._universe())
+
+    def need(self, leaves: Sequence[Any]) -> None:
+        """Load every posting the leaves read (before evaluating: loading may add slots)."""
+        cache = self.cache
+        for leaf in leaves:
+            if isinstance(leaf, TagIn):
+                for token in leaf.tokens:
+                    token = token.strip().lower()
+                    mask = cache.tag(leaf.field, token)
+                    if mask is None:
+                        mask = cache.load_tag(leaf.field, token, self._tag(leaf.field, token))
+                    self._loaded[leaf.field, token] = mask
+            elif isinstance(leaf, NumRange):
+                if leaf.field not in cache.numbers:
+                    cache.load_numbers(leaf.field, self._numbers(leaf.field))
+            elif isinstance(leaf, AnyOf):
+                for group in leaf.groups:
+                    self.need(group)
+            else:
+                raise BackendError(f"not a filter leaf: {leaf!r}")
+
+
+def row_mask(leaves: Sequence[Any], postings: Postings) -> Mask:
+    """The cache rows (vector documents) the filter matches, dead rows left out: :func:`render`'s meaning.
+
+    Raises:
+        BackendError: for a value that is not a filter leaf.
+    """
+    cache = postings.cache
+    postings.need(leaves)
+    n, size = cache.n_slots, cache.size
+    slot = cache.row_slot[:size]
+    out = _and_mask(leaves, postings, n, False)[slot]
+    if cache.has_extra:
+        child = cache.child[:size]
+        out = np.where(child, _and_mask(leaves, postings, n, True)[slot], out)
+    out &= ~cache.dead[:size]
+    return out
+
+
+def memory_mask(leaves: Sequence[Any], postings: Postings) -> Mask:
+    """The memory slots the filter matches (before the real-time deadline test), :func:`render`'s meaning.
+
+    Raises:
+        BackendError: for a value that is not a filter leaf.
+    """
+    postings.need_universe()
+    postings.need(leaves)
+    cache = postings.cache
+    n = cache.n_slots
+    return _and_mask(leaves, postings, n, False) & cache.present[:n]
+
+
+def _and_mask(leaves: Sequence[Any], postings: Postings, n: int, child: bool) -> Mask:
+    out = np.ones(n, dtype=bool)
+    for leaf in leaves:
+        out &= _leaf_mask(leaf, postings, n, child)
+    return out
+
+
+def _leaf_mask(leaf: Any, postings: Postings, n: int, child: bool) -> Mask:
+    if isinstance(leaf, TagIn):
+        if (child and leaf.field in CHILD_SKIP) or not leaf.tokens:
+            return np.full(n, leaf.negate, dtype=bool)
+        held = np.zeros(n, dtype=bool)
+        for token in leaf.tokens:
+            held |= postings.mask(leaf.field, token.strip().lower(), n)
+        return ~held if leaf.negate else held
+    if isinstance(leaf, NumRange):
+        if child and leaf.field in CHILD_SKIP:
+            return np.zeros(n, dtype=bool)
+        values = postings.cache.numbers[leaf.field][:n]
+        out = ~np.isnan(values)
+        if leaf.lo is not None:
+            lo = _bound(leaf.lo)
+            out &= (values > lo) if leaf.lo_exclusive else (values >= lo)
+        if leaf.hi is not None:
+            hi = _bound(leaf.hi)
+            out &= (values < hi) if leaf.hi_exclusive else (values <= hi)
+        return out
+    if isinstance(leaf, AnyOf):
+        out = np.zeros(n, dtype=bool)
+        for group in leaf.groups:
+            out |= _and_mask(group, postings, n, child)
+        return out
     raise BackendError(f"not a filter leaf: {leaf!r}")

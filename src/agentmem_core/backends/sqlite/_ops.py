@@ -19,7 +19,7 @@ from agentmem_core._encoding import parse_id
 from agentmem_core.errors import BackendError
 from agentmem_core.schema import STATS_FIELDS, F
 
-from ._filters import CHILD_SKIP, render
+from ._filters import CHILD_SKIP, memory_mask, row_mask
 from ._tx import Tx, parse_integer, parse_score, text, wrong_args
 from ._vectors import nearest
 
@@ -29,6 +29,7 @@ _SEQ = re.compile(r"(\d+)\|")
 _OPT_TTL = re.compile(r"([^|]*)\|[^|]*\|(.*)", re.DOTALL)
 _CALLER = re.compile(r"[^|]*\|[^|]*\|[^|]*\|(.+)", re.DOTALL)
 _BLOB_FIELDS = (F.EMBEDDING, F.VX)
+_CHUNK = 500
 
 
 def _enc(value: str | None) -> bytes | None:
@@ -40,14 +41,6 @@ def _field_values(tx: Tx, memory_id: str, fields: dict[str, str], names: tuple[s
     return [blobs.get(n) if n in _BLOB_FIELDS else _enc(fields.get(n)) for n in names]
 
 
-def _alive_ids(tx: Tx, condition: str, params: list[Any]) -> list[str]:
-    rows = tx.conn.execute(
-        tx.sql("SELECT m.id FROM {mem} m WHERE (m.deadline IS NULL OR m.deadline >= ?) AND ") + condition,
-        (tx.now_ms, *params),
-    )
-    return [r[0] for r in rows]
-
-
 # -- search ----------------------------------------------------------------------------------------------
 def _knn(tx: Tx, op: ops.Knn) -> ops.KnnResult:
     query = np.frombuffer(op.vector, dtype="<f4").astype(np.float32)
@@ -57,25 +50,18 @@ def _knn(tx: Tx, op: ops.Knn) -> ops.KnnResult:
             f"({4 * tx.meta.dims})"
         )
     cache = tx.fresh_cache()
-    if not op.leaves:  # every vector document; the few expired but unreclaimed ones are skipped below
-        found = _nearest_alive(tx, query, None if cache.n_dead == 0 else cache.live_rows(), op.pool)
-    else:
-        condition, params = render(op.leaves, tx.sql, estimate=tx.estimate)
-        ids = _alive_ids(tx, condition, params)
-        rows = cache.rows_of(ids, first=True, extra=False)
-        if cache.has_extra:  # the extra vectors: documents that lack x_terms and x_expires_at
-            child, child_params = render(op.leaves, tx.sql, child=True, estimate=tx.estimate)
-            child_ids = ids if child == condition else _alive_ids(tx, child, child_params)
-            rows = np.concatenate([rows, cache.rows_of(child_ids, first=False, extra=True)])
-        found = nearest(cache, query, rows, op.pool)
+    if op.leaves:  # evaluated in memory on the cache's postings, inside the search (no post-filter)
+        mask: Any = row_mask(op.leaves, tx.postings())
+    else:  # every vector document
+        mask = None if cache.n_dead == 0 else cache.live()
+    found, held = _nearest_alive(tx, query, mask, op.pool)
     best: dict[str, tuple[float, int]] = {}
     for distance, memory_id, n in found:  # one row per memory, at its closest vector document
         if memory_id not in best:
             best[memory_id] = (distance, n)
     out: list[ops.SearchRow] = []
     for memory_id, (distance, n) in best.items():
-        held = tx.memory(memory_id)
-        fields = held[0] if held is not None else {}
+        fields = held.get(memory_id, {})
         values = _field_values(tx, memory_id, fields, op.fields)
         row: dict[str, Any] = {}
         for name, value in zip(op.fields, values):
@@ -91,37 +77,49 @@ def _knn(tx: Tx, op: ops.Knn) -> ops.KnnResult:
     return ops.KnnResult(out, len(found))
 
 
-def _nearest_alive(tx: Tx, query: Any, rows: Any, pool: int) -> list[tuple[float, str, int]]:
-    """Nearest documents over every row, leaving out memories past their real-time deadline."""
+def _nearest_alive(
+    tx: Tx, query: Any, mask: Any, pool: int
+) -> tuple[list[tuple[float, str, int]], dict[str, dict[str, str]]]:
+    """Nearest documents among the masked rows, leaving out memories past their real-time deadline.
+
+    Also the fields of the memories found (one query reads them and their deadlines).
+    """
     cache = tx.cache
     while True:
-        found = nearest(cache, query, rows, pool)
+        found = nearest(cache, query, mask, pool)
         ids = list(dict.fromkeys(memory_id for _, memory_id, _ in found))
         if not ids:
-            return found
+            return found, {}
         marks = ", ".join("?" * len(ids))
-        statement = f"SELECT id FROM {{mem}} WHERE id IN ({marks}) AND (deadline IS NULL OR deadline >= ?)"
-        alive = {r[0] for r in tx.q(statement, (*ids, tx.now_ms))}
-        if len(alive) == len(ids):
-            return found
-        dead = set(ids) - alive
-        every = cache.live_rows() if rows is None else rows
-        rows = np.asarray([r for r in every if cache.ids[r] not in dead], dtype=np.intp)
+        statement = f"SELECT id, fields, deadline FROM {{mem}} WHERE id IN ({marks})"
+        held = {r[0]: r[1] for r in tx.q(statement, ids) if tx.alive(r[2])}
+        if len(held) == len(ids):
+            return found, {memory_id: json.loads(raw) for memory_id, raw in held.items()}
+        if mask is None:
+            mask = cache.live()
+        else:
+            mask = mask.copy()
+        for memory_id in set(ids) - held.keys():  # gone (or past its deadline): not a match
+            rows = [cache.first[memory_id]] if memory_id in cache.first else []
+            rows.extend(cache.extra.get(memory_id, ()))
+            mask[rows] = False
 
 
 def _filter(tx: Tx, op: ops.FilterSearch) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
-    condition, params = render(op.leaves, tx.sql, estimate=tx.estimate)
-    alive = "(m.deadline IS NULL OR m.deadline >= ?) AND " + condition
-    total = int(tx.conn.execute(tx.sql("SELECT count(*) FROM {mem} m WHERE ") + alive,
-                                (tx.now_ms, *params)).fetchone()[0])  # fmt: skip
+    cache = tx.fresh_cache()  # evaluated in memory on the cache's postings (and every memory's deadline)
+    mask = memory_mask(op.leaves, tx.postings()) & tx.alive_slots()
+    total = int(np.count_nonzero(mask))
     rows: list[tuple[str, dict[str, Any]]] = []
     if op.limit <= 0 or total == 0:
         return total, rows
-    selected = tx.conn.execute(
-        tx.sql("SELECT m.id, m.fields FROM {mem} m WHERE ") + alive + " ORDER BY m.id LIMIT ?",
-        (tx.now_ms, *params, op.limit),
-    ).fetchall()
-    for memory_id, raw in selected:
+    ids = cache.first_ids(np.flatnonzero(mask), op.limit)  # by id, as before (Valkey's order is its own)
+    held: dict[str, str] = {}
+    for start in range(0, len(ids), _CHUNK):  # bound the statement's parameters
+        part = ids[start : start + _CHUNK]
+        marks = ", ".join("?" * len(part))
+        held.update(tx.q(f"SELECT id, fields FROM {{mem}} WHERE id IN ({marks})", part).fetchall())
+    for memory_id in ids:
+        raw = held[memory_id]
         fields: dict[str, str] = json.loads(raw)
         if op.fields:
             values = _field_values(tx, memory_id, fields, op.fields)
@@ -172,7 +170,7 @@ def _write(tx: Tx, op: ops.Write) -> ops.WriteResult:
     ttl = int(op.ttl_ms)
     deadline = tx.now_ms + ttl if ttl > 0 else None
     tx.save(op.id, fields, deadline)
-    tx.index(op.id, fields)
+    tx.index(op.id, fields, old=None)  # the old one (if any) was destroyed above
     for n, blob in enumerate(op.vectors):
         tx.put_vector(op.id, n, blob)
     tx.hincrby(tag, op.kind, 1)
@@ -208,9 +206,10 @@ def _merge(tx: Tx, op: ops.Merge) -> int:
                 tags = f"[{json_tag}]" if tags == "[]" else f"{tags[:-1]},{json_tag}]"
                 tokens = token if tokens == "" else f"{tokens}|{token}"
         if changed:
+            before = dict(fields)
             fields.update({F.TAGS: tags, F.X_TAGS: tokens, F.UPDATED_AT: op.now})
             tx.save(op.id, fields, deadline)
-            tx.index(op.id, fields, (F.X_TAGS,))
+            tx.index(op.id, fields, (F.X_TAGS,), old=before)
     counters = tx.counters(op.id)
     data, own = counters if counters is not None else ({}, None)
     count = parse_integer(data.get(F.DUPLICATE_COUNT)) + 1
@@ -227,6 +226,7 @@ def _update(tx: Tx, op: ops.Update) -> bool:
     if held is None or held[0].get(F.KIND) is None:
         return False
     fields, deadline = held
+    before = dict(fields)
     current = fields[F.KIND]
     expires = fields.get(F.EXPIRES_AT)
     if expires is not None and parse_score(expires) <= parse_score(op.now):
@@ -254,7 +254,7 @@ def _update(tx: Tx, op: ops.Update) -> bool:
     if ttl is not None:
         deadline = tx.now_ms + int(ttl)
     tx.save(op.id, fields, deadline)
-    tx.index(op.id, fields, [n for n, _ in changes] + list(op.removed))
+    tx.index(op.id, fields, [n for n, _ in changes] + list(op.removed), old=before)
     if op.kind != "" and op.kind != current:
         if tx.zscore("z", tag, op.id) is not None:
             tx.hincrby(tag, current, -1)
@@ -332,10 +332,11 @@ def _refresh(tx: Tx, op: ops.Refresh) -> int:
         if held is None:
             continue
         fields = held[0]
+        before = dict(fields)
         fields[F.EXPIRES_AT] = fields[F.X_EXPIRES_AT] = text(expires)
         deadline = tx.now_ms + int(ms)
         tx.save(memory_id, fields, deadline)
-        tx.index(memory_id, fields, (F.X_EXPIRES_AT,))
+        tx.index(memory_id, fields, (F.X_EXPIRES_AT,), old=before)
         tx.expire_counters(memory_id, deadline)
         tx.zadd("x", memory_id[:16], f"{kind}|{memory_id}", parse_score(expires))
         refreshed += 1

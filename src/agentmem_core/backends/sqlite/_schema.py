@@ -14,8 +14,8 @@ zs         the scope ZSETs: ``k`` = ``z`` (by created_at), ``x`` (expiring ``kin
 counts     the scope count hashes (per kind, and ``#seq``)
 scopes     the scope registry; ``scopeix`` the scope index (BLOB members sort bytewise, like ZRANGEBYLEX)
 aliases    caller id -> scope tag; ``config`` the live configuration; ``meta`` the index settings
-gen        one counter, bumped by every transaction that changes vectors (invalidates other processes'
-           vector caches)
+gen        one counter, bumped by every transaction that changes memories, vectors or index entries
+           (invalidates other processes' vector caches and their postings)
 =========  ===========================================================================================
 """
 
@@ -52,12 +52,12 @@ _DDL = (
     "CREATE INDEX IF NOT EXISTS {mem_deadline} ON {mem} (deadline) WHERE deadline IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS {vec} (id TEXT NOT NULL, n INTEGER NOT NULL, v BLOB NOT NULL, "
     "UNIQUE (id, n))",
+    # tok / num: one B-tree each, keyed by what filters look up; a memory's entries are deleted by key,
+    # from its stored fields (files made before had a second index by id on tok and num: still valid)
     "CREATE TABLE IF NOT EXISTS {tok} (field TEXT NOT NULL, token TEXT NOT NULL, id TEXT NOT NULL, "
     "PRIMARY KEY (field, token, id)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS {tok_id} ON {tok} (id)",
-    "CREATE TABLE IF NOT EXISTS {num} (field TEXT NOT NULL, value REAL NOT NULL, id TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS {num_fv} ON {num} (field, value, id)",
-    "CREATE INDEX IF NOT EXISTS {num_id} ON {num} (id, field, value)",
+    "CREATE TABLE IF NOT EXISTS {num} (field TEXT NOT NULL, value REAL NOT NULL, id TEXT NOT NULL, "
+    "PRIMARY KEY (field, value, id)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS {stats} (id TEXT PRIMARY KEY, data TEXT NOT NULL, deadline INTEGER)",
     "CREATE INDEX IF NOT EXISTS {stats_deadline} ON {stats} (deadline) WHERE deadline IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS {zs} (k TEXT NOT NULL, tag TEXT NOT NULL, member TEXT NOT NULL, "

@@ -15,9 +15,13 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from agentmem_core.errors import BackendError, InvalidVectorError
 from agentmem_core.schema import _INDEXED, F, numeric_field
 
+from ._filters import Postings
 from ._schema import Meta, Tables
 from ._vectors import VectorCache
 
@@ -88,6 +92,10 @@ class Tx:
         self.numeric = frozenset((*BASE_NUMERIC, *(numeric_field(k) for k in meta.numeric)))
         self.bumped = False
         """Whether this transaction already bumped the vector change counter."""
+        self._cards: dict[tuple[str, str], int] = {}
+        """``ZCARD`` of the sorted sets this transaction counted, kept in step with its writes."""
+        self._purged: dict[str, float] = {}
+        """Scope tag -> the instant this transaction purged it up to (no expiring member left by then)."""
 
     # -- plumbing ------------------------------------------------------------------------------------
     def q(self, template: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
@@ -100,18 +108,22 @@ class Tx:
         return int(self.conn.execute(bounded, params).fetchone()[0])
 
     def alive(self, deadline: int | None) -> bool:
-        """Whether a row with this deadline still exists (Valkey: a key expires once now > its time)."""
-        return deadline is None or deadline >= self.now_ms
+        """Whether a row with this deadline still exists.
+
+        Gone once the clock reaches it, as the flows see a memory whose ``expires_at <= now`` (Valkey keeps
+        a key until its time has passed, by its own clock).
+        """
+        return deadline is None or deadline > self.now_ms  # alive_slots() is the same test on the cache
 
     def reclaim(self) -> None:
         """Delete rows whose deadline has passed (a bounded number per write transaction)."""
         cutoff = (self.now_ms,)
         for (memory_id,) in self.q(
-            "SELECT id FROM {mem} WHERE deadline < ? LIMIT " + str(RECLAIM_BATCH), cutoff
+            "SELECT id FROM {mem} WHERE deadline <= ? LIMIT " + str(RECLAIM_BATCH), cutoff
         ).fetchall():
             self.destroy(memory_id)
         self.q(
-            "DELETE FROM {stats} WHERE id IN (SELECT id FROM {stats} WHERE deadline < ? LIMIT "
+            "DELETE FROM {stats} WHERE id IN (SELECT id FROM {stats} WHERE deadline <= ? LIMIT "
             + str(RECLAIM_BATCH) + ")", cutoff,
         )  # fmt: skip
 
@@ -135,65 +147,137 @@ class Tx:
             "fields = excluded.fields, deadline = excluded.deadline",
             (memory_id, _JSON.encode(dict(fields)), deadline),
         )
+        self._noted(memory_id, deadline)
+
+    def _noted(self, memory_id: str, deadline: int | None) -> None:
+        self._changed()
+        if self.cache.gen >= 0:
+            self.cache.note(memory_id, deadline)
 
     def set_deadline(self, memory_id: str, deadline: int | None) -> None:
         """``PEXPIRE`` / ``PERSIST`` of a memory."""
-        self.q("UPDATE {mem} SET deadline = ? WHERE id = ?", (deadline, memory_id))
+        if self.q("UPDATE {mem} SET deadline = ? WHERE id = ?", (deadline, memory_id)).rowcount > 0:
+            self._noted(memory_id, deadline)
+
+    def alive_slots(self) -> npt.NDArray[np.bool_]:
+        """The cache's memory slots that hold a live memory (:meth:`alive`, on the loaded universe)."""
+        cache = self.cache
+        n = cache.n_slots
+        return cache.present[:n] & (cache.deadlines[:n] > self.now_ms)
 
     def destroy(self, memory_id: str) -> bool:
         """``DEL`` of a memory and its child vector documents; whether a row was there."""
-        gone = self.q("DELETE FROM {mem} WHERE id = ?", (memory_id,)).rowcount > 0
-        self.q("DELETE FROM {tok} WHERE id = ?", (memory_id,))
-        self.q("DELETE FROM {num} WHERE id = ?", (memory_id,))
+        row = self.q("DELETE FROM {mem} WHERE id = ? RETURNING fields", (memory_id,)).fetchone()
+        if row is not None:
+            self._changed()
+            if self.cache.gen >= 0:
+                self.cache.forget(memory_id)
+            fields: dict[str, str] = json.loads(row[0])
+            self._unindex(memory_id, fields, self._indexed(fields))
         self.drop_vectors(memory_id)
-        return gone
+        return row is not None
 
-    def index(self, memory_id: str, fields: Mapping[str, str], names: Iterable[str] | None = None) -> None:
-        """(Re-)index the TAG tokens and NUMERIC values of the named fields (``None``: every field)."""
-        if names is None:
-            self.q("DELETE FROM {tok} WHERE id = ?", (memory_id,))
-            self.q("DELETE FROM {num} WHERE id = ?", (memory_id,))
-            chosen = [n for n in fields if n in TAG_FIELDS or n in self.numeric]
-        else:
-            chosen = [n for n in dict.fromkeys(names) if n in TAG_FIELDS or n in self.numeric]
-            for name in chosen:
-                table = "DELETE FROM {tok} WHERE id = ? AND field = ?" if name in TAG_FIELDS else (
-                    "DELETE FROM {num} WHERE id = ? AND field = ?"
-                )  # fmt: skip
-                self.q(table, (memory_id, name))
+    def _indexed(self, names: Iterable[str]) -> list[str]:
+        return [n for n in dict.fromkeys(names) if n in TAG_FIELDS or n in self.numeric]
+
+    def _entries(
+        self, memory_id: str, fields: Mapping[str, str], chosen: Sequence[str]
+    ) -> tuple[
+        list[tuple[str, str, str]], list[tuple[str, float, str]], dict[str, set[str]], dict[str, float]
+    ]:
+        """The index entries of the chosen fields' values.
+
+        TAG ``(field, token, id)`` and NUMERIC ``(field, value, id)`` rows, and the same as each field's
+        token set / number (NaN: none).
+        """
         tokens: list[tuple[str, str, str]] = []
         numbers: list[tuple[str, float, str]] = []
+        held: dict[str, set[str]] = {}
+        values: dict[str, float] = {}
         for name in chosen:
             value = fields.get(name)
-            if value is None:
-                continue
             if name in TAG_FIELDS:
-                for token in value.split("|"):
+                mine = held[name] = set()
+                for token in () if value is None else value.split("|"):
                     token = token.strip().lower()
-                    if token:
+                    if token and token not in mine:
+                        mine.add(token)
                         tokens.append((name, token, memory_id))
             else:
+                values[name] = math.nan
+                if value is None:
+                    continue
                 try:
                     number = float(value)
                 except ValueError:
                     continue  # not a number: the engine does not index it
                 if not math.isnan(number):
                     numbers.append((name, number, memory_id))
+                    values[name] = number
+        return tokens, numbers, held, values
+
+    def _unindex(self, memory_id: str, old: Mapping[str, str], chosen: Sequence[str]) -> None:
+        """Delete the index entries the chosen fields' ``old`` values made (by primary key)."""
+        tokens, numbers, _, _ = self._entries(memory_id, old, chosen)
+        if tokens:
+            self.conn.executemany(
+                self.sql("DELETE FROM {tok} WHERE field = ? AND token = ? AND id = ?"), tokens
+            )
+        if numbers:
+            self.conn.executemany(
+                self.sql("DELETE FROM {num} WHERE field = ? AND value = ? AND id = ?"), numbers
+            )
+
+    def index(
+        self, memory_id: str, fields: Mapping[str, str], names: Iterable[str] | None = None, *,
+        old: Mapping[str, str] | None,
+    ) -> None:  # fmt: skip
+        """(Re-)index the TAG tokens and NUMERIC values of the named fields (``None``: every field).
+
+        ``old``: the memory's fields as they were indexed before (their entries of the named fields are
+        deleted first); ``None``: it has no index entries (it was just created, or destroyed). The
+        loaded postings of the vector cache follow.
+        """
+        chosen = self._indexed(fields if names is None else names)
+        if old is not None:
+            self._unindex(memory_id, old, self._indexed(old) if names is None else chosen)
+        tokens, numbers, held, values = self._entries(memory_id, fields, chosen)
+        if chosen:
+            self._changed()
+            if self.cache.gen >= 0:
+                self.cache.reindex(memory_id, held, values)
         if tokens:
             self.conn.executemany(self.sql("INSERT OR IGNORE INTO {tok} (field, token, id) VALUES (?, ?, ?)"),
                                   tokens)  # fmt: skip
         if numbers:
-            self.conn.executemany(self.sql("INSERT INTO {num} (field, value, id) VALUES (?, ?, ?)"), numbers)
+            statement = "INSERT OR REPLACE INTO {num} (field, value, id) VALUES (?, ?, ?)"
+            self.conn.executemany(self.sql(statement), numbers)
 
     # -- vectors -------------------------------------------------------------------------------------
     def _changed(self) -> None:
-        """Record a vector change: bump the file's counter once, and keep the cache in step when it was."""
+        """Record a change of vectors or index entries (the cache's content).
+
+        Bumps the file's counter once, and keeps the cache in step when it was.
+        """
         if self.bumped:
             return
         before = int(self.q("SELECT v FROM {gen}").fetchone()[0])
         self.q("UPDATE {gen} SET v = v + 1")
         self.bumped = True
         self.cache.gen = before + 1 if self.cache.gen == before else -1
+
+    def postings(self) -> Postings:
+        """The loader of the cache's postings (one SQL query per TAG token or NUMERIC field)."""
+        return Postings(self.cache, self._tag_ids, self._number_pairs, self._universe)
+
+    def _universe(self) -> Iterable[tuple[str, int | None]]:
+        return [(r[0], r[1]) for r in self.q("SELECT id, deadline FROM {mem}")]
+
+    def _tag_ids(self, field: str, token: str) -> Iterable[str]:
+        return [r[0] for r in self.q("SELECT id FROM {tok} WHERE field = ? AND token = ?", (field, token))]
+
+    def _number_pairs(self, field: str) -> Iterable[tuple[str, float]]:
+        return [(r[0], float(r[1])) for r in self.q("SELECT id, value FROM {num} WHERE field = ?", (field,))]
 
     def fresh_cache(self) -> VectorCache:
         """The vector cache, reloaded first when another connection (or a rolled-back op) changed it."""
@@ -279,16 +363,26 @@ class Tx:
     # -- sorted sets and count hashes ----------------------------------------------------------------
     def zadd(self, k: str, tag: str, member: str, score: float) -> None:
         """``ZADD``."""
-        self.q(
-            "INSERT INTO {zs} (k, tag, member, score) VALUES (?, ?, ?, ?) ON CONFLICT (k, tag, member) "
-            "DO UPDATE SET score = excluded.score",
-            (k, tag, member, score),
-        )
+        added = self.q(
+            "INSERT OR IGNORE INTO {zs} (k, tag, member, score) VALUES (?, ?, ?, ?)", (k, tag, member, score)
+        ).rowcount
+        if k == "x" and score <= self._purged.get(tag, -math.inf):
+            del self._purged[tag]  # expiring by a purged instant: the next purge must see it
+        if added > 0:
+            if (k, tag) in self._cards:
+                self._cards[k, tag] += 1
+        else:
+            statement = "UPDATE {zs} SET score = ? WHERE k = ? AND tag = ? AND member = ?"
+            self.q(statement, (score, k, tag, member))
 
     def zrem(self, k: str, tag: str, member: str) -> int:
         """``ZREM`` of one member: 1 when it was there."""
         cursor = self.q("DELETE FROM {zs} WHERE k = ? AND tag = ? AND member = ?", (k, tag, member))
-        return 1 if cursor.rowcount > 0 else 0
+        if cursor.rowcount <= 0:
+            return 0
+        if (k, tag) in self._cards:
+            self._cards[k, tag] -= 1
+        return 1
 
     def zscore(self, k: str, tag: str, member: str) -> float | None:
         """``ZSCORE``."""
@@ -297,8 +391,19 @@ class Tx:
         return None if found is None else float(found[0])
 
     def zcard(self, k: str, tag: str) -> int:
-        """``ZCARD``."""
-        return int(self.q("SELECT count(*) FROM {zs} WHERE k = ? AND tag = ?", (k, tag)).fetchone()[0])
+        """``ZCARD`` (counted once per transaction, then kept in step by ``zadd``/``zrem``/``purge``)."""
+        found = self._cards.get((k, tag))
+        if found is None:
+            statement = "SELECT count(*) FROM {zs} WHERE k = ? AND tag = ?"
+            found = self._cards[k, tag] = int(self.q(statement, (k, tag)).fetchone()[0])
+        return found
+
+    def rolled_back(self) -> None:
+        """An operation was rolled back (to its savepoint): forget what this transaction kept."""
+        self._cards.clear()
+        self._purged.clear()
+        self.cache.gen = -1  # it may hold the rolled-back vectors
+        self.bumped = False
 
     def zrange(self, k: str, tag: str, start: int, stop: int) -> list[tuple[str, float]]:
         """``ZRANGE key start stop WITHSCORES`` (ranks; negative ones count from the end)."""
@@ -329,8 +434,15 @@ class Tx:
     def purge(self, tag: str, now: str) -> None:
         """The scripts' ``purge``: drop the bookkeeping of members whose ``expires_at`` is not after now."""
         bound = parse_score(now)
+        done = self._purged.get(tag)
+        if done is not None and done >= bound:
+            return  # purged up to a later instant already, and nothing expiring by then came in since
         gone = self.q("SELECT member FROM {zs} WHERE k = 'x' AND tag = ? AND score <= ?", (tag, bound))
-        for (member,) in gone.fetchall():
+        members = gone.fetchall()
+        self._purged[tag] = bound
+        if not members:
+            return
+        for (member,) in members:
             kind, sep, memory_id = str(member).partition("|")
             if not sep:
                 raise BackendError(f"unreadable expiring member {member!r}")
@@ -338,3 +450,4 @@ class Tx:
                 self.hincrby(tag, kind, -1)
             self.zrem("i", tag, memory_id)
         self.q("DELETE FROM {zs} WHERE k = 'x' AND tag = ? AND score <= ?", (tag, bound))
+        self._cards.pop(("x", tag), None)
