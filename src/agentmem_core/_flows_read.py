@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, is_memory_id, local_id_for_caller_id
-from agentmem_core._flows_recall import MAX_K
+from agentmem_core._limits import MAX_K
 from agentmem_core._plan import Flow, batch, expect
 from agentmem_core._records import check_caller_id, check_key, keyed_id
 from agentmem_core._refresh import refresh_flow, refreshed
@@ -309,23 +309,38 @@ SCAN_PAGE = 500
 """Memories read per round trip when a count or facet has to look at every matching memory."""
 
 
-def matching_flow(ctx: Context, flt: MemoryFilter) -> Flow[list[Memory]]:
-    """Every live memory matching the filter, scope by scope (exact; reads each matching scope once)."""
+def scope_pages_flow(
+    ctx: Context, flt: MemoryFilter, visit: Callable[[list[str]], Flow[None]], page: int = SCAN_PAGE
+) -> Flow[None]:
+    """Hand ``visit`` the ids of every scope the filter can match, ``page`` per round trip, oldest first.
+
+    The walk a count, a facet, an exhaustive recall and an export share; ``visit`` reads and judges each
+    page (one or more round trips of its own) before the next page is read.
+    """
     if flt.is_unsatisfiable():
-        return []
+        return
     scopes = yield from scopes_flow(ctx, flt)
-    out: list[Memory] = []
     for scope in scopes:
         start = 0
         while True:
-            (members,) = yield batch([ScopeMembers(scope.tag, start, start + SCAN_PAGE - 1)])
-            ids = expect(members)
+            (members,) = yield batch([ScopeMembers(scope.tag, start, start + page - 1)])
+            ids: list[str] = expect(members)
             if ids:
-                memories = yield from get_many_flow(ctx, ids)
-                out.extend(m for m in memories if m is not None and flt.matches(m, ctx.now))
-            if len(ids) < SCAN_PAGE:
+                yield from visit(ids)
+            if len(ids) < page:
                 break
-            start += SCAN_PAGE
+            start += len(ids)
+
+
+def matching_flow(ctx: Context, flt: MemoryFilter) -> Flow[list[Memory]]:
+    """Every live memory matching the filter, scope by scope (exact; reads each matching scope once)."""
+    out: list[Memory] = []
+
+    def keep(ids: list[str]) -> Flow[None]:
+        memories = yield from get_many_flow(ctx, ids)
+        out.extend(m for m in memories if m is not None and flt.matches(m, ctx.now))
+
+    yield from scope_pages_flow(ctx, flt, keep)
     return out
 
 

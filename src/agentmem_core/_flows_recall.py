@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from agentmem_core._context import Context
+from agentmem_core._flows_scan import exhaustive_rows_flow
 from agentmem_core._lexical import bm25_scores, fuse_scores, query_terms
+from agentmem_core._limits import MAX_K
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._refresh import refresh_flow, refreshed
@@ -43,8 +45,6 @@ from agentmem_core.scoring import composite, recency, similarity_from_distance
 from agentmem_core.types import NearMiss, RecallHit, RecallResult, ScoreBreakdown, build_frozen
 
 __all__ = ["MAX_K", "MAX_POOL", "recall_flow"]
-
-MAX_K = 10_000
 
 MAX_POOL = MAX_K
 """The widest KNN pool a recall asks for; past it, a filter the client evaluates is served exhaustively
@@ -107,9 +107,6 @@ def knn_rows_flow(
 
 
 def _exhaustive(ctx: Context, vector: bytes, flt: MemoryFilter, pool: int) -> Flow[list[SearchRow]]:
-    # imported here: the scan reads scopes through _flows_read, which imports this module
-    from agentmem_core._flows_scan import exhaustive_rows_flow
-
     query = np.frombuffer(vector, dtype="<f4")
     return (yield from exhaustive_rows_flow(ctx, query, flt, pool))
 

@@ -15,16 +15,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from agentmem_core._context import Context
-from agentmem_core._flows_read import scopes_flow
+from agentmem_core._flows_read import scope_pages_flow
 from agentmem_core._plan import Flow, batch, expect
-from agentmem_core.ops import ReadMemories, ScopeMembers, SearchRow
+from agentmem_core.ops import ReadMemories, SearchRow
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import STORED_FIELDS, F, decode_memory
 
-__all__ = ["SCAN_PAGE", "exhaustive_rows_flow"]
-
-SCAN_PAGE = 500
-"""Memories read per round trip."""
+__all__ = ["exhaustive_rows_flow"]
 
 _READ = (*STORED_FIELDS, F.EMBEDDING, F.VX, F.LEX)
 
@@ -36,23 +33,15 @@ def exhaustive_rows_flow(
 
     A row's fields are the memory's stored fields plus ``lex``, what a KNN row of recall carries.
     """
-    if flt.is_unsatisfiable():
-        return []
     dims = ctx.spec.config.dims
     best: list[tuple[float, str, dict[str, object]]] = []
-    scopes = yield from scopes_flow(ctx, flt)
-    for scope in scopes:
-        start = 0
-        while True:
-            (members,) = yield batch([ScopeMembers(scope.tag, start, start + SCAN_PAGE - 1)])
-            ids = expect(members)
-            if ids:
-                (read,) = yield batch([ReadMemories(tuple(ids), _READ)])
-                for memory_id, (values, _) in zip(ids, expect(read)):
-                    _consider(ctx, flt, query, dims, memory_id, values, pool, best)
-            if len(ids) < SCAN_PAGE:
-                break
-            start += SCAN_PAGE
+
+    def consider(ids: list[str]) -> Flow[None]:
+        (read,) = yield batch([ReadMemories(tuple(ids), _READ)])
+        for memory_id, (values, _) in zip(ids, expect(read)):
+            _consider(ctx, flt, query, dims, memory_id, values, pool, best)
+
+    yield from scope_pages_flow(ctx, flt, consider)
     best.sort(key=_order)
     return [SearchRow(memory_id, distance, fields) for distance, memory_id, fields in best[:pool]]
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, is_memory_id, local_id_for_caller_id
-from agentmem_core._flows_read import decode_gets, get_op, scopes_flow
+from agentmem_core._flows_read import decode_gets, get_op, scope_pages_flow
 from agentmem_core._flows_write import PIPELINE_CHUNK, _claim_ids, evict_flow, register_op
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Flow, batch, expect
@@ -60,7 +60,6 @@ from agentmem_core.ops import (
     Exists,
     ReadMemories,
     ResolveIds,
-    ScopeMembers,
     Update,
     Write,
     WriteCounters,
@@ -228,32 +227,25 @@ def export_flow(
     """
     page_size = _check_size("page_size", page_size)
     emit(header_record(ctx))
-    if flt.is_unsatisfiable():
-        return 0
-    scopes = yield from scopes_flow(ctx, flt)
     count = 0
-    for scope in scopes:
-        start = 0
-        while True:
-            (members,) = yield batch([ScopeMembers(scope.tag, start, start + page_size - 1)])
-            ids: list[str] = expect(members)
-            if ids:
-                read, words = yield batch([
-                    get_op(ids, vectors=True),
-                    ReadMemories(tuple(ids), (F.OPT, F.LEX, F.X_TERMS)),
-                ])  # fmt: skip
-                memories = decode_gets(ctx, ids, read)
-                for internal, memory, (raw, _) in zip(ids, memories, expect(words)):
-                    if memory is None or not flt.matches(memory, ctx.now):
-                        continue
-                    opt, lex, terms = raw or (None, None, None)
-                    emit(memory_record(ctx, internal, memory, opt, lex, terms))
-                    count += 1
-                if progress is not None:
-                    progress(count)
-            if len(ids) < page_size:
-                break
-            start += len(ids)
+
+    def emit_page(ids: list[str]) -> Flow[None]:
+        nonlocal count
+        read, words = yield batch([
+            get_op(ids, vectors=True),
+            ReadMemories(tuple(ids), (F.OPT, F.LEX, F.X_TERMS)),
+        ])  # fmt: skip
+        memories = decode_gets(ctx, ids, read)
+        for internal, memory, (raw, _) in zip(ids, memories, expect(words)):
+            if memory is None or not flt.matches(memory, ctx.now):
+                continue
+            opt, lex, terms = raw or (None, None, None)
+            emit(memory_record(ctx, internal, memory, opt, lex, terms))
+            count += 1
+        if progress is not None:
+            progress(count)
+
+    yield from scope_pages_flow(ctx, flt, emit_page, page_size)
     return count
 
 

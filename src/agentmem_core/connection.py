@@ -6,6 +6,9 @@ backend.
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -59,10 +62,6 @@ def default_path() -> str:
     ``$XDG_DATA_HOME`` (else ``~/.local/share``) on Linux, ``~/Library/Application Support`` on macOS,
     ``%LOCALAPPDATA%`` on Windows.
     """
-    import os
-    import sys
-    from pathlib import Path
-
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
     elif sys.platform == "darwin":
@@ -74,8 +73,6 @@ def default_path() -> str:
 
 def default_url() -> str:
     """``$AGENTMEM_URL`` when set, else the embedded store at :func:`default_path`."""
-    import os
-
     return os.environ.get(URL_ENV) or f"sqlite:///{default_path()}"
 
 

@@ -622,6 +622,7 @@ def test_setup_op_and_async_protocol(tmp_path: Path, cfg: StoreConfig) -> None:
     import asyncio
 
     from agentmem_core._flows_admin import SetupResult
+    from agentmem_core.backends.threaded import ThreadedBackend
 
     backend = SqliteBackend(str(tmp_path / "op.db"))
     (result,) = backend.execute([ops.Setup(spec_of(cfg), True)])
@@ -630,8 +631,9 @@ def test_setup_op_and_async_protocol(tmp_path: Path, cfg: StoreConfig) -> None:
     assert isinstance(backend.execute([ops.Setup(wrong, True)])[0], DimensionMismatchError)
 
     async def use() -> list[Any]:
-        out = await backend.aexecute([ops.ReadConfig(), ops.ScopeSize("x" * 16)])
-        await backend.aclose()
+        threaded = ThreadedBackend(backend)  # the one bridge the async store uses for a sync backend
+        out = await threaded.aexecute([ops.ReadConfig(), ops.ScopeSize("x" * 16)])
+        await threaded.aclose()
         return out
 
     assert asyncio.run(use()) == [{}, 0]

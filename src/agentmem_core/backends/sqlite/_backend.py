@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 import time
@@ -57,9 +56,10 @@ class SqliteBackend:
     When the transaction itself cannot begin or commit (the file locked past ``busy_timeout``, disk
     full), nothing is applied and ``execute`` raises.
 
-    One connection, guarded by a lock: the object may be used from several threads (``asyncio.to_thread``).
-    Several processes may open one file (WAL, ``busy_timeout``); each caches the vectors, and the postings
-    its searches evaluate filters on, in memory, and reloads them when another process changed them.
+    One connection, guarded by a lock: the object may be used from several threads (the async store runs
+    it through ``ThreadedBackend``). Several processes may open one file (WAL, ``busy_timeout``); each
+    caches the vectors, and the postings its searches evaluate filters on, in memory, and reloads them
+    when another process changed them.
     """
 
     def __init__(self, path: str, clock: Callable[[], float] = time.time, name: str | None = None) -> None:
@@ -125,14 +125,6 @@ class SqliteBackend:
         except AgentMemError as exc:  # in place, as the Valkey backend answers it
             return exc
         return SetupResult(ENGINE, op.spec, op.hybrid)
-
-    async def aexecute(self, batch: Sequence[Any]) -> list[Any]:
-        """:meth:`execute` in a worker thread (the asyncio backend protocol)."""
-        return await asyncio.to_thread(self.execute, batch)
-
-    async def aclose(self) -> None:
-        """:meth:`close` in a worker thread."""
-        await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         """Close the connection (a later call opens it again)."""
