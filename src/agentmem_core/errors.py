@@ -8,6 +8,8 @@ the boundary (:func:`translate_backend_error`) and chained with ``from``, never 
     ├── InvalidMemoryError            bad user input: content, importance, kind, scope, sizes, filters
     │   └── InvalidVectorError        wrong dimension, NaN/inf, zero vector
     ├── EmbeddingError                the embedder failed or returned something unusable
+    ├── ModelError                    a language model (summarizer, fact extractor) failed or
+    │                                 returned something unusable
     ├── SchemaMismatchError           an existing index disagrees with the configured one
     │   └── DimensionMismatchError    ... on the vector dimension (names both)
     ├── SearchModuleUnavailableError  the server has no search module (FT.* unknown)
@@ -30,6 +32,7 @@ __all__ = [
     "IndexNotFoundError",
     "InvalidMemoryError",
     "InvalidVectorError",
+    "ModelError",
     "NotFoundError",
     "QueryTooComplexError",
     "SchemaMismatchError",
@@ -57,6 +60,13 @@ class InvalidVectorError(InvalidMemoryError):
 
 class EmbeddingError(AgentMemError):
     """The embedder failed or returned an unusable result."""
+
+
+class ModelError(AgentMemError):
+    """A language model (a summarizer or a fact extractor) failed or returned an unusable result.
+
+    Raised after the provider's retries are spent; nothing was written by the operation that called it.
+    """
 
 
 class SchemaMismatchError(AgentMemError):
