@@ -6,9 +6,12 @@ Memories are recalled by meaning (KNN, plus a BM25 lexical channel) and ranked b
 """
 
 from agentmem_core._encoding import ScopeKey
+from agentmem_core._flows_consolidate import ConsolidationResult
+from agentmem_core._flows_distil import FactsResult
 from agentmem_core._flows_transfer import ImportResult
 from agentmem_core._records import MemoryInput
 from agentmem_core.aio import AsyncMemoryStore
+from agentmem_core.audit import AuditEntry
 from agentmem_core.config import DAY, IndexConfig, Kind, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.engine import EngineInfo
 from agentmem_core.errors import (
@@ -21,6 +24,7 @@ from agentmem_core.errors import (
     IndexNotFoundError,
     InvalidMemoryError,
     InvalidVectorError,
+    ModelError,
     NotFoundError,
     QueryTooComplexError,
     SchemaMismatchError,
@@ -43,11 +47,14 @@ __all__ = [
     "DAY",
     "AgentMemError",
     "AsyncMemoryStore",
+    "AuditEntry",
+    "ConsolidationResult",
     "BackendConnectionError",
     "BackendError",
     "ConfigurationError",
     "DimensionMismatchError",
     "EmbeddingError",
+    "FactsResult",
     "EngineInfo",
     "ImportResult",
     "IndexConfig",
@@ -59,6 +66,7 @@ __all__ = [
     "MemoryFilter",
     "MemoryInput",
     "MemoryStore",
+    "ModelError",
     "NearMiss",
     "NotFoundError",
     "Page",

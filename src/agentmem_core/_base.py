@@ -16,6 +16,9 @@ import numpy as np
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys, ScopeKey
 from agentmem_core._flows_admin import SetupResult, live_config_op, refresh_live_flow
+from agentmem_core._flows_consolidate import ConsolidationResult, consolidate_flow, selection
+from agentmem_core._flows_distil import FactsResult, consolidate_facts_flow
+from agentmem_core._flows_facts import history_flow, remember_facts_flow, retract_flow
 from agentmem_core._flows_namespaces import list_namespaces_flow
 from agentmem_core._flows_read import (
     Order,
@@ -35,15 +38,15 @@ from agentmem_core._flows_write import (
     forget_by_scope_flow,
     forget_flow,
     move_flow,
-    remember_flow,
     touch_flow,
     update_flow,
 )
 from agentmem_core._plan import Embed, Flow, batch, expect
-from agentmem_core._records import MemoryInput, scope_of
+from agentmem_core._records import MemoryInput, check_importance, scope_of
 from agentmem_core.backends.valkey import ValkeyOps
 from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.connection import is_cluster
+from agentmem_core.consolidation.providers import extractor_from, summarizer_from
 from agentmem_core.embeddings import CallableEmbedder, EmbedderLike, ensure_embedder
 from agentmem_core.engine import PORTABLE, EngineInfo
 from agentmem_core.errors import (
@@ -318,7 +321,60 @@ class StoreBase:
         return self._lexical
 
     def _remember(self, items: Sequence[MemoryInput], vectors: Any = None) -> Flow[list[str]]:
-        return (yield from remember_flow(self._context(), items, vectors, self._registered))
+        return (yield from remember_facts_flow(self._context(), items, vectors, self._registered))
+
+    def _consolidate(
+        self, summarizer: Any, args: Mapping[str, Any], *, delete_sources: bool, summary_importance: float,
+        min_sources: int,
+    ) -> Flow[ConsolidationResult]:  # fmt: skip
+        ctx = self._context()
+        where, chosen = selection(ctx.now, args)
+        check_importance(summary_importance)
+        if isinstance(min_sources, bool) or not isinstance(min_sources, int) or min_sources < 1:
+            raise InvalidMemoryError(f"min_sources must be a positive integer, got {min_sources!r}")
+        if not isinstance(delete_sources, bool):
+            raise InvalidMemoryError(f"delete_sources must be True or False, got {delete_sources!r}")
+        return (
+            yield from consolidate_flow(
+                ctx,
+                summarizer_from(summarizer),
+                chosen,
+                where,
+                delete_sources=delete_sources,
+                summary_importance=summary_importance,
+                min_sources=min_sources,
+                registered=self._registered,
+            )  # fmt: skip
+        )
+
+    def _consolidate_facts(
+        self, extractor: Any, args: Mapping[str, Any], *, fact_importance: float, delete_sources: bool,
+        reprocess: bool,
+    ) -> Flow[FactsResult]:  # fmt: skip
+        ctx = self._context()
+        where, chosen = selection(ctx.now, args)
+        check_importance(fact_importance)
+        for label, flag in (("delete_sources", delete_sources), ("reprocess", reprocess)):
+            if not isinstance(flag, bool):
+                raise InvalidMemoryError(f"{label} must be True or False, got {flag!r}")
+        return (
+            yield from consolidate_facts_flow(
+                ctx,
+                extractor_from(extractor),
+                chosen,
+                where,
+                fact_importance=fact_importance,
+                delete_sources=delete_sources,
+                reprocess=reprocess,
+                registered=self._registered,
+            )  # fmt: skip
+        )
+
+    def _retract(self, subject: str, scope: ScopeKey, at: float | None) -> Flow[str | None]:
+        return (yield from retract_flow(self._context(), scope, subject, at))
+
+    def _history(self, subject: str, scope: ScopeKey) -> Flow[list[Memory]]:
+        return (yield from history_flow(self._context(), scope, subject))
 
     def _recall(
         self,
@@ -527,10 +583,11 @@ def memory_input(
     id: str | None = None,  # the caller's id, as remember(id=...) names it
     embed: bool = True,
     texts: Sequence[str] | None = None,
+    subject: str | None = None,
 ) -> MemoryInput:
     """Build a :class:`MemoryInput` (the keyword signature of ``remember``)."""
     return MemoryInput(
         content=content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata,
         ttl=ttl, thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
-        created_at=created_at, key=key, id=id, embed=embed, texts=texts,
+        created_at=created_at, key=key, id=id, embed=embed, texts=texts, subject=subject,
     )  # fmt: skip

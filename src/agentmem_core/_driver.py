@@ -1,7 +1,8 @@
 """The two flow drivers: they run flows, handing batches of operations to a backend. Nothing else.
 
-A flow yields :class:`~agentmem_core._plan.Batch` (operations for the backend, executed in one round trip)
-or :class:`~agentmem_core._plan.Embed` (texts for the embedder). The sync and async drivers differ only by
+A flow yields :class:`~agentmem_core._plan.Batch` (operations for the backend, executed in one round trip),
+:class:`~agentmem_core._plan.Embed` (texts for the embedder) or :class:`~agentmem_core._plan.Invoke` (a
+language model call). The sync and async drivers differ only by
 ``await``; what a batch costs is the backend's business (one pipeline on Valkey, one transaction on SQLite).
 """
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
-from agentmem_core._plan import Batch, Embed, Flow
+from agentmem_core._plan import Batch, Embed, Flow, Invoke
 from agentmem_core.embeddings import Embedder
-from agentmem_core.errors import AgentMemError, EmbeddingError
+from agentmem_core.errors import AgentMemError, EmbeddingError, ModelError
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
 
 T = TypeVar("T")
@@ -60,6 +61,8 @@ class SyncDriver:
                     request = flow.send(reply)
                     if isinstance(request, Batch):
                         reply = self.backend.execute(request.commands)
+                    elif isinstance(request, Invoke):
+                        reply = _invoked(request, request.sync)
                     else:
                         reply = self._embed(request)
             except StopIteration as stop:
@@ -74,6 +77,15 @@ class SyncDriver:
             raise
         except Exception as exc:  # an embedder is user code: wrap whatever it raises, chained
             raise EmbeddingError(f"embedder failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _invoked(request: Invoke, call: Any) -> Any:
+    try:
+        return call()
+    except AgentMemError:
+        raise
+    except Exception as exc:  # user code: wrapped, chained, never swallowed
+        raise ModelError(f"{request.what} failed: {type(exc).__name__}: {exc}") from exc
 
 
 class AsyncDriver:
@@ -93,6 +105,13 @@ class AsyncDriver:
                     request = flow.send(reply)
                     if isinstance(request, Batch):
                         reply = await self.backend.aexecute(request.commands)
+                    elif isinstance(request, Invoke):
+                        try:
+                            reply = await request.asynchronous()
+                        except AgentMemError:
+                            raise
+                        except Exception as exc:  # user code: wrapped, chained, never swallowed
+                            raise ModelError(f"{request.what} failed: {type(exc).__name__}: {exc}") from exc
                     else:
                         reply = await self._embed(request)
             except StopIteration as stop:

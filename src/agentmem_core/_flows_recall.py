@@ -31,6 +31,7 @@ from agentmem_core._refresh import refresh_flow, refreshed
 from agentmem_core.config import ScoringConfig
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import InvalidMemoryError
+from agentmem_core.facts import decode_state
 from agentmem_core.ops import Fetch, FilterSearch, Knn, ReadMemories, SearchRow
 from agentmem_core.query import Leaf, MemoryFilter, TagIn, leaf_size
 from agentmem_core.schema import (
@@ -206,6 +207,46 @@ def assign_relevance(candidates: Sequence[Candidate], lexical_weight: float) -> 
         c.relevance, c.lexical_scaled = fused.get(c.id, (0.0, 0.0))
 
 
+def derivations(candidates: Sequence[Candidate]) -> dict[str, set[str]]:
+    """Which candidates stand for the same evidence: a distilled fact and the sources it cites.
+
+    Returns:
+        For each candidate in such a pair, the ids of its partners among the candidates (``{}``: none).
+    """
+    ids = {c.id for c in candidates}
+    partners: dict[str, set[str]] = {}
+    for c in candidates:
+        raw = c.fields.get(F.FACT)
+        state = decode_state(raw) if raw else None
+        if state is None or not state.sources:
+            continue
+        for source in state.sources:
+            if source in ids and source != c.id:
+                partners.setdefault(c.id, set()).add(source)
+                partners.setdefault(source, set()).add(c.id)
+    return partners
+
+
+def one_per_evidence(
+    ranked: list[tuple[Candidate, float, float]], partners: dict[str, set[str]]
+) -> list[tuple[Candidate, float, float]]:
+    """The ranking with the lower-ranked of a fact and its source dropped.
+
+    They are one piece of evidence: the fact restates what its sources said (``consolidate_facts``).
+    """
+    if not partners:
+        return ranked
+    seen: set[str] = set()
+    out = []
+    for entry in ranked:
+        memory_id = entry[0].id
+        if memory_id in seen:
+            continue
+        out.append(entry)
+        seen.update(partners.get(memory_id, ()))
+    return out
+
+
 def _read_rank_fields(candidates: Sequence[Candidate]) -> None:
     for c in candidates:
         importance = c.fields.get(F.IMPORTANCE)
@@ -310,7 +351,8 @@ def recall_flow(
         isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 2
     ):
         raise InvalidMemoryError(f"threshold is a cosine distance in [0, 2], got {threshold!r}")
-    flt = flt.with_numeric(ctx.config.numeric_fields)
+    # the implicit current-facts leaf yields to the caller's filter and the lexical channel's term leaf
+    flt = flt.with_numeric(ctx.config.numeric_fields).within_budget(ctx.engine.max_leaves)
     vectors = yield from query_vector_flow(query, ctx.spec.config.dims)
     if flt.is_unsatisfiable():
         return RecallResult(())
@@ -333,12 +375,15 @@ def recall_flow(
         return RecallResult(())
     _read_rank_fields(candidates)
     assign_relevance(candidates, ctx.config.lexical_weight)
+    # a fact and its sources take one place: rank enough candidates to fill the page without the spares
+    partners = derivations(candidates)
+    wanted = page_end + len(partners)
     # With a threshold, lexical-only candidates need their distance before ranking: read them all.
-    chosen = list(candidates) if threshold is not None else plausible(ctx, candidates, page_end, scoring)
+    chosen = list(candidates) if threshold is not None else plausible(ctx, candidates, wanted, scoring)
     missing = [c for c in chosen if c.distance is None]
     # When no more than k candidates can make the top k, they are the hits whatever their counters say:
     # fetch and reinforce them in the same script call (one round trip fewer).
-    folded = reinforce and threshold is None and offset == 0 and len(chosen) <= k
+    folded = reinforce and threshold is None and offset == 0 and len(chosen) <= k and not partners
     requests: list[Any] = [fetch_op(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)]
     if missing:
         requests.append(ReadMemories(tuple(c.id for c in missing), (F.EMBEDDING, F.VX)))
@@ -362,7 +407,7 @@ def recall_flow(
         if not kept:
             return RecallResult((), _near_miss(chosen, threshold))
         chosen = kept
-    ranked = _rank(ctx, chosen, scoring, page_end)[offset:]
+    ranked = one_per_evidence(_rank(ctx, chosen, scoring, len(chosen)), partners)[offset:page_end]
     if reinforce and ranked and not folded:
         (after,) = yield batch([fetch_op(ctx, [c for c, _, _ in ranked], reinforce=True, fields=())])
         after = expect(after)

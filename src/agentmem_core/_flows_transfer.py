@@ -55,7 +55,9 @@ from agentmem_core._flows_write import PIPELINE_CHUNK, _claim_ids, evict_flow, r
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Flow, batch, expect
 from agentmem_core._records import MAX_TEXTS, MAX_TTL_SECONDS, MemoryInput, PreparedMemory, prepare
+from agentmem_core.audit import audit_op
 from agentmem_core.errors import BackendError, InvalidMemoryError, InvalidVectorError
+from agentmem_core.facts import FACT_TOKEN_PREFIX, FactState, encode_state, fact_tokens
 from agentmem_core.ops import (
     Exists,
     ReadMemories,
@@ -104,7 +106,7 @@ _MEMORY_KEYS = frozenset(
         "id", "caller_id", "key", "content", "kind", "importance", "tags", "namespace", "thread_id",
         "agent_id", "user_id", "source", "metadata", "created_at", "updated_at", "expires_at", "ttl",
         "remaining_ttl", "access_count", "last_accessed_at", "duplicate_count", "sequence", "embedded",
-        "from_texts", "vectors", "lexical",
+        "from_texts", "vectors", "lexical", "subject", "valid_until", "superseded_by", "derived_from",
     }
 )  # fmt: skip
 _REQUIRED = ("id", "content", "kind", "importance", "created_at", "vectors")
@@ -202,10 +204,30 @@ def memory_record(
         "from_texts": opt_from_texts(opt),
         "vectors": [_b64(v) for v in memory.vectors or ()],
         "lexical": None if lex is None or terms is None else {"lex": as_text(lex), "terms": as_text(terms)},
+        "subject": memory.subject,
+        "valid_until": memory.valid_until,
+        "superseded_by": memory.superseded_by,
+        "derived_from": list(memory.derived_from),
     }
 
 
 # -- export --------------------------------------------------------------------------------------------
+def _successor(line: int, raw: Mapping[str, Any]) -> str | None:
+    value = raw.get("superseded_by")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_memory_id(value):
+        raise InvalidMemoryError(f"line {line}: superseded_by must be a memory id, got {value!r}")
+    return value
+
+
+def _derived(line: int, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    value = raw.get("derived_from") or []
+    if not isinstance(value, list) or not all(isinstance(i, str) and is_memory_id(i) for i in value):
+        raise InvalidMemoryError(f"line {line}: derived_from must be a list of memory ids")
+    return tuple(value)
+
+
 def _check_size(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
         raise InvalidMemoryError(f"{name} must be an int in 1..10000, got {value!r}")
@@ -468,6 +490,8 @@ def _parse_memory(ctx: Context, line: int, raw: Mapping[str, Any]) -> _Parsed | 
             id=caller,
             embed=embedded,
             texts=("imported",) if from_texts else None,  # (its vectors come along; nothing is embedded)
+            subject=raw.get("subject"),
+            derived_from=_derived(line, raw),
         ),
         ctx.config,
         ctx.now,
@@ -491,6 +515,17 @@ def _parse_memory(ctx: Context, line: int, raw: Mapping[str, Any]) -> _Parsed | 
         raise InvalidMemoryError(f"line {line}: expires_at is more than 100 years away")
     expires_text = _NEVER if expires is None else format_number(expires)
     fields = dict(item.fields)
+    if item.subject is not None:  # a fact keeps its place in its subject's history
+        state = FactState(
+            item.subject,
+            _optional_number(line, raw, "valid_until"),
+            _successor(line, raw),
+            _derived(line, raw),
+        )
+        held = (fields.get(F.X_META) or "").split("|")
+        own = [t for t in held if t and not t.startswith(FACT_TOKEN_PREFIX)]
+        fields[F.FACT] = encode_state(state)
+        fields[F.X_META] = "|".join(own + list(fact_tokens(state)))
     fields[F.UPDATED_AT] = updated_text = format_number(updated)
     fields[F.EXPIRES_AT] = fields[F.X_EXPIRES_AT] = expires_text
     if "lexical" in raw:  # the stored postings, as they were (a memory of texts has its texts' words)
@@ -615,6 +650,13 @@ def _write_chunk(ctx: Context, chunk: Sequence[_Parsed], registered: set[str]) -
             if isinstance(request, Update) and not expect(reply):
                 raise BackendError(f"memory {request.id} was deleted while it was being imported")
             expect(reply)
+    by_scope: dict[str, list[str]] = {}
+    for parsed in chunk:
+        by_scope.setdefault(parsed.item.scope.tag, []).append(parsed.write.id)
+    audit = audit_op(ctx, [("import", scopes[tag], ids, None) for tag, ids in by_scope.items()])
+    if audit is not None:
+        (logged,) = yield batch([audit])
+        expect(logged)
     capacity = ctx.config.max_items_per_scope
     if capacity is not None:
         for tag, size in sizes.items():

@@ -23,9 +23,11 @@ from agentmem_core._records import (
     prepare_patch,
 )
 from agentmem_core._scope_index import scope_members
+from agentmem_core.audit import Logged, audit_op
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import BackendError, InvalidMemoryError, InvalidVectorError, NotFoundError
 from agentmem_core.ops import (
+    AuditAppend,
     ClaimId,
     Delete,
     Deleted,
@@ -104,15 +106,20 @@ def _find_duplicates(
     searches = [
         Knn(
             tuple(_scope_filter(item.scope).leaves(ctx.now)), vector_to_bytes(vector), _DEDUP_POOL,
-            (F.EXPIRES_AT, F.OPT),
+            (F.EXPIRES_AT, F.OPT, F.FACT),
         )
         for item, vector in zip(items, vectors)
     ]  # fmt: skip
     replies = yield batch(searches)
     found: list[str | None] = []
     for n, (item, reply) in enumerate(zip(items, replies)):
-        # a memory of texts is no merge target either: its content is not what its vectors embed
-        rows = [r for r in expect(reply).rows if not opt_from_texts(r.fields.get(F.OPT))]
+        # a memory of texts is no merge target either: its content is not what its vectors embed; nor is a
+        # fact (a write merged into a fact that a newer statement superseded would vanish into history)
+        rows = [
+            r
+            for r in expect(reply).rows
+            if not opt_from_texts(r.fields.get(F.OPT)) and F.FACT not in r.fields
+        ]
         match = None
         named = item.fields.get(F.KEY) is not None or item.external_id is not None  # never merged away
         if rows and rows[0].distance <= threshold and not named:
@@ -126,6 +133,17 @@ def _find_duplicates(
                         break
         found.append(match)
     return found
+
+
+def _logged(requests: Sequence[Any], scopes: Mapping[str, ScopeKey]) -> list[Logged]:
+    """The audit entries of a chunk of writes, by scope: ``remember`` (new ids), ``merge`` (dedup targets)."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for request in requests:
+        if isinstance(request, Write):
+            grouped.setdefault(("remember", request.tag), []).append(request.id)
+        elif isinstance(request, Merge):
+            grouped.setdefault(("merge", request.id[:16]), []).append(request.id)
+    return [(action, scopes.get(tag), ids, None) for (action, tag), ids in grouped.items()]
 
 
 def register_op(scope: ScopeKey) -> Register:
@@ -218,8 +236,9 @@ def remember_flow(
                 blobs[n] = [vector_to_bytes(v) for v in matrix[row : row + count]]
             row += len(items[n].texts)
         if ctx.config.dedup_threshold is not None:
-            # a memory of texts is never merged: which of its vectors would decide?
-            single = [n for n in embedded if not items[n].from_texts]
+            # a memory of texts is never merged (which of its vectors would decide?), nor a fact (its
+            # statement supersedes; merged, it would not)
+            single = [n for n in embedded if not items[n].from_texts and items[n].subject is None]
             if single:
                 found = yield from _find_duplicates(
                     ctx, [items[n] for n in single], matrix[[first[n] for n in single]],
@@ -244,8 +263,16 @@ def remember_flow(
             requests.append(register_op(item.scope))
         requests.append(write_op(item, blob))
     replies: list[Any] = []
+    logs: list[Any] = []
+    scopes = {item.scope.tag: item.scope for item in items}
     for start in range(0, len(requests), PIPELINE_CHUNK):
-        replies += yield batch(requests[start : start + PIPELINE_CHUNK])
+        chunk = requests[start : start + PIPELINE_CHUNK]
+        # the chunk's audit entries travel after its writes, in the same round trip (no extra one on
+        # the hot path): an entry records what was sent, and a write that fails raises below
+        audit = audit_op(ctx, _logged(chunk, scopes))
+        got = yield batch(chunk if audit is None else [*chunk, audit])
+        replies += got[: len(chunk)]
+        logs += got[len(chunk) :]
     # A scope counts as registered only once the backend confirmed its registry entries: if one is lost,
     # the next write registers again (list, stats and forget_by_scope find scopes there).
     for index, tag in registering.items():
@@ -275,6 +302,8 @@ def remember_flow(
             over[item.scope.tag] = item.scope
     for _request, rest_reply in reply_iter:
         expect(rest_reply)
+    for log_reply in logs:
+        expect(log_reply)
     if reregister:
         registered.difference_update(reregister)  # until the backend confirms it again
         for reply in (yield batch([register_op(s) for s in reregister.values()])):
@@ -343,8 +372,12 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
         (reply,) = yield batch([_delete_op(ctx, tag, victims[: excess + 16], keep=capacity, limit=excess)])
         deleted = expect(reply)
         removed_total += len(deleted.removed)
-        yield from _released([(tag, deleted)])
+        yield from _released([(tag, deleted)], audit_op(ctx, [("evict", scope, deleted.removed, None)]))
     return removed_total
+
+
+def _scope_of(memory: Memory) -> ScopeKey:
+    return ScopeKey(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
 
 
 def _delete_op(ctx: Context, tag: str, ids: Sequence[str], keep: int, limit: int = -1) -> Delete:
@@ -363,23 +396,30 @@ def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
             group.append(memory_id)
     if not by_scope:
         return 0
-    deletes = [_delete_op(ctx, tag, group, keep=-1) for tag, group in by_scope.items()]
-    replies: list[Deleted] = [expect(r) for r in (yield batch(deletes))]
-    yield from _released(zip(by_scope, replies))
-    emptied = [tag for tag, reply in zip(by_scope, replies) if reply.remaining == 0]
-    if emptied:  # a scope that lost its last memory leaves the registry (and list_namespaces)
-        (descriptors,) = yield batch([ScopeDescriptors(tuple(emptied))])
-        for descriptor in expect(descriptors):
-            if descriptor is not None:
-                yield from unregister_if_empty(ctx, ScopeKey.from_descriptor(descriptor))
+    tags = tuple(by_scope)
+    deletes: list[Any] = [_delete_op(ctx, tag, group, keep=-1) for tag, group in by_scope.items()]
+    *raw, described = yield batch([*deletes, ScopeDescriptors(tags)])  # the scopes: for the audit entries
+    replies: list[Deleted] = [expect(r) for r in raw]
+    scopes = {
+        tag: ScopeKey.from_descriptor(d) for tag, d in zip(tags, expect(described)) if d is not None
+    }  # fmt: skip
+    entries = [("forget", scopes.get(tag), reply.removed, None) for tag, reply in zip(tags, replies)]
+    yield from _released(zip(tags, replies), audit_op(ctx, entries))
+    emptied = [tag for tag, reply in zip(tags, replies) if reply.remaining == 0 and tag in scopes]
+    for tag in emptied:  # a scope that lost its last memory leaves the registry (and list_namespaces)
+        yield from unregister_if_empty(ctx, scopes[tag])
     return sum(len(reply.removed) for reply in replies)
 
 
-def _released(deletions: Iterable[tuple[str, Deleted]]) -> Flow[None]:
-    """Release the caller ids of deleted memories (per scope tag), in one round trip."""
-    releases = [ReleaseIds(tag, tuple(deleted.external)) for tag, deleted in deletions if deleted.external]
-    if releases:
-        for reply in (yield batch(releases)):
+def _released(deletions: Iterable[tuple[str, Deleted]], audit: AuditAppend | None = None) -> Flow[None]:
+    """Release the caller ids of deleted memories (per scope tag) and log the deletions, in one round trip."""
+    follow: list[Any] = [
+        ReleaseIds(tag, tuple(deleted.external)) for tag, deleted in deletions if deleted.external
+    ]
+    if audit is not None:
+        follow.append(audit)
+    if follow:
+        for reply in (yield batch(follow)):
             expect(reply)
 
 
@@ -417,7 +457,8 @@ def forget_by_scope_flow(ctx: Context, flt: MemoryFilter, batch_size: int = 500)
                 (reply,) = yield batch([_delete_op(ctx, scope.tag, victims, keep=-1)])
                 done = expect(reply)
                 deleted += sum(1 for i in done.removed if i in counted)
-                yield from _released([(scope.tag, done)])
+                gone = [i for i in done.removed if i in counted]
+                yield from _released([(scope.tag, done)], audit_op(ctx, [("forget", scope, gone, None)]))
             if len(ids) < batch_size:
                 break
         yield from unregister_if_empty(ctx, scope)
@@ -503,6 +544,14 @@ def update_flow(
     (memory,) = decode_gets(ctx, [memory_id], read)
     if memory is None:
         raise NotFoundError(f"memory {caller_id} was deleted while it was being updated")
+    changes = sorted(
+        name for name, value in (("content", content), ("importance", importance), ("tags", tags),
+                                 ("metadata", metadata), ("kind", kind), ("ttl", ttl)) if value is not None
+    )  # fmt: skip
+    audit = audit_op(ctx, [("update", _scope_of(memory), [memory_id], {"changed": changes})])
+    if audit is not None:
+        (logged,) = yield batch([audit])
+        expect(logged)
     return memory
 
 

@@ -1,14 +1,15 @@
 """Plan-then-send: operations are generators ("flows") that yield requests and receive replies.
 
 A flow yields :class:`Batch` (commands sent in one pipelined round trip; the reply is the list of
-replies, with server errors in place as exceptions) or :class:`Embed` (texts for the embedder; the reply
-is its raw output). All decisions (escaping, scoring, filtering, error mapping) live in flows and the pure
-modules they call; the sync and async drivers in ``_driver.py`` only send.
+replies, with server errors in place as exceptions), :class:`Embed` (texts for the embedder; the reply
+is its raw output) or :class:`Invoke` (a language model call; the reply is what it returned). All
+decisions (escaping, scoring, filtering, error mapping) live in flows and the pure modules they call; the
+sync and async drivers in ``_driver.py`` only send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from valkey.exceptions import NoScriptError
 from agentmem_core._scripts import Script
 from agentmem_core.errors import translate_backend_error
 
-__all__ = ["Batch", "Call", "Embed", "Flow", "Request", "ScriptCall", "expect"]
+__all__ = ["Batch", "Call", "Embed", "Flow", "Invoke", "Request", "ScriptCall", "expect"]
 
 T = TypeVar("T")
 
@@ -66,7 +67,20 @@ class Embed:
     is_query: bool = False
 
 
-Request = Batch | Embed
+@dataclass(frozen=True)
+class Invoke:
+    """A call of a language model (a summarizer, a fact extractor).
+
+    ``sync()`` on the sync driver, ``await asynchronous()`` on the async one; the reply is what it returned.
+    """
+
+    sync: Callable[[], Any]
+    asynchronous: Callable[[], Awaitable[Any]]
+    what: str = "model"
+    """What is called, for error messages."""
+
+
+Request = Batch | Embed | Invoke
 Flow = Generator[Request, Any, T]
 
 

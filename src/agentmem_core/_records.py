@@ -25,6 +25,7 @@ from agentmem_core._encoding import (
 from agentmem_core._lexical import analyze
 from agentmem_core.config import Kind, StoreConfig
 from agentmem_core.errors import InvalidMemoryError
+from agentmem_core.facts import FactState, encode_state, fact_tokens, normalise_subject
 from agentmem_core.schema import NEVER, F, format_number, lookup, numeric_field, numeric_value, pack_opt_rest
 
 __all__ = ["MemoryInput", "PreparedMemory", "normalise_namespace", "prepare", "scope_value"]
@@ -230,6 +231,10 @@ class MemoryInput:
     texts: Sequence[str] | None = None
     """Texts to embed instead of the content, one vector each (LangGraph's ``fields``): recall scores the
     memory by its closest vector and returns it once. The content may then be empty."""
+    subject: str | None = None
+    """A fact's subject (``agentmem_core.facts``): a newer statement of it supersedes the older ones."""
+    derived_from: Sequence[str] = ()
+    """A fact's sources: the internal ids of the memories it was distilled from (``consolidate_facts``)."""
 
 
 MAX_TEXTS = 256
@@ -261,6 +266,8 @@ class PreparedMemory:
     """What is embedded, one vector each: ``(content,)``, the caller's ``texts``, or ``()``."""
     from_texts: bool = False
     """Whether the vectors are of the caller's ``texts`` (then ``update(content=...)`` keeps them)."""
+    subject: str | None = None
+    """A fact's normalised subject (facts are never merged by write-time dedup)."""
 
 
 def check_content(content: Any, config: StoreConfig, *, embedded: bool = True) -> str:
@@ -331,6 +338,11 @@ def tag_fields(tags: tuple[str, ...]) -> tuple[dict[str, str], tuple[str, ...]]:
         return fields, (F.X_TAGS,)
     fields[F.X_TAGS] = "|".join(encode_tag(t) for t in tags)
     return fields, ()
+
+
+def join_meta_tokens(existing: str | None, extra: Sequence[str]) -> str:
+    """The metadata TAG field with ``extra`` tokens (a fact's) added to the metadata's own."""
+    return "|".join([*(existing.split("|") if existing else ()), *extra])
 
 
 def metadata_fields(
@@ -431,6 +443,19 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
                         (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key)):  # fmt: skip
         if value is not None:
             fields[name] = value
+    subject = None
+    if item.subject is not None:
+        subject = normalise_subject(item.subject)
+        if texts is not None:
+            raise InvalidMemoryError("a fact (subject=) is one statement: it cannot have texts")
+        sources = tuple(item.derived_from)
+        if not all(isinstance(i, str) and is_memory_id(i) for i in sources):
+            raise InvalidMemoryError("derived_from takes memory ids")
+        state = FactState(subject, sources=sources)
+        fields[F.FACT] = encode_state(state)
+        fields[F.X_META] = join_meta_tokens(fields.get(F.X_META), fact_tokens(state))
+    elif item.derived_from:
+        raise InvalidMemoryError("only a fact (subject=) records the memories it was derived from")
     ttl_ms = 0 if expires_at is None else max(1, int(round(float(ttl or 0) * 1000)))
 
     return PreparedMemory(
@@ -451,6 +476,7 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         ),
         texts=(texts or (item.content,)) if item.embed else (),
         from_texts=texts is not None,
+        subject=subject,
     )
 
 

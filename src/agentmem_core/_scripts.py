@@ -188,15 +188,23 @@ UPDATE = Script(
 -- Apply a partial change to one memory, atomically; nothing when it is gone or expired.
 -- KEYS: mem, stats, z, x, c, i
 -- ARGV: now, id, kind ('' = keep), importance ('' = keep), ttl_ms ('' = keep the TTL), expires_at,
---       ttl in seconds ('' = keep), n, n field/value pairs to set, then the fields to remove
+--       ttl in seconds ('' = keep), fact tokens ('' = keep, else '=' .. tokens joined by '|'), n,
+--       n field/value pairs to set, then the fields to remove
 -- -> 1, or -1 when the memory does not exist
 local now, id, kind, importance, ttl, exp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local old = redis.call('HMGET', KEYS[1], 'kind', 'expires_at', 'opt')
+local old = redis.call('HMGET', KEYS[1], 'kind', 'expires_at', 'opt', 'x_meta')
 if not old[1] then return -1 end
 if old[2] and tonumber(old[2]) <= tonumber(now) then return -1 end
-local n = tonumber(ARGV[8])
+local facts = ARGV[8]
+local n = tonumber(ARGV[9])
 local set = {}
-for j = 9, 8 + 2 * n do set[#set + 1] = ARGV[j] end
+local meta, meta_touched = nil, facts ~= ''
+for j = 10, 9 + 2 * n, 2 do
+  set[#set + 1] = ARGV[j]
+  set[#set + 1] = ARGV[j + 1]
+  if ARGV[j] == 'x_meta' then meta, meta_touched = ARGV[j + 1], true end
+end
+for j = 10 + 2 * n, #ARGV do if ARGV[j] == 'x_meta' then meta, meta_touched = '', true end end
 if ARGV[7] ~= '' and old[3] then  -- a new lifetime: rewrite the ttl inside opt, in the same HSET
   local seq, rest = string.match(old[3], '^([^|]*)|[^|]*|(.*)$')
   if seq then
@@ -205,7 +213,27 @@ if ARGV[7] ~= '' and old[3] then  -- a new lifetime: rewrite the ttl inside opt,
   end
 end
 redis.call('HSET', KEYS[1], unpack(set))
-if #ARGV >= 9 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 9 + 2 * n)) end
+if #ARGV >= 10 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 10 + 2 * n)) end
+if meta_touched then  -- x_meta: the metadata's tokens and a fact's ('f...') change apart
+  local own, fact = {}, {}
+  for t in string.gmatch(old[4] or '', '[^|]+') do
+    if string.sub(t, 1, 1) == 'f' then fact[#fact + 1] = t else own[#own + 1] = t end
+  end
+  if meta then
+    own = {}
+    for t in string.gmatch(meta, '[^|]+') do own[#own + 1] = t end
+  end
+  if facts ~= '' then
+    fact = {}
+    for t in string.gmatch(string.sub(facts, 2), '[^|]+') do fact[#fact + 1] = t end
+  end
+  for _, t in ipairs(fact) do own[#own + 1] = t end
+  if #own > 0 then
+    redis.call('HSET', KEYS[1], 'x_meta', table.concat(own, '|'))
+  else
+    redis.call('HDEL', KEYS[1], 'x_meta')
+  end
+end
 local current = old[1]
 if kind ~= '' and kind ~= current then
   if redis.call('ZSCORE', KEYS[3], id) then

@@ -27,16 +27,21 @@ from typing_extensions import Self, Unpack
 from agentmem_core._base import DEFAULT, MemoryLike, StoreBase, _Default, as_input, memory_input
 from agentmem_core._driver import AsyncBackend, AsyncDriver, Backend
 from agentmem_core._encoding import ScopeKey
+from agentmem_core._flows_audit import audit_flow
+from agentmem_core._flows_consolidate import ConsolidationResult, SelectionArgs
+from agentmem_core._flows_distil import FactsResult
+from agentmem_core._flows_lease import acquire_lease_flow, release_lease_flow
 from agentmem_core._flows_read import Order
 from agentmem_core._flows_transfer import EXPORT_PAGE, IMPORT_CHUNK, ImportResult, RecordSink
 from agentmem_core._records import scope_of
+from agentmem_core.audit import AuditEntry
 from agentmem_core.backends.threaded import ThreadedBackend
 from agentmem_core.backends.valkey_client import AsyncValkeyBackend
 from agentmem_core.config import Kind, ScoringWeights
 from agentmem_core.connection import client_options, resolve_url, sqlite_path
 from agentmem_core.embeddings import EmbedderLike
 from agentmem_core.engine import EngineInfo
-from agentmem_core.query import FilterArgs, to_filter
+from agentmem_core.query import FilterArgs, recall_filter, to_filter
 from agentmem_core.types import Facets, Memory, Page, RecallResult, Stats
 
 __all__ = ["AsyncMemoryStore"]
@@ -149,6 +154,7 @@ class AsyncMemoryStore(StoreBase):
         id: str | None = None,  # the caller's global id
         embed: bool = True,
         texts: Sequence[str] | None = None,
+        subject: str | None = None,
     ) -> str:
         """Store one memory and return its id.
 
@@ -178,6 +184,11 @@ class AsyncMemoryStore(StoreBase):
                 hybrid recall matches the words of the content (of the texts when the content is empty).
                 Such a memory is never merged by write-time dedup, and ``update(content=...)`` keeps its
                 vectors (write it again by key or id to change them).
+            subject: makes it a fact about this subject (``"employer"``, ``"home_city"``; case and
+                separators are folded) that holds from ``created_at``: the newest statement of a subject in
+                a scope is current, the older ones are kept as history (``superseded_by``,
+                ``valid_until``; :meth:`history`), and recall returns current facts unless asked for
+                history. Facts are never merged by write-time dedup.
 
         Returns:
             The id: yours when given, else agentmem's (the existing memory's when write-time dedup
@@ -186,7 +197,7 @@ class AsyncMemoryStore(StoreBase):
         item = memory_input(
             content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata, ttl=ttl,
             thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
-            created_at=created_at, key=key, id=id, embed=embed, texts=texts,
+            created_at=created_at, key=key, id=id, embed=embed, texts=texts, subject=subject,
         )  # fmt: skip
         (memory_id,) = await self._run("remember", self._remember([item]))
         return str(memory_id)
@@ -272,6 +283,7 @@ class AsyncMemoryStore(StoreBase):
         reinforce: bool = True,
         offset: int = 0,
         refresh_ttl: bool = False,
+        history: bool = False,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Recall the ``k`` best memories for a text query.
@@ -285,6 +297,8 @@ class AsyncMemoryStore(StoreBase):
             reinforce: bump ``access_count``/``last_accessed_at`` of the hits (one round trip).
             offset: skip this many of the best hits (pages through the ranking; ``k + offset <= 10000``).
             refresh_ttl: restart the lifetime of the returned memories that have a TTL.
+            history: also return facts that no longer hold (superseded or retracted); by default recall
+                returns current facts only (``current=False`` returns only the history).
             **filters: scope and filters (``thread_id``, ``agent_id``, ``namespace``, ``namespace_prefix``,
                 ``user_id``, ``source``, ``tags``, ``kinds``, ``created_after``, ``created_before``,
                 ``metadata``, ``any_of``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the
@@ -297,7 +311,8 @@ class AsyncMemoryStore(StoreBase):
         """
         flow = self._recall(
             query, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
-            reinforce=reinforce, flt=to_filter(filters), offset=offset, refresh_ttl=refresh_ttl,
+            reinforce=reinforce, flt=recall_filter(filters, history), offset=offset,
+            refresh_ttl=refresh_ttl,
         )  # fmt: skip
         result: RecallResult = await self._run("recall", flow)
         return result
@@ -313,12 +328,14 @@ class AsyncMemoryStore(StoreBase):
         reinforce: bool = True,
         offset: int = 0,
         refresh_ttl: bool = False,
+        history: bool = False,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Like :meth:`recall` with a precomputed query vector (validated and normalised)."""
         flow = self._recall(
             vector, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
-            reinforce=reinforce, flt=to_filter(filters), offset=offset, refresh_ttl=refresh_ttl,
+            reinforce=reinforce, flt=recall_filter(filters, history), offset=offset,
+            refresh_ttl=refresh_ttl,
         )  # fmt: skip
         result: RecallResult = await self._run("recall", flow)
         return result
@@ -418,6 +435,130 @@ class AsyncMemoryStore(StoreBase):
         """Delete the memories written with these keys in this scope; returns how many existed."""
         scope = scope_of(namespace, thread_id, agent_id, user_id)
         return int(await self._run("forget_keys", self._forget_keys(keys, scope)))
+
+    # -- consolidation -----------------------------------------------------------------------------------
+    async def consolidate(
+        self,
+        summarizer: Any,
+        *,
+        delete_sources: bool = True,
+        summary_importance: float = 0.7,
+        min_sources: int = 2,
+        **selection: Unpack[SelectionArgs],
+    ) -> ConsolidationResult:
+        """Fold the selected memories of each scope, oldest to newest, into one summary memory.
+
+        The summary (kind ``summary``) records what it replaces in its metadata (``consolidation_*``:
+        how many sources, their time span, the selection) and is written before any source is deleted;
+        an interrupted run is completed by the next one. A selection larger than the summarizer's
+        ``max_input_chars`` is summarised in batches, then the batch summaries are summarised. Summaries
+        and facts are never sources (unless ``kinds`` asks for summaries); a re-run over the same
+        sources changes nothing.
+
+        Args:
+            summarizer: a :class:`~agentmem_core.consolidation.Summarizer` (see
+                :mod:`agentmem_core.consolidation.providers`).
+            delete_sources: delete the sources once the summary is written (``False`` keeps them).
+            summary_importance: the summary's importance.
+            min_sources: scopes with fewer selected memories are left alone.
+            **selection: which memories (:class:`~agentmem_core._flows_consolidate.SelectionArgs`: the
+                scope fields, ``tags`` (the summary carries them), ``kinds``, ``source``, ``metadata``,
+                ``older_than`` seconds, ``max_importance``); at least one criterion is required.
+
+        Raises:
+            InvalidMemoryError: no selection criteria, or invalid values (nothing is written).
+            ModelError: the summarizer failed (nothing is deleted).
+        """
+        flow = self._consolidate(
+            summarizer, selection, delete_sources=delete_sources, summary_importance=summary_importance,
+            min_sources=min_sources,
+        )  # fmt: skip
+        result: ConsolidationResult = await self._run("consolidate", flow)
+        return result
+
+    async def consolidate_facts(
+        self,
+        extractor: Any,
+        *,
+        fact_importance: float = 0.8,
+        delete_sources: bool = False,
+        reprocess: bool = False,
+        **selection: Unpack[SelectionArgs],
+    ) -> FactsResult:
+        """Distil atomic facts from the selected memories of each scope; reconcile them by subject.
+
+        The extractor sees the memories written since the last run (numbered, never by id) and the
+        current facts; deterministic code decides: a fact is dated by the newest memory it cites, a
+        restatement of what holds changes nothing, a new statement becomes a new version of its subject
+        (the older one is kept as history, see :meth:`history`), a retraction ends what holds and one that
+        matches nothing is reported. Facts are ordinary memories with a ``subject``: recall returns the
+        current ones.
+
+        Args:
+            extractor: a :class:`~agentmem_core.consolidation.FactExtractor`.
+            fact_importance: the importance of the facts written.
+            delete_sources: delete the sources once their facts are written.
+            reprocess: show every selected memory again, not only those since the last run.
+            **selection: which memories, as for :meth:`consolidate`.
+
+        Raises:
+            InvalidMemoryError: no selection criteria, or invalid values (nothing is written).
+            ModelError: the extractor failed or returned something unusable.
+        """
+        flow = self._consolidate_facts(
+            extractor, selection, fact_importance=fact_importance, delete_sources=delete_sources,
+            reprocess=reprocess,
+        )  # fmt: skip
+        result: FactsResult = await self._run("consolidate_facts", flow)
+        return result
+
+    # -- facts -------------------------------------------------------------------------------------------
+    async def retract(
+        self,
+        subject: str,
+        *,
+        at: float | None = None,
+        namespace: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        user_id: str | None = None,
+    ) -> str | None:
+        """End the fact of ``subject`` holding at ``at`` (a tombstone: nothing replaces it).
+
+        The fact is kept as history (``valid_until = at``). A statement of the subject dated after ``at``
+        is unaffected; one dated before it is ended by it.
+
+        Args:
+            subject: the subject (folded as in ``remember(subject=...)``).
+            at: when it stopped holding (Unix seconds; default now).
+            namespace: the scope's namespace.
+            thread_id: the scope's thread.
+            agent_id: the scope's agent.
+            user_id: the scope's user.
+
+        Returns:
+            The id of the fact it ended, or ``None`` when no fact of the subject held at ``at`` (reported,
+            never silently dropped).
+        """
+        scope = scope_of(namespace, thread_id, agent_id, user_id)
+        return await self._run("retract", self._retract(subject, scope, at))  # type: ignore[no-any-return]
+
+    async def history(
+        self,
+        subject: str,
+        *,
+        namespace: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        user_id: str | None = None,
+    ) -> builtins.list[Memory]:
+        """Every statement of ``subject`` in this scope, oldest first (the current fact, if any, last).
+
+        Each superseded version has ``valid_until`` and ``superseded_by``; a retracted one ``valid_until``
+        alone.
+        """
+        scope = scope_of(namespace, thread_id, agent_id, user_id)
+        return list(await self._run("history", self._history(subject, scope)))
 
     async def count(self, **filters: Unpack[FilterArgs]) -> int:
         """How many live memories match the filters, exactly (any filter, unlike :meth:`stats`)."""
@@ -551,3 +692,94 @@ class AsyncMemoryStore(StoreBase):
     atouch = touch
     aexport = export
     aimport_records = import_records
+    aconsolidate = consolidate
+    aconsolidate_facts = consolidate_facts
+    aretract = retract
+    ahistory = history
+
+    # -- leases (agentmem_core._flows_lease) -------------------------------------------------------------
+    async def acquire_lease(self, name: str, *, holder: str, ttl: float = 30.0) -> bool:
+        """Take the lease ``name`` for ``holder`` for ``ttl`` seconds, or extend it if ``holder`` holds it.
+
+        A lease is a lock with an expiry, shared by every process on this store's storage: while it
+        holds one, no other holder gets it; it ends by itself ``ttl`` seconds after the last acquire
+        (by the Valkey server's clock, or the embedded store's clock), so a holder that dies never blocks
+        the others for longer. Renew it (acquire again) before ``ttl`` runs out while working.
+
+        Args:
+            name: the lease's name (1 to 256 characters, no control characters), e.g. one derived from a
+                scope: ``"consolidate:<digest>"``.
+            holder: who takes it: an id unique to this process or task (a random one).
+            ttl: its lifetime in seconds (up to 30 days); millisecond resolution.
+
+        Returns:
+            ``True`` if ``holder`` holds the lease now, ``False`` if another holder does.
+
+        Raises:
+            InvalidMemoryError: an invalid name, holder or ttl (nothing was sent).
+        """
+        return bool(await self._run("acquire_lease", acquire_lease_flow(name, holder, ttl)))
+
+    async def release_lease(self, name: str, *, holder: str) -> bool:
+        """Release the lease ``name`` if ``holder`` holds it; another holder's lease is never touched.
+
+        Returns:
+            ``True`` if ``holder`` held it (it is now free), ``False`` otherwise (held by another holder,
+            expired, or never taken).
+
+        Raises:
+            InvalidMemoryError: an invalid name or holder (nothing was sent).
+        """
+        return bool(await self._run("release_lease", release_lease_flow(name, holder)))
+
+    aacquire_lease = acquire_lease
+    arelease_lease = release_lease
+
+    # -- the audit trail (agentmem_core._flows_audit) ------------------------------------------------------
+    async def audit(
+        self,
+        *,
+        limit: int = 100,
+        before: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        actions: Sequence[str] | None = None,
+        memory_id: str | None = None,
+        namespace: str | Sequence[str] | None = None,
+        thread_id: str | None = None,
+        agent_id: str | None = None,
+        user_id: str | None = None,
+    ) -> builtins.list[AuditEntry]:
+        """The store's audit trail: the newest entries matching every filter given, newest first.
+
+        Every write appends entries (see :mod:`agentmem_core.audit`; ``StoreConfig.audit`` turns it off,
+        ``audit_max_entries`` caps the log, oldest dropped first). The log has no index: filters are
+        applied while reading it newest first, so a narrow filter over a long log reads more of it;
+        ``since`` ends the read once entries are older than it (by up to 5 minutes of clock skew).
+
+        Args:
+            limit: most entries returned (1 to 10000).
+            before: only entries before this one (pass the last entry's ``position`` to page back).
+            since: only entries written at or after this time (Unix seconds, the writing store's clock).
+            until: only entries written at or before this time.
+            actions: only these actions (``"remember"``, ``"forget"``, ...; ``audit.ACTIONS``).
+            memory_id: only entries that concern this memory.
+            namespace: only entries of exactly this namespace (``[]``: the root namespace).
+            thread_id: only entries of this thread.
+            agent_id: only entries of this agent.
+            user_id: only entries of this user.
+
+        Returns:
+            Up to ``limit`` :class:`~agentmem_core.audit.AuditEntry`, newest first.
+
+        Raises:
+            InvalidMemoryError: an invalid argument, or ``since`` after ``until`` (nothing was sent).
+        """
+        scope = {"namespace": namespace, "thread_id": thread_id, "agent_id": agent_id, "user_id": user_id}
+        flow = audit_flow(
+            self._context(), limit=limit, before=before, since=since, until=until, actions=actions,
+            memory_id=memory_id, scope_fields=scope,
+        )  # fmt: skip
+        return list(await self._run("audit", flow))
+
+    aaudit = audit

@@ -1,4 +1,4 @@
-"""The ``agentmem`` command line: inspect, search, prune, export and import a memory store.
+"""The ``agentmem`` command line: inspect, search, prune, export and import a store, and read its audit trail.
 
 Run ``agentmem --help`` (or ``python -m agentmem_core --help``). Every command opens one store
 (``--url``, ``--name``), runs one operation and exits with 0 (done), 1 (the operation failed: the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from agentmem_core.audit import ACTIONS, AuditEntry
 from agentmem_core.connection import URL_ENV, default_path, default_url, resolve_url, sqlite_path
 from agentmem_core.embeddings import Embedder, HashingEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
 from agentmem_core.errors import AgentMemError, ConfigurationError, DimensionMismatchError
@@ -32,7 +34,8 @@ DEFAULT_DIMS = 64
 """The hashing embedder's dimension for a new store when neither ``--dims`` nor the store says."""
 
 _DESCRIPTION = """\
-Inspect and maintain an agentmem store: stats, list, search, forget, export and import (JSON Lines).
+Inspect and maintain an agentmem store: stats, list, search, forget, export and import (JSON Lines),
+and read its audit trail (audit).
 
 The store is --url (default: $AGENTMEM_URL, else the embedded SQLite file {path}) and --name.
 
@@ -54,6 +57,25 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _when(text: str) -> float:
+    """A point in time: Unix seconds, or an ISO 8601 date/time (UTC unless it names its offset)."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected Unix seconds or an ISO 8601 time (2026-05-01T12:00:00), got {text!r}"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite time, got {text!r}")
     return value
 
 
@@ -139,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     load = command("import", "read an export (FILE or - for stdin) back into the store")
     load.add_argument("file", metavar="FILE", help="input file, or - for stdin")
     load.add_argument("--dry-run", action="store_true", help="only validate the input")
+
+    audit = command("audit", "the audit trail: what the store's writes did, newest first")
+    _scope_options(audit, filters=False)
+    audit.add_argument("--limit", type=_positive, default=20, help="how many (default 20, at most 10000)")
+    audit.add_argument(
+        "--action", dest="actions", action="append", choices=ACTIONS, metavar="ACTION",
+        help=f"only this action (repeatable: any): {', '.join(ACTIONS)}",
+    )  # fmt: skip
+    audit.add_argument("--memory-id", help="only entries about this memory")
+    audit.add_argument("--since", type=_when, help="from this time on (Unix seconds or ISO 8601; UTC)")
+    audit.add_argument("--until", type=_when, help="up to this time (Unix seconds or ISO 8601; UTC)")
+    audit.add_argument("--before", metavar="POSITION", help="continue before a previous page (see stderr)")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -258,6 +293,35 @@ def _line(memory: Memory, width: int = 80) -> str:
         content = content[: width - 1] + "…"
     scope = _scope_text(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
     return f"{memory.id}  {_time(memory.created_at)}  {memory.kind.value:<10}  {scope}  {content}"
+
+
+def _entry_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "position": entry.position,
+        "at": entry.at,
+        "action": entry.action,
+        "ids": list(entry.ids),
+        "count": entry.count,
+        "scope": dict(entry.scope),
+        "actor": entry.actor,
+        "detail": dict(entry.detail),
+    }
+
+
+def _entry_line(entry: AuditEntry, shown_ids: int = 3) -> str:
+    scope = entry.scope
+    where = _scope_text(
+        scope.get("namespace") or (), scope.get("thread_id"), scope.get("agent_id"), scope.get("user_id")
+    )
+    ids = " ".join(entry.ids[:shown_ids])
+    if entry.count > shown_ids:  # count: every id, listed or not
+        ids += f" (+{entry.count - min(shown_ids, len(entry.ids))} more)"
+    actor = entry.actor if entry.actor is not None else "-"
+    line = f"{entry.position}  {_time(entry.at)}  {entry.action:<11}  {entry.count:>5}  {actor}  {where}"
+    line += f"  {ids}"
+    if entry.detail:
+        line += "  " + json.dumps(dict(entry.detail), ensure_ascii=False, sort_keys=True)
+    return line
 
 
 def _dump(value: Any, out: TextIO) -> None:
@@ -435,6 +499,27 @@ def _import(args: argparse.Namespace, stdin: TextIO) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace, out: TextIO) -> int:
+    with _open(args) as store:
+        entries = store.audit(
+            limit=args.limit,
+            before=args.before,
+            since=args.since,
+            until=args.until,
+            actions=args.actions,
+            memory_id=args.memory_id,
+            **_filters(args),
+        )
+    for entry in entries:
+        if args.json:
+            _dump(_entry_json(entry), out)
+        else:
+            out.write(_entry_line(entry) + "\n")
+    if len(entries) == args.limit:  # a full page: there may be more further back
+        print(f"agentmem: more: --before {entries[-1].position}", file=sys.stderr)
+    return 0
+
+
 def _silence(out: TextIO) -> None:
     """Point a closed pipe's file descriptor at /dev/null, so the interpreter's final flush stays quiet."""
     try:
@@ -474,6 +559,8 @@ def main(
             return _forget(args, out)
         if args.command == "export":
             return _export(args, out)
+        if args.command == "audit":
+            return _audit(args, out)
         return _import(args, source)
     except SystemExit as exc:  # parser.error() inside a command
         return exc.code if isinstance(exc.code, int) else 2

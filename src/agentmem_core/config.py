@@ -180,6 +180,12 @@ class StoreConfig:
             so ``$gt $gte $lt $lte`` on them run inside the search (a range matching 1% of a scope
             costs about what an unfiltered recall does) instead of on the client. Declare them before
             the index is created: ``setup()`` refuses an existing index that lacks one.
+        audit: keep the audit trail: every remember, update, forget, eviction, supersession, retraction,
+            consolidation and import appends an entry to a capped per-store log (``MemoryStore.audit``;
+            a Valkey stream, a table on the embedded backend). Costs one pipelined command per write.
+        audit_max_entries: how many entries the log keeps (the oldest go first; on Valkey the cap is
+            approximate, trimmed by whole stream nodes).
+        actor: who this store writes as, recorded in audit entries (an agent or service name).
     """
 
     name: str
@@ -200,6 +206,9 @@ class StoreConfig:
     hybrid_pool: int = 50
     lexical_term_pool: int = 20
     numeric_fields: tuple[str, ...] = ()
+    audit: bool = True
+    audit_max_entries: int = 100_000
+    actor: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
@@ -231,6 +240,20 @@ class StoreConfig:
         if len(set(numeric)) != len(numeric):
             raise ConfigurationError("numeric_fields lists a key twice")
         object.__setattr__(self, "numeric_fields", tuple(numeric))
+        if not isinstance(self.audit, bool):
+            raise ConfigurationError("audit must be True or False")
+        if (
+            isinstance(self.audit_max_entries, bool)
+            or not isinstance(self.audit_max_entries, int)
+            or not (1 <= self.audit_max_entries <= 100_000_000)
+        ):
+            raise ConfigurationError("audit_max_entries must be an int in 1..100000000")
+        if self.actor is not None and (
+            not isinstance(self.actor, str)
+            or not 1 <= len(self.actor) <= 256
+            or any(ord(c) < 32 or ord(c) == 127 for c in self.actor)
+        ):
+            raise ConfigurationError("actor must be 1..256 printable characters or None")
         ttls = {Kind.parse(k): v for k, v in self.ttl_by_kind.items()}
         for kind, ttl in ttls.items():
             if ttl is not None and not (math.isfinite(ttl) and ttl > 0):

@@ -40,6 +40,7 @@ from agentmem_core._parse import SearchRow
 from agentmem_core.schema import IndexSpec
 
 __all__ = [
+    "AcquireLease",
     "AllScopes",
     "ClaimId",
     "Delete",
@@ -52,6 +53,10 @@ __all__ = [
     "FilterSearch",
     "Knn",
     "KnnResult",
+    "LeaseOp",
+    "AuditAppend",
+    "AuditOp",
+    "AuditRange",
     "Merge",
     "Op",
     "ReadConfig",
@@ -60,6 +65,7 @@ __all__ = [
     "Refresh",
     "Register",
     "ReleaseIds",
+    "ReleaseLease",
     "ResolveIds",
     "ScopeCounts",
     "ScopeDescriptors",
@@ -179,6 +185,10 @@ class Update:
     bookkeeping; ``ttl_ms`` (``None`` = keep) restarts its lifetime until ``expires_at`` and writes
     ``ttl_seconds`` into ``opt``; ``vector`` replaces its first vector. Extra vectors follow the change.
 
+    ``x_meta`` holds two token families: the metadata's (``set_fields``/``removed`` replace them) and a
+    fact's (those starting with ``f``, see ``agentmem_core.facts``), which a metadata change keeps;
+    ``fact_tokens`` (``None`` = keep) replaces the fact's family alone. ``x_meta`` left empty is deleted.
+
     Result: ``True``, or ``False`` when the memory does not exist.
     """
 
@@ -192,6 +202,7 @@ class Update:
     set_fields: Mapping[str, str]
     removed: tuple[str, ...] = ()
     vector: bytes | None = None
+    fact_tokens: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,3 +462,74 @@ Op = (
     | DropScopeIndexMembers | Setup | ReadConfig | WriteConfig
 )  # fmt: skip
 """Every storage operation."""
+
+
+# -- leases --------------------------------------------------------------------------------------------------
+# A lease is a lock with an expiry: whoever holds it may run something no other process may run at the same
+# time (consolidating one scope), and it ends by itself when its holder dies. It expires by the BACKEND's
+# clock (Valkey: the server's, by PX; SQLite: the store's clock, real time unless one was injected), never
+# by a flow's ``now``: every process that shares the storage must see the same holder at the same instant.
+@dataclass(frozen=True, slots=True)
+class AcquireLease:
+    """Take lease ``name`` for ``holder`` for ``ttl_ms`` milliseconds, atomically.
+
+    Taken when nobody holds it (never taken, released, or expired); when ``holder`` already holds it, its
+    expiry is pushed back to ``ttl_ms`` from now (a renewal). Never taken from another live holder.
+    ``name`` and ``holder`` are validated by the flow; ``ttl_ms >= 1``.
+
+    Result: ``True`` when ``holder`` holds the lease after the call, ``False`` when another holder does.
+    """
+
+    name: str
+    holder: str
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLease:
+    """Release lease ``name`` if ``holder`` holds it (compare-and-delete, atomically).
+
+    Another holder's lease is never released; an expired lease is no longer anyone's.
+
+    Result: ``True`` when ``holder`` held the lease and it is now free, else ``False``.
+    """
+
+    name: str
+    holder: str
+
+
+LeaseOp = AcquireLease | ReleaseLease
+"""The lease operations (storage operations as those of :data:`Op`)."""
+
+
+# -- the audit trail -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AuditAppend:
+    """Append ``entries`` to the store's audit log, then trim it to about ``cap`` entries (oldest first).
+
+    Each entry is a mapping of text fields (``agentmem_core.audit.encode_entry``), stored as given. The
+    backend assigns each entry a position that increases with every append (Valkey: the stream id; SQLite:
+    a counter), unique in the store. Valkey trims approximately (``MAXLEN ~``), never below ``cap``.
+
+    Result: the positions assigned, in order.
+    """
+
+    entries: tuple[Mapping[str, str], ...]
+    cap: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRange:
+    """Up to ``count`` audit entries, newest first, strictly before position ``before``.
+
+    ``before=None`` starts from the newest entry.
+
+    Result: ``[(position, {field: text})]``, newest first; fewer than ``count`` means the log is exhausted.
+    """
+
+    before: str | None
+    count: int
+
+
+AuditOp = AuditAppend | AuditRange
+"""The audit-trail operations (storage operations as those of :data:`Op`)."""

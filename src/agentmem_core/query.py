@@ -38,6 +38,7 @@ from agentmem_core._encoding import encode_tag, namespace_token
 from agentmem_core._records import normalise_namespace, scope_value
 from agentmem_core.config import Kind
 from agentmem_core.errors import InvalidMemoryError, QueryTooComplexError
+from agentmem_core.facts import FACT_TOKEN, SUPERSEDED_TOKEN, decode_state, normalise_subject, subject_token
 from agentmem_core.schema import F, decode_memory, decode_metadata
 from agentmem_core.types import Memory
 
@@ -51,6 +52,7 @@ __all__ = [
     "TagIn",
     "leaf_size",
     "parse_metadata_filter",
+    "recall_filter",
     "render_query",
     "to_filter",
 ]
@@ -84,6 +86,10 @@ class MemoryFilter:
         created_after: ``created_at >= created_after``.
         created_before: ``created_at < created_before``.
         metadata: metadata conditions (see module docs).
+        subjects: facts of one of these (normalised) subjects (``remember(..., subject=...)``).
+        fact: ``True``: facts only (memories with a subject), ``False``: no facts, ``None``: both.
+        current: ``True``: memories that hold now (no superseded or retracted fact), ``False``: only the
+            superseded and retracted facts (history), ``None``: both. Recall defaults to ``True``.
     """
 
     namespace: tuple[str, ...] | None = None
@@ -98,6 +104,11 @@ class MemoryFilter:
     created_before: float | None = None
     metadata: tuple[MetadataCondition, ...] = field(default=())
     any_of: tuple[MemoryFilter, ...] = field(default=())
+    subjects: tuple[str, ...] | None = None
+    current: bool | None = None
+    fact: bool | None = None
+    current_on_client: bool = False
+    """Check ``current`` on the client, not in the index (set by :meth:`within_budget`)."""
     numeric_keys: frozenset[str] = field(default=frozenset())
     """The store's declared numeric metadata keys (bound per operation by :meth:`with_numeric`)."""
 
@@ -124,6 +135,9 @@ class MemoryFilter:
         created_before: float | None = None,
         metadata: Mapping[str, Any] | None = None,
         any_of: Sequence[Mapping[str, Any] | MemoryFilter] | None = None,
+        subject: str | Sequence[str] | None = None,
+        current: bool | None = None,
+        fact: bool | None = None,
     ) -> MemoryFilter:
         """Validate user arguments into a filter.
 
@@ -143,7 +157,19 @@ class MemoryFilter:
             ):
                 raise InvalidMemoryError(f"{label} must be a Unix timestamp, got {bound!r}")
         kind_values = None if kinds is None else tuple(Kind.parse(k) for k in _as_seq(kinds))
+        for label, flag in (("current", current), ("fact", fact)):
+            if flag is not None and not isinstance(flag, bool):
+                raise InvalidMemoryError(f"{label} must be True, False or None, got {flag!r}")
+        subjects = None
+        if subject is not None:
+            values = (subject,) if isinstance(subject, str) else subject
+            if not isinstance(values, Sequence):
+                raise InvalidMemoryError("subject must be a string or a list of strings")
+            subjects = tuple(dict.fromkeys(normalise_subject(v) for v in values))
         return cls(
+            subjects=subjects,
+            current=current,
+            fact=fact,
             namespace=None if namespace is None else normalise_namespace(namespace),
             # an empty prefix matches everything: treat it as "no prefix" (so it cannot pass for a scope)
             namespace_prefix=normalise_namespace(namespace_prefix) or None
@@ -197,7 +223,25 @@ class MemoryFilter:
         out.extend(c.leaf() for c in self.metadata if c.pushable(self.numeric_keys))
         if self.any_of and self._any_of_pushable():
             out.append(AnyOf(tuple(tuple(g.scope_leaves()) for g in self.any_of)))
+        if self.subjects is not None:
+            out.append(TagIn(F.X_META, tuple(subject_token(s) for s in self.subjects)))
+        if self.current is not None and not self.current_on_client:
+            out.append(TagIn(F.X_META, (SUPERSEDED_TOKEN,), negate=self.current))
+        if self.fact is not None:
+            out.append(TagIn(F.X_META, (FACT_TOKEN,), negate=not self.fact))
         return out
+
+    def within_budget(self, max_leaves: int, spare: int = 1) -> MemoryFilter:
+        """The filter with ``current`` checked on the client when its leaf would not leave ``spare``.
+
+        Recall adds ``current=True`` to every filter: it must not cost a caller's filter its place in the
+        engine's predicate budget, nor the lexical channel its term predicate.
+        """
+        if self.current is None or self.current_on_client:
+            return self
+        if sum(leaf_size(leaf) for leaf in self.leaves(0.0)) + spare <= max_leaves:
+            return self
+        return replace(self, current_on_client=True)
 
     def _any_of_pushable(self) -> bool:
         return all(not g.client_conditions and g.scope_leaves() for g in self.any_of)
@@ -217,11 +261,16 @@ class MemoryFilter:
             and self.created_after is None
             and self.created_before is None
             and not self.metadata
+            and self.subjects is None
+            and self.current is None
+            and self.fact is None
         )
 
     def is_unsatisfiable(self) -> bool:
         """Whether the filter can match nothing (e.g. an empty tag list or time range)."""
         if self.tags is not None and not self.tags:
+            return True
+        if self.subjects is not None and not self.subjects:
             return True
         if self.kinds is not None and not self.kinds:
             return True
@@ -252,14 +301,21 @@ class MemoryFilter:
             return False
         if not all(c.matches(memory.metadata) for c in self.metadata):
             return False
+        if self.subjects is not None and memory.subject not in self.subjects:
+            return False
+        if self.current is not None and memory.current != self.current:
+            return False
+        if self.fact is not None and (memory.subject is not None) != self.fact:
+            return False
         return not self.any_of or any(g.matches(memory, now) for g in self.any_of)
 
     def client_fields(self) -> tuple[str, ...]:
         """The stored fields :meth:`client_predicate` reads from a search row (``()`` when it is None)."""
         groups = bool(self.any_of) and not self._any_of_pushable()
+        fact = (F.FACT,) if self.current_on_client else ()
         if groups:
-            return (F.METADATA, F.SOURCE, F.TAGS, F.KIND, F.CREATED_AT)
-        return (F.METADATA,) if self.client_conditions else ()
+            return (F.METADATA, F.SOURCE, F.TAGS, F.KIND, F.CREATED_AT, *fact)
+        return (F.METADATA, *fact) if self.client_conditions else fact
 
     def client_predicate(self) -> Callable[[Mapping[str, Any]], bool] | None:
         """Predicate on a search row's stored fields for what the index cannot evaluate.
@@ -268,10 +324,15 @@ class MemoryFilter:
         """
         conditions = self.client_conditions
         groups = self.any_of if self.any_of and not self._any_of_pushable() else ()
-        if not conditions and not groups:
+        current = self.current if self.current_on_client else None
+        if not conditions and not groups and current is None:
             return None
 
         def check(fields: Mapping[str, Any]) -> bool:
+            if current is not None:
+                state = decode_state(fields.get(F.FACT))
+                if (state is None or state.current) != current:
+                    return False
             if conditions:
                 metadata = decode_metadata(fields.get(F.METADATA))
                 if not all(c.matches(metadata) for c in conditions):
@@ -356,7 +417,26 @@ class FilterArgs(TypedDict, total=False):
     created_before: float | None
     metadata: Mapping[str, Any] | None
     any_of: Sequence[Mapping[str, Any] | MemoryFilter] | None
+    subject: str | Sequence[str] | None
+    current: bool | None
+    fact: bool | None
     filter: MemoryFilter | None
+
+
+def recall_filter(args: FilterArgs, history: bool) -> MemoryFilter:
+    """The filter of a recall: :func:`to_filter`, current memories only.
+
+    Unless ``history`` or the filter's ``current`` says otherwise (a superseded fact is history). A
+    ``current`` the caller gives is pushed into the index (``current=False`` selects the few facts that
+    are history).
+    """
+    flt = to_filter(args)
+    if history or flt.current is not None:
+        return flt
+    # Checked on the client, from a field every candidate row carries: as a leaf it would turn an
+    # unfiltered KNN into a filtered one (RediSearch then scans the index), for the few facts that are
+    # history; the KNN widens when they leave fewer than k.
+    return replace(flt, current=True, current_on_client=True)
 
 
 def to_filter(args: FilterArgs) -> MemoryFilter:

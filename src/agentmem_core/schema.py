@@ -18,6 +18,7 @@ from typing import Any, Literal
 from agentmem_core._encoding import Keys
 from agentmem_core.config import IndexConfig, Kind
 from agentmem_core.errors import BackendError
+from agentmem_core.facts import decode_state
 from agentmem_core.types import Memory, make_memory
 
 __all__ = ["DISTANCE_ALIAS", "F", "IndexSpec", "NEVER", "format_number", "rank_fields"]
@@ -65,6 +66,8 @@ class F:
     """The memory's vectors after the first (``remember(texts=...)``), concatenated float32 blobs; each is
     also indexed as a child document ``<memory key>:<n>`` (``NV`` of them) that KNN finds."""
     NV = "nv"
+    FACT = "fact"
+    """A fact's subject and supersession state (``agentmem_core.facts``); absent on other memories."""
     OPT = "opt"
     """``"<seq>|<ttl>|<flags>|<caller id>"``, packed into one field because every field a recall reads
     costs server time on every hit: the scope's write sequence (set by the write script; ties of
@@ -113,6 +116,7 @@ STORED_FIELDS: tuple[str, ...] = (
     F.METADATA,
     F.KEY,
     F.OPT,
+    F.FACT,
 )
 """Fields a read returns (never the vector blob: parsing it is most of a naive recall's cost)."""
 
@@ -189,7 +193,7 @@ def rank_fields(*, lexical: bool, metadata: bool = False, extra: Sequence[str] =
     expired key still comes back as a nil row (RETURN at least one real field), and the client checks it.
     ``extra`` are the stored fields a client-side filter reads (``MemoryFilter.client_fields``).
     """
-    out = [F.IMPORTANCE, F.CREATED_AT, F.EXPIRES_AT]
+    out = [F.IMPORTANCE, F.CREATED_AT, F.EXPIRES_AT, F.FACT]  # FACT: a fact stands for its sources
     if metadata and F.METADATA not in extra:
         out.append(F.METADATA)
     out.extend(f for f in extra if f not in out)
@@ -293,6 +297,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             access, last, dup = stats
         sequence, ttl, embedded, external = unpack_opt(get(F.OPT))
         raw_kind = get(F.KIND)
+        fact = decode_state(raw_fact) if (raw_fact := get(F.FACT)) else None
         kind = _KINDS.get(raw_kind) if raw_kind else Kind.SEMANTIC
         if kind is None:
             kind = Kind(_text(raw_kind))
@@ -320,6 +325,10 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             ttl=ttl,
             vector=None,
             vectors=None,
+            subject=None if fact is None else fact.subject,
+            valid_until=None if fact is None else fact.valid_until,
+            superseded_by=None if fact is None else fact.superseded_by,
+            derived_from=() if fact is None else fact.sources,
         )
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError, KeyError) as exc:
         raise BackendError(f"memory {memory_id} has an unreadable field: {exc}") from exc

@@ -54,6 +54,13 @@ class Memory:
             With several vectors (``remember(texts=...)``) it is the first.
         vectors: every stored embedding, in the order of the texts they embed, from the same reads as
             ``vector`` (one for a memory of its content); ``None`` when ``vector`` is.
+        subject: a fact's normalised subject (``remember(..., subject=...)``), ``None`` for other memories.
+            A fact holds from its ``created_at`` (when it was stated).
+        valid_until: when a fact stopped holding: a newer statement of its subject superseded it, or it was
+            retracted; ``None`` while it is current (and for memories that are no fact).
+        superseded_by: the id of the fact that superseded it (``None`` while current, or when retracted).
+        derived_from: the ids of the memories a fact was distilled from (``consolidate_facts``); recall
+            returns the fact in their place when both would be hits.
     """
 
     id: str
@@ -79,6 +86,15 @@ class Memory:
     ttl: float | None = None
     vector: tuple[float, ...] | None = None
     vectors: tuple[tuple[float, ...], ...] | None = None
+    subject: str | None = None
+    valid_until: float | None = None
+    superseded_by: str | None = None
+    derived_from: tuple[str, ...] = ()
+
+    @property
+    def current(self) -> bool:
+        """Whether it holds now: ``False`` only for a fact that was superseded or retracted."""
+        return self.valid_until is None
 
 
 _T = TypeVar("_T")

@@ -52,3 +52,18 @@ async def test_the_async_store_reloads_in_order_too(valkey_url: str, unique_name
         assert updated.importance == 0.7
     finally:
         await store.close()
+
+
+def test_an_audit_entry_batched_after_a_flushed_script_is_logged_once(
+    valkey_url: str, unique_name: str
+) -> None:
+    with MemoryStore.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(16)) as store:
+        store.setup()
+        memory_id = store.remember("tea", user_id="u", id="caller-1")  # a caller id: forget releases it
+        admin = valkey.Valkey.from_url(valkey_url)
+        try:
+            admin.script_flush()
+            assert store.forget(memory_id)  # its ReleaseIds script and the audit XADD share a batch
+        finally:
+            admin.close()
+        assert [e.action for e in store.audit()] == ["forget", "remember"]

@@ -278,8 +278,9 @@ def test_public_exports_are_pinned() -> None:
 
     assert sorted(agentmem_core.__all__) == sorted(
         [
-            "DAY", "AgentMemError", "AsyncMemoryStore", "BackendConnectionError", "BackendError",
-            "ConfigurationError", "DimensionMismatchError", "EmbeddingError", "EngineInfo", "ImportResult",
+            "DAY", "AgentMemError", "AsyncMemoryStore", "AuditEntry", "BackendConnectionError",
+            "BackendError", "ConfigurationError", "ConsolidationResult", "DimensionMismatchError",
+            "EmbeddingError", "EngineInfo", "FactsResult", "ImportResult", "ModelError",
             "IndexConfig",
             "IndexNotFoundError", "InvalidMemoryError", "InvalidVectorError", "Kind", "Memory",
             "MemoryFilter", "MemoryInput", "MemoryStore", "NearMiss", "NotFoundError", "Page",

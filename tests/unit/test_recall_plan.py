@@ -67,7 +67,8 @@ def test_knn_returns_only_ranking_fields_and_no_expiry_leaf() -> None:
         .args
     )
     returned = args[args.index("RETURN") + 2 : args.index("LIMIT")]
-    assert returned == ("am_distance", F.IMPORTANCE, F.CREATED_AT, F.EXPIRES_AT)
+    # FACT: recall checks "current" on the client and pairs a distilled fact with its sources
+    assert returned == ("am_distance", F.IMPORTANCE, F.CREATED_AT, F.EXPIRES_AT, F.FACT)
     assert F.CONTENT not in returned and F.EMBEDDING not in returned
     assert "x_expires_at" not in str(args[2])
     assert render_query(MemoryFilter().scope_leaves(), max_leaves=64) == "*"  # KNN accepts a match-all

@@ -16,6 +16,7 @@ from typing import Any
 
 from agentmem_core import ops
 from agentmem_core._encoding import Keys
+from agentmem_core._lease_scripts import LEASE_ACQUIRE, LEASE_RELEASE
 from agentmem_core._parse import as_text, pairs, parse_filter_search, parse_search, returned_rows
 from agentmem_core._plan import Call, Command, ScriptCall
 from agentmem_core._scripts import (
@@ -198,6 +199,7 @@ def _update(v: ValkeyOps, op: ops.Update) -> list[Command]:
                 "" if op.ttl_ms is None else op.ttl_ms,
                 op.expires_at,
                 op.ttl_seconds,
+                "" if op.fact_tokens is None else "=" + "|".join(op.fact_tokens),
                 len(flat) // 2,
                 *flat,
                 *op.removed,
@@ -469,6 +471,57 @@ def _write_config(v: ValkeyOps, op: ops.WriteConfig) -> list[Command]:
     return [Call(("HSET", v.keys.config, *flat))] if flat else []
 
 
+# -- leases (_lease_scripts.py) ------------------------------------------------------------------------------
+def _lease_key(v: ValkeyOps, name: str) -> str:
+    # one plain key per lease, outside every scope's hash tag (a lease may outlive or span scopes)
+    return f"{v.keys.prefix}lease:{name}"
+
+
+def _acquire_lease(v: ValkeyOps, op: ops.AcquireLease) -> list[Command]:
+    return [ScriptCall(LEASE_ACQUIRE, (_lease_key(v, op.name),), (op.holder, op.ttl_ms))]
+
+
+def _release_lease(v: ValkeyOps, op: ops.ReleaseLease) -> list[Command]:
+    return [ScriptCall(LEASE_RELEASE, (_lease_key(v, op.name),), (op.holder,))]
+
+
+# -- the audit trail (agentmem_core.audit) -------------------------------------------------------------------
+def _audit_key(v: ValkeyOps) -> str:
+    # one stream per store, outside every scope's hash tag: entries span scopes, and on a cluster its XADD
+    # and XREVRANGE are plain commands the cluster pipeline routes to the stream's own slot
+    return f"{v.keys.prefix}audit"
+
+
+def _audit_append(v: ValkeyOps, op: ops.AuditAppend) -> list[Command]:
+    key = _audit_key(v)
+    commands: list[Command] = []
+    for entry in op.entries:
+        flat = [x for name, value in entry.items() for x in (name, value)]
+        # "~": the server trims whole macro nodes only (cheap), so it keeps at least cap, a little more
+        commands.append(Call(("XADD", key, "MAXLEN", "~", op.cap, "*", *flat)))
+    return commands
+
+
+def _audit_append_result(
+    v: ValkeyOps, op: ops.AuditAppend, _c: Sequence[Command], replies: Sequence[Any]
+) -> list[str]:
+    return [as_text(position) for position in replies]
+
+
+def _audit_range(v: ValkeyOps, op: ops.AuditRange) -> list[Command]:
+    end = "+" if op.before is None else f"({op.before}"  # "(": exclusive, so pages never overlap
+    return [Call(("XREVRANGE", _audit_key(v), end, "-", "COUNT", op.count))]
+
+
+def _audit_range_result(
+    v: ValkeyOps, op: ops.AuditRange, _c: Sequence[Command], replies: Sequence[Any]
+) -> list[tuple[str, dict[str, str]]]:
+    return [
+        (as_text(position), {as_text(k): as_text(value) for k, value in pairs(fields).items()})
+        for position, fields in replies[0]
+    ]
+
+
 _COMMANDS: dict[type, Translate] = {
     ops.Knn: _knn, ops.FilterSearch: _filter, ops.Write: _write, ops.Merge: _merge, ops.Update: _update,
     ops.Delete: _delete, ops.Fetch: _fetch, ops.Refresh: _refresh, ops.ReadMemories: _read,
@@ -478,6 +531,8 @@ _COMMANDS: dict[type, Translate] = {
     ops.EvictionSample: _eviction, ops.Register: _register, ops.Unregister: _unregister,
     ops.AllScopes: _all_scopes, ops.ScopeDescriptors: _scope_descriptors, ops.ScopeIndexRange: _index_range,
     ops.DropScopeIndexMembers: _drop_members, ops.ReadConfig: _read_config, ops.WriteConfig: _write_config,
+    ops.AcquireLease: _acquire_lease, ops.ReleaseLease: _release_lease,
+    ops.AuditAppend: _audit_append, ops.AuditRange: _audit_range,
 }  # fmt: skip
 _RESULTS: dict[type, Parse] = {
     ops.Knn: _knn_result, ops.FilterSearch: _filter_result, ops.Write: _write_result, ops.Merge: _int_result,
@@ -490,4 +545,6 @@ _RESULTS: dict[type, Parse] = {
     ops.Register: _none_result, ops.Unregister: _none_result, ops.AllScopes: _descriptors_result,
     ops.ScopeDescriptors: _scope_descriptors_result, ops.ScopeIndexRange: _bytes_result,
     ops.DropScopeIndexMembers: _int_result, ops.ReadConfig: _pairs_result, ops.WriteConfig: _none_result,
+    ops.AcquireLease: _bool_result, ops.ReleaseLease: _bool_result,
+    ops.AuditAppend: _audit_append_result, ops.AuditRange: _audit_range_result,
 }  # fmt: skip

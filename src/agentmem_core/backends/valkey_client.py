@@ -29,13 +29,24 @@ def _reload_plan(commands: Sequence[Command], replies: list[Any]) -> list[int]:
     NOSCRIPT comes after a script flush, a restart or a failover. Sent again: the scripts that failed,
     and every plain command after the first of them (those ran before the failed scripts did, so a read
     would miss their effect). Plain commands are reads or idempotent writes (HSET, ZADD, ZREM, HDEL), so
-    running one twice is harmless; scripts that succeeded are not run again.
+    running one twice is harmless; scripts that succeeded are not run again. The one plain write that is
+    not idempotent, an audit entry's XADD, is never sent again: its first reply stands, and an entry's
+    place relative to the script it follows does not matter.
     """
     failed = [i for i, r in enumerate(replies) if is_noscript(r) and isinstance(commands[i], ScriptCall)]
     if not failed:
         return []
     first = failed[0]
-    return [i for i in range(first, len(commands)) if i in failed or isinstance(commands[i], Call)]
+    return [
+        i
+        for i in range(first, len(commands))
+        if i in failed or (isinstance(commands[i], Call) and not _appends(commands[i]))
+    ]
+
+
+def _appends(command: Command) -> bool:
+    """Whether a command appends (XADD): sent twice, it would log twice."""
+    return isinstance(command, Call) and str(command.args[0]).upper() == "XADD"
 
 
 def _args(command: Command) -> tuple[Any, ...]:

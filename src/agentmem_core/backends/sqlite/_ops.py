@@ -17,9 +17,12 @@ import numpy as np
 from agentmem_core import ops
 from agentmem_core._encoding import parse_id
 from agentmem_core.errors import BackendError
+from agentmem_core.facts import FACT_TOKEN_PREFIX
 from agentmem_core.schema import STATS_FIELDS, F
 
+from ._audit import audit_append, audit_range
 from ._filters import CHILD_SKIP, memory_mask, row_mask
+from ._leases import acquire_lease, release_lease
 from ._tx import Tx, parse_integer, parse_score, text, wrong_args
 from ._vectors import nearest
 
@@ -250,11 +253,25 @@ def _update(tx: Tx, op: ops.Update) -> bool:
         elif name == F.VX:
             tx.drop_vectors(op.id, first=False)
         fields.pop(name, None)
+    meta_touched = op.fact_tokens is not None or F.X_META in op.set_fields or F.X_META in op.removed
+    if meta_touched:  # x_meta: the metadata's tokens and a fact's ("f...") change apart
+        held_tokens = [t for t in (before.get(F.X_META) or "").split("|") if t]
+        own = [t for t in held_tokens if not t.startswith(FACT_TOKEN_PREFIX)]
+        fact = [t for t in held_tokens if t.startswith(FACT_TOKEN_PREFIX)]
+        if F.X_META in op.set_fields or F.X_META in op.removed:
+            own = [t for t in (op.set_fields.get(F.X_META) or "").split("|") if t]
+        if op.fact_tokens is not None:
+            fact = list(op.fact_tokens)
+        if own or fact:
+            fields[F.X_META] = "|".join(own + fact)
+        else:
+            fields.pop(F.X_META, None)
     ttl = op.ttl_ms
     if ttl is not None:
         deadline = tx.now_ms + int(ttl)
     tx.save(op.id, fields, deadline)
-    tx.index(op.id, fields, [n for n, _ in changes] + list(op.removed), old=before)
+    touched = [n for n, _ in changes] + list(op.removed) + ([F.X_META] if meta_touched else [])
+    tx.index(op.id, fields, touched, old=before)
     if op.kind != "" and op.kind != current:
         if tx.zscore("z", tag, op.id) is not None:
             tx.hincrby(tag, current, -1)
@@ -550,6 +567,8 @@ HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
     ops.EvictionSample: _eviction, ops.Register: _register, ops.Unregister: _unregister,
     ops.AllScopes: _all_scopes, ops.ScopeDescriptors: _scope_descriptors, ops.ScopeIndexRange: _index_range,
     ops.DropScopeIndexMembers: _drop_members, ops.ReadConfig: _read_config, ops.WriteConfig: _write_config,
+    ops.AcquireLease: acquire_lease, ops.ReleaseLease: release_lease,
+    ops.AuditAppend: audit_append, ops.AuditRange: audit_range,
 }  # fmt: skip
 """The handler of each operation type."""
 
@@ -557,6 +576,7 @@ READ_ONLY = frozenset({
     ops.Knn, ops.FilterSearch, ops.ReadMemories, ops.ReadCounters, ops.Exists, ops.ResolveIds, ops.ScopeSize,
     ops.ScopeMembers, ops.ScopeByTime, ops.EvictionSample, ops.AllScopes, ops.ScopeDescriptors,
     ops.ScopeIndexRange, ops.ReadConfig,
+    ops.AuditRange,
 })  # fmt: skip
 """Operations that never write (a batch of only these runs in a read transaction; Fetch without reinforce
 is one too)."""

@@ -14,6 +14,8 @@ zs         the scope ZSETs: ``k`` = ``z`` (by created_at), ``x`` (expiring ``kin
 counts     the scope count hashes (per kind, and ``#seq``)
 scopes     the scope registry; ``scopeix`` the scope index (BLOB members sort bytewise, like ZRANGEBYLEX)
 aliases    caller id -> scope tag; ``config`` the live configuration; ``meta`` the index settings
+lease      the leases (``_leases.py``): name -> holder and deadline (ms, as ``mem``'s)
+audit      the audit log (``_audit.py``): seq -> entry fields (JSON object), capped, newest kept
 gen        one counter, bumped by every transaction that changes memories, vectors or index entries
            (invalidates other processes' vector caches and their postings)
 =========  ===========================================================================================
@@ -34,6 +36,9 @@ from agentmem_core.errors import (
 )
 from agentmem_core.schema import IndexSpec, numeric_field
 
+from ._audit import AUDIT_DDL
+from ._leases import LEASE_DDL
+
 __all__ = ["FORMAT", "Meta", "Tables", "connect", "ensure_schema", "read_meta"]
 
 FORMAT = "1"
@@ -44,7 +49,7 @@ BUSY_TIMEOUT_MS = 10_000
 
 _TABLES = (
     "mem", "vec", "tok", "num", "stats", "zs", "counts", "scopes", "scopeix", "aliases", "config", "meta",
-    "gen",
+    "gen", "lease", "audit",
 )  # fmt: skip
 
 _DDL = (
@@ -72,6 +77,8 @@ _DDL = (
     "CREATE TABLE IF NOT EXISTS {meta} (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {gen} (one INTEGER PRIMARY KEY CHECK (one = 0), v INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO {gen} (one, v) VALUES (0, 0)",
+    LEASE_DDL,
+    AUDIT_DDL,
 )
 
 
