@@ -40,6 +40,9 @@ from agentmem_core.testing.conformance import (
     StoreWithCapacityMatchesModel,
     run_machine,
 )
+from agentmem_core.testing.lifecycle import (
+    run_lifecycle_conformance,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -227,3 +230,7 @@ def test_forget_by_scope_with_a_filter_deletes_memories_with_caller_ids(store_ur
         assert store.count(source="me") == 1
         assert store.forget_by_scope(source="me") == 1  # before the fix: nothing deleted, 0
         assert store.get("id-1") is None
+
+
+def test_the_lifecycle_rules_hold(store_url: str) -> None:
+    run_lifecycle_conformance(backend_for(store_url))

@@ -57,6 +57,7 @@ from agentmem_core import (
     _records,
 )
 from agentmem_core.embeddings import HashingEmbedder
+from agentmem_core.testing.lifecycle import run_lifecycle_conformance
 from agentmem_core.testing.model import ReferenceModel, recall_page_problems
 
 __all__ = [
@@ -620,9 +621,11 @@ def run_machine(machine: type[StoreMatchesModel], backend: ConformanceBackend, c
 def run_conformance(backend: ConformanceBackend, *, quick: bool = False) -> None:
     """The contract suite: random operation sequences on ``backend``'s stores and on the reference model.
 
-    Runs the state machine without and with a capacity (eviction). ``quick`` draws fewer examples (a
+    Runs the state machine without and with a capacity (eviction), then the lifecycle checks (facts,
+    leases, the audit log: :mod:`agentmem_core.testing.lifecycle`). ``quick`` draws fewer examples (a
     smoke run). Raises ``AssertionError`` (with Hypothesis' shrunk sequence) where the backend differs.
     """
+    run_lifecycle_conformance(backend)
     base = settings(STEPS, max_examples=20) if quick else STEPS
     run_machine(StoreMatchesModel, backend, base)
     run_machine(
