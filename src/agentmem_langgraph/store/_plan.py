@@ -27,7 +27,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-from agentmem_core import Memory, MemoryInput, Page, RecallResult
+from agentmem_core import Kind, Memory, MemoryInput, Page, RecallResult
 
 __all__ = [
     "MAX_DEPTH",
@@ -346,10 +346,22 @@ def _when(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
+def item_value(memory: Memory) -> dict[str, Any]:
+    """An item's value: what was put (kept in the metadata).
+
+    A summary or a fact the core wrote (``consolidate``, ``remember(subject=...)``) also shows its text, as
+    ``"content"``, so an agent can read it through the store and the memory tools.
+    """
+    value = dict(memory.metadata)
+    if (memory.kind is Kind.SUMMARY or memory.subject is not None) and "content" not in value:
+        value = {"content": memory.content, **value}
+    return value
+
+
 def to_item(memory: Memory) -> Item:
     """A core memory as a LangGraph item."""
     return Item(
-        value=dict(memory.metadata),
+        value=item_value(memory),
         key=memory.key or memory.id,
         namespace=memory.namespace,
         created_at=_when(memory.created_at),
@@ -362,7 +374,7 @@ def to_search_item(memory: Memory, score: float | None) -> SearchItem:
     return SearchItem(
         namespace=memory.namespace,
         key=memory.key or memory.id,
-        value=dict(memory.metadata),
+        value=item_value(memory),
         created_at=_when(memory.created_at),
         updated_at=_when(memory.updated_at),
         score=None if score is None else float(score),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -71,7 +72,7 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
         """
         path = sqlite_path(url)
         if path is not None:
-            backend = SqliteBackend(path, name=name)
+            backend = SqliteBackend(path, clock=dict(core_options or {}).get("clock", time.time), name=name)
             try:
                 yield cls(
                     backend, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options

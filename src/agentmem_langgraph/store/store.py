@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -76,7 +77,7 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
         path = sqlite_path(url)
         client: Any
         if path is not None:
-            client = SqliteBackend(path, name=name)
+            client = SqliteBackend(path, clock=dict(core_options or {}).get("clock", time.time), name=name)
         else:
             client = (valkey.ValkeyCluster if cluster else valkey.Valkey).from_url(url, **client_kwargs)
         try:

@@ -362,3 +362,25 @@ async def test_async_store_over_a_client(valkey_url: str, unique_name: str) -> N
         assert item is not None and item.value == {"x": 2}
     finally:
         await client.aclose()
+
+
+def test_summaries_and_facts_the_core_wrote_show_their_text(store: ValkeyMemoryStore) -> None:
+    class Summarizer:
+        max_input_chars = 10_000
+
+        def summarize(self, memories: Any) -> str:
+            return "Ana's Rome trip: hotel near Termini, hated the heat"
+
+        async def asummarize(self, memories: Any) -> str:
+            return self.summarize(memories)
+
+    for i, note in enumerate(["hotel near Termini", "too hot in July"]):
+        store.put(("trips", "rome"), f"n{i}", {"note": note})
+    store.core.consolidate(Summarizer(), namespace=("trips", "rome"))
+    store.core.remember("Ana lives in Berlin", subject="home_city", namespace=("trips", "rome"))
+    items = store.search(("trips", "rome"), limit=10)
+    texts = sorted(i.value["content"] for i in items)
+    assert texts == ["Ana lives in Berlin", "Ana's Rome trip: hotel near Termini, hated the heat"]
+    store.put(("trips", "rome"), "n9", {"note": "kept as given"})
+    assert store.get(("trips", "rome"), "n9").value == {"note": "kept as given"}  # what was put, exactly
+
