@@ -197,8 +197,11 @@ def _search_flow(settings: Settings, op: SearchOp) -> Flow[list[SearchItem]]:
     metadata = metadata_filter(op.filter)
     if metadata:
         scope["metadata"] = metadata
+    # facts a newer statement superseded are history: a search never returns them, with a query (recall's
+    # default) or without (the listing is told so)
+    listed = {**scope, "current": True}
     if not op.query or settings.fields is None:
-        memories = yield from _list_flow(scope, op.offset, op.limit, op.refresh_ttl)
+        memories = yield from _list_flow(listed, op.offset, op.limit, op.refresh_ttl)
         return [to_search_item(m, None) for m in memories]
     k = min(op.limit, MAX_DEPTH - op.offset)
     hits: RecallResult | tuple[()] = ()
@@ -222,11 +225,11 @@ def _search_flow(settings: Settings, op: SearchOp) -> Flow[list[SearchItem]]:
     if scored or op.offset == 0:
         n_scored = op.offset + len(scored)
     else:  # the offset skipped past every scored item: how many were there?
-        total = yield CoreCall("count", scope)
-        unindexed = yield CoreCall("count", {**scope, "tags": [UNINDEXED_TAG]})
+        total = yield CoreCall("count", listed)
+        unindexed = yield CoreCall("count", {**listed, "tags": [UNINDEXED_TAG]})
         n_scored = total - unindexed
     rest = yield from _list_flow(
-        {**scope, "tags": [UNINDEXED_TAG]},
+        {**listed, "tags": [UNINDEXED_TAG]},
         max(0, op.offset - n_scored),
         op.limit - len(scored),
         op.refresh_ttl,

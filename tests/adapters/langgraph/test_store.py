@@ -384,3 +384,12 @@ def test_summaries_and_facts_the_core_wrote_show_their_text(store: ValkeyMemoryS
     store.put(("trips", "rome"), "n9", {"note": "kept as given"})
     assert store.get(("trips", "rome"), "n9").value == {"note": "kept as given"}  # what was put, exactly
 
+
+
+def test_search_never_returns_superseded_facts(store: ValkeyMemoryStore) -> None:
+    ns = ("profile", "ana")
+    store.core.remember("Ana lives in Berlin", subject="home_city", namespace=ns, created_at=1000)
+    store.core.remember("Ana lives in Munich", subject="home_city", namespace=ns, created_at=2000)
+    listed = [i.value["content"] for i in store.search(ns, limit=10)]
+    found = [i.value["content"] for i in store.search(ns, query="where does Ana live", limit=10)]
+    assert listed == found == ["Ana lives in Munich"]
