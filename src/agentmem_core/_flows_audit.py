@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from agentmem_core._context import Context
+from agentmem_core._encoding import is_memory_id, local_id_for_caller_id
 from agentmem_core._plan import Flow, batch, expect
 from agentmem_core._records import scope_of, scope_value
 from agentmem_core.audit import ACTIONS, AuditEntry, decode_entry
@@ -156,12 +157,21 @@ def audit_flow(
     wanted_scope = _scope_filter(scope_fields)
     filtering = bool(wanted_scope) or any(x is not None for x in (low, high, wanted_actions, wanted_id))
 
+    # Entries name memories by their storage id; a caller's own id (remember(id=...), every CrewAI record)
+    # is the storage id's local part (a digest of it), whatever the scope, and after a forget as before.
+    local = None if wanted_id is None or is_memory_id(wanted_id) else local_id_for_caller_id(wanted_id)
+
+    def concerns(entry: AuditEntry) -> bool:
+        if wanted_id is None or entry.concerns(wanted_id):
+            return True
+        return local is not None and any(len(i) == 32 and i[16:] == local for i in entry.ids)
+
     def keep(entry: AuditEntry) -> bool:
         return (
             (low is None or entry.at >= low)
             and (high is None or entry.at <= high)
             and (wanted_actions is None or entry.action in wanted_actions)
-            and (wanted_id is None or entry.concerns(wanted_id))
+            and concerns(entry)
             and _in_scope(entry, wanted_scope)
         )
 

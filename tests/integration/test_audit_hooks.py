@@ -112,3 +112,13 @@ async def test_entries_list_at_most_a_hundred_ids_and_count_them_all(mem: Facade
     ids = await mem.remember_many([{"content": f"n{i}", **ANA} for i in range(150)])
     (entry,) = await mem.audit(actions=["remember"])
     assert entry.count == 150 and len(entry.ids) == 100 and set(entry.ids) <= set(ids)
+
+
+async def test_a_memory_with_a_caller_id_is_found_by_that_id(mem: Facade) -> None:
+    memory_id = await mem.remember("passport number", id="passport-ana", **ANA)
+    assert memory_id == "passport-ana"
+    await mem.update(memory_id, importance=0.9)
+    await mem.forget(memory_id)  # found after the forget too (the alias is gone by then)
+    found = await mem.audit(memory_id="passport-ana")
+    assert [e.action for e in found] == ["forget", "update", "remember"]
+    assert await mem.audit(memory_id="someone-else") == []

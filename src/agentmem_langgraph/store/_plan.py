@@ -352,11 +352,14 @@ def _when(seconds: float) -> datetime:
 def item_value(memory: Memory) -> dict[str, Any]:
     """An item's value: what was put (kept in the metadata).
 
-    A summary or a fact the core wrote (``consolidate``, ``remember(subject=...)``) also shows its text, as
-    ``"content"``, so an agent can read it through the store and the memory tools.
+    A memory this store did not put (a summary or a fact the core wrote, ``consolidate`` and
+    ``remember(subject=...)``; a record another framework wrote in the same namespace, which has no
+    LangGraph key) also shows its text, as ``"content"``, so an agent can read it through the store and
+    the memory tools.
     """
     value = dict(memory.metadata)
-    if (memory.kind is Kind.SUMMARY or memory.subject is not None) and "content" not in value:
+    foreign = memory.key is None or memory.kind is Kind.SUMMARY or memory.subject is not None
+    if foreign and "content" not in value:
         value = {"content": memory.content, **value}
     return value
 

@@ -393,3 +393,11 @@ def test_search_never_returns_superseded_facts(store: ValkeyMemoryStore) -> None
     listed = [i.value["content"] for i in store.search(ns, limit=10)]
     found = [i.value["content"] for i in store.search(ns, query="where does Ana live", limit=10)]
     assert listed == found == ["Ana lives in Munich"]
+
+
+def test_records_another_adapter_wrote_show_their_text(store: ValkeyMemoryStore) -> None:
+    # a CrewAI record: a caller id, no key, its text in content, its own metadata
+    store.core.remember("Ana collects Miles & More", namespace=("travel", "ana"), id="crew-1",
+                        metadata={"crewai:categories": ["loyalty"]})  # fmt: skip
+    (item,) = store.search(("travel",), limit=5)
+    assert item.value == {"content": "Ana collects Miles & More", "crewai:categories": ["loyalty"]}
