@@ -315,6 +315,13 @@ class StoreBase:
         self._translation = None
         return result.engine
 
+    def now(self) -> float:
+        """The store's time (Unix seconds): its injected ``clock``, else the real time.
+
+        Adapters stamp what they write with it, so a clock given to the store moves them too.
+        """
+        return float(self._clock())
+
     @property
     def hybrid_enabled(self) -> bool:
         """Whether text recalls use the lexical (BM25) channel next to the vector channel."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -302,7 +301,7 @@ class ValkeyChatStore(AsyncDBChatStore):
 
     # -- writes ----------------------------------------------------------------------------------------
     def _batch_time(self) -> float:
-        self._last_time = next_timestamp(self._last_time, time.time())
+        self._last_time = next_timestamp(self._last_time, self._core.now())  # the store's clock
         return self._last_time
 
     def _check_sizes(self, contents: Sequence[str]) -> None:

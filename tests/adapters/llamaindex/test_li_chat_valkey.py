@@ -263,21 +263,41 @@ def test_serialises_its_configuration_only(make_valkey_chat: Make) -> None:
     assert ValkeyChatStore.class_name() == "ValkeyChatStore"
 
 
-async def test_order_survives_a_wall_clock_stepping_back(
-    valkey_chat: ValkeyChatStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One store's batches get strictly increasing times, whatever the wall clock does."""
-    import agentmem_llamaindex.chat_store as module
-
-    readings = iter([1_000_000.5, 999_000.0, 999_000.0, 1_000_000.5])
+async def test_order_survives_a_wall_clock_stepping_back(make_valkey_chat: Make) -> None:
+    """One store's batches get strictly increasing times, whatever the store's clock does."""
 
     class SteppingClock:
-        @staticmethod
-        def time() -> float:
-            return next(readings)
+        now = 1_000_000.5
 
-    monkeypatch.setattr(module, "time", SteppingClock)
-    for batch in (msgs("first"), msgs("second", "third"), msgs("fourth"), msgs("fifth")):
-        await valkey_chat.add_messages("clock", batch)
-    monkeypatch.undo()
-    assert texts(await valkey_chat.get_messages("clock")) == ["first", "second", "third", "fourth", "fifth"]
+        def __call__(self) -> float:
+            return self.now
+
+    clock = SteppingClock()
+    chat = make_valkey_chat(core_options={"clock": clock})
+    await chat.asetup()
+    for reading, batch in zip(
+        (1_000_000.5, 999_000.0, 999_000.0, 1_000_000.5), (msgs("first"), msgs("second", "third"),
+                                                          msgs("fourth"), msgs("fifth"))
+    ):  # fmt: skip
+        clock.now = reading
+        await chat.add_messages("clock", batch)
+    assert texts(await chat.get_messages("clock")) == ["first", "second", "third", "fourth", "fifth"]
+
+
+async def test_messages_are_stamped_by_the_core_store_clock(valkey_url: str, unique_name: str) -> None:
+    from llama_index.core.llms import ChatMessage
+
+    class Clock:
+        now = 1_500_000_000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    chat = ValkeyChatStore.from_url(valkey_url, name=unique_name, core_options={"clock": Clock()})
+    await chat.asetup()
+    try:
+        await chat.add_message("s1", ChatMessage(role="user", content="hello"))
+        (memory,) = (await chat.core.list(limit=5)).memories
+        assert 1_500_000_000.0 <= memory.created_at < 1_500_000_001.0  # not the wall clock
+    finally:
+        await chat.aclose()
