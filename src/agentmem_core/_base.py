@@ -42,6 +42,7 @@ from agentmem_core._flows_write import (
     update_flow,
 )
 from agentmem_core._plan import Embed, Flow, batch, expect
+from agentmem_core._query_cache import QueryCache, QueryCacheStats
 from agentmem_core._records import MemoryInput, check_importance, scope_of
 from agentmem_core.backends.valkey import ValkeyOps
 from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
@@ -197,6 +198,7 @@ class StoreBase:
         self._unusable: AgentMemError | None = None
         self._cluster = backend is None and is_cluster(client)
         self._translation: ValkeyOps | None = None
+        self._queries = QueryCache(config.query_cache_size)
 
     # -- context ---------------------------------------------------------------------------------------
     def _valkey_ops(self) -> ValkeyOps:
@@ -314,6 +316,10 @@ class StoreBase:
         self.engine, self.spec, self._lexical = result.engine, result.spec, result.lexical
         self._translation = None
         return result.engine
+
+    def query_cache_stats(self) -> QueryCacheStats:
+        """Hits and misses of the query-embedding cache (``StoreConfig.query_cache_size``)."""
+        return self._queries.stats()
 
     def now(self) -> float:
         """The store's time (Unix seconds): its injected ``clock``, else the real time.

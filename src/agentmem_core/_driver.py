@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
+
 from agentmem_core._plan import Batch, Embed, Flow, Invoke
+from agentmem_core._query_cache import QueryCache
 from agentmem_core.embeddings import Embedder
 from agentmem_core.errors import AgentMemError, EmbeddingError, ModelError
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
@@ -47,10 +50,17 @@ class AsyncBackend(Protocol):
 class SyncDriver:
     """Runs flows on a sync backend."""
 
-    def __init__(self, backend: Backend, embedder: Embedder, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        embedder: Embedder,
+        telemetry: Telemetry | None = None,
+        queries: QueryCache | None = None,
+    ) -> None:
         self.backend = backend
         self.embedder = embedder
         self.telemetry = telemetry or NoopTelemetry()
+        self.queries = queries or QueryCache(0)
 
     def run(self, name: str, flow: Flow[T]) -> T:
         """Drive a flow to completion and return its result."""
@@ -69,14 +79,19 @@ class SyncDriver:
                 return stop.value  # type: ignore[no-any-return]
 
     def _embed(self, request: Embed) -> Any:
+        if (cached := _cached(self.queries, request)) is not None:
+            return cached
         try:
             if request.is_query and (queries := getattr(self.embedder, "embed_queries", None)) is not None:
-                return queries(list(request.texts))
-            return self.embedder.embed(list(request.texts))
+                raw = queries(list(request.texts))
+            else:
+                raw = self.embedder.embed(list(request.texts))
         except AgentMemError:
             raise
         except Exception as exc:  # an embedder is user code: wrap whatever it raises, chained
             raise EmbeddingError(f"embedder failed: {type(exc).__name__}: {exc}") from exc
+        _keep(self.queries, request, raw)
+        return raw
 
 
 def _invoked(request: Invoke, call: Any) -> Any:
@@ -88,13 +103,38 @@ def _invoked(request: Invoke, call: Any) -> Any:
         raise ModelError(f"{request.what} failed: {type(exc).__name__}: {exc}") from exc
 
 
+def _cached(cache: QueryCache, request: Embed) -> Any | None:
+    """A recall's query embedding from the cache (one query text), as the embedder returns one: rows."""
+    if not request.is_query or len(request.texts) != 1:
+        return None
+    row = cache.get(request.texts[0])
+    return None if row is None else [row]
+
+
+def _keep(cache: QueryCache, request: Embed, raw: Any) -> None:
+    if request.is_query and len(request.texts) == 1:
+        try:
+            row = np.array(raw[0], copy=True)  # a copy nobody can change in place
+        except (TypeError, ValueError, IndexError, KeyError):  # unusable: the flow reports it, not cached
+            return
+        row.setflags(write=False)
+        cache.put(request.texts[0], row)
+
+
 class AsyncDriver:
     """Runs flows on an asyncio backend."""
 
-    def __init__(self, backend: AsyncBackend, embedder: Embedder, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        backend: AsyncBackend,
+        embedder: Embedder,
+        telemetry: Telemetry | None = None,
+        queries: QueryCache | None = None,
+    ) -> None:
         self.backend = backend
         self.embedder = embedder
         self.telemetry = telemetry or NoopTelemetry()
+        self.queries = queries or QueryCache(0)
 
     async def run(self, name: str, flow: Flow[T]) -> T:
         """Drive a flow to completion and return its result."""
@@ -118,11 +158,16 @@ class AsyncDriver:
                 return stop.value  # type: ignore[no-any-return]
 
     async def _embed(self, request: Embed) -> Any:
+        if (cached := _cached(self.queries, request)) is not None:
+            return cached
         try:
             if request.is_query and (queries := getattr(self.embedder, "aembed_queries", None)) is not None:
-                return await queries(list(request.texts))
-            return await self.embedder.aembed(list(request.texts))
+                raw = await queries(list(request.texts))
+            else:
+                raw = await self.embedder.aembed(list(request.texts))
         except AgentMemError:
             raise
         except Exception as exc:  # an embedder is user code: wrap whatever it raises, chained
             raise EmbeddingError(f"embedder failed: {type(exc).__name__}: {exc}") from exc
+        _keep(self.queries, request, raw)
+        return raw

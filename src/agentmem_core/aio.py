@@ -67,7 +67,7 @@ class AsyncMemoryStore(StoreBase):
         if backend is not None and not callable(getattr(backend, "aexecute", None)):
             backend = ThreadedBackend(backend)  # a sync backend (SQLite) runs in worker threads
         self._backend: Any = backend or AsyncValkeyBackend(client, self._valkey_ops)
-        self._driver = AsyncDriver(self._backend, self.embedder, self.telemetry)
+        self._driver = AsyncDriver(self._backend, self.embedder, self.telemetry, self._queries)
 
     @classmethod
     def from_url(

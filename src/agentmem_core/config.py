@@ -186,6 +186,9 @@ class StoreConfig:
         audit_max_entries: how many entries the log keeps (the oldest go first; on Valkey the cap is
             approximate, trimmed by whole stream nodes).
         actor: who this store writes as, recorded in audit entries (an agent or service name).
+        query_cache_size: query embeddings kept per store (an LRU by exact query text), so a recall
+            repeating a query makes no embedding call; ``0`` turns it off. ``store.query_cache_stats()``
+            reports hits and misses.
     """
 
     name: str
@@ -209,6 +212,7 @@ class StoreConfig:
     audit: bool = True
     audit_max_entries: int = 100_000
     actor: str | None = None
+    query_cache_size: int = 1024
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
@@ -254,6 +258,12 @@ class StoreConfig:
             or any(ord(c) < 32 or ord(c) == 127 for c in self.actor)
         ):
             raise ConfigurationError("actor must be 1..256 printable characters or None")
+        if (
+            isinstance(self.query_cache_size, bool)
+            or not isinstance(self.query_cache_size, int)
+            or not (0 <= self.query_cache_size <= 1_000_000)
+        ):
+            raise ConfigurationError("query_cache_size must be an int in 0..1000000")
         ttls = {Kind.parse(k): v for k, v in self.ttl_by_kind.items()}
         for kind, ttl in ttls.items():
             if ttl is not None and not (math.isfinite(ttl) and ttl > 0):

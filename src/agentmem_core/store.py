@@ -58,7 +58,7 @@ class MemoryStore(StoreBase):
         """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
         super().__init__(client, **kwargs)
         self._backend: Any = self._given_backend or ValkeyBackend(client, self._valkey_ops)
-        self._driver = SyncDriver(self._backend, self.embedder, self.telemetry)
+        self._driver = SyncDriver(self._backend, self.embedder, self.telemetry, self._queries)
 
     @classmethod
     def from_url(
