@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 
 bash scripts/install-valkey.sh
+bash scripts/install-browser.sh
 bash scripts/bootstrap.sh
 
 echo "== ruff"

@@ -39,7 +39,7 @@ and read its audit trail (audit).
 
 The store is --url (default: $AGENTMEM_URL, else the embedded SQLite file {path}) and --name.
 
-Embedders: only `search` embeds anything (export and import copy the stored vectors). The default,
+Embedders: only `search` and `inspect` (its recall playground) embed anything (export and import copy the stored vectors). The default,
 `hashing`, is agentmem's dependency-free HashingEmbedder: its dimension is --dims, else the store's
 own, and its results are meaningful only for a store written with HashingEmbedder. `local` is the
 sentence-transformers all-MiniLM-L6-v2 model (384 dimensions), when `pip install agentmem[local]` is
@@ -93,7 +93,7 @@ def _store_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         "--embedder",
         default=default("hashing"),
         metavar="SPEC",
-        help="hashing[:DIMS] (default) | local | openai[:MODEL]; only `search` embeds",
+        help="hashing[:DIMS] (default) | local | openai[:MODEL]; only `search` and `inspect` embed",
     )
     parser.add_argument(
         "--dims", type=_positive, default=default(None), help="vector dimension (default: the store's)"
@@ -174,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", type=_when, help="up to this time (Unix seconds or ISO 8601; UTC)")
     audit.add_argument("--before", metavar="POSITION", help="continue before a previous page (see stderr)")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    inspect = command("inspect", "serve the memory inspector, a local web dashboard (agentmem[inspector])")
+    inspect.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    inspect.add_argument("--port", type=_positive, default=8765, help="TCP port (default 8765)")
+    inspect.add_argument(
+        "--allow-writes", action="store_true", help="offer forgetting memories (with a confirm step)"
+    )
+    inspect.add_argument(
+        "--token", help="access token (required off loopback: generated and printed when not given)"
+    )
     return parser
 
 
@@ -520,6 +530,20 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace, out: TextIO) -> int:
+    """Serve the inspector until interrupted (the web framework is imported only here)."""
+    try:
+        from agentmem_core.inspector.app import serve
+    except ImportError as exc:
+        raise ConfigurationError(f"the inspector needs: pip install 'agentmem[inspector]' ({exc})") from None
+    with _open(args) as store:
+        serve(
+            store, host=args.host, port=args.port, allow_writes=args.allow_writes, token=args.token,
+            announce=lambda line: print(line, file=out, flush=True),
+        )  # fmt: skip
+    return 0
+
+
 def _silence(out: TextIO) -> None:
     """Point a closed pipe's file descriptor at /dev/null, so the interpreter's final flush stays quiet."""
     try:
@@ -561,6 +585,8 @@ def main(
             return _export(args, out)
         if args.command == "audit":
             return _audit(args, out)
+        if args.command == "inspect":
+            return _inspect(args, out)
         return _import(args, source)
     except SystemExit as exc:  # parser.error() inside a command
         return exc.code if isinstance(exc.code, int) else 2
