@@ -39,9 +39,10 @@ and read its audit trail (audit).
 
 The store is --url (default: $AGENTMEM_URL, else the embedded SQLite file {path}) and --name.
 
-Embedders: only `search` and `inspect` (its recall playground) embed anything (export and import copy the stored vectors). The default,
-`hashing`, is agentmem's dependency-free HashingEmbedder: its dimension is --dims, else the store's
-own, and its results are meaningful only for a store written with HashingEmbedder. `local` is the
+Embedders: only `search` and `inspect` (its recall playground) embed anything (export and import copy
+the stored vectors). The default, `hashing`, is agentmem's dependency-free HashingEmbedder: its
+dimension is --dims, else the store's own, and its results are meaningful only for a store written with
+HashingEmbedder. `local` is the
 sentence-transformers all-MiniLM-L6-v2 model (384 dimensions), when `pip install agentmem[local]` is
 installed; `openai[:MODEL]` calls the OpenAI API (needs agentmem[openai] and OPENAI_API_KEY). Use the
 embedder the store was written with.
