@@ -37,7 +37,7 @@ from agentmem_core._flows_facts import Subjects, settle_flow
 from agentmem_core._flows_read import scopes_flow
 from agentmem_core._flows_write import remember_flow, update_flow
 from agentmem_core._plan import Flow, Invoke
-from agentmem_core._records import MemoryInput
+from agentmem_core._records import MemoryInput, memory_scope
 from agentmem_core.config import Kind
 from agentmem_core.consolidation._types import ExtractedFact, FactExtractor, KnownFact, Numbered
 from agentmem_core.errors import InvalidMemoryError, ModelError
@@ -143,8 +143,7 @@ def internal_id(memory: Memory) -> str:
     """The storage id of a memory (``Memory.id`` is the caller's id when it has one)."""
     if is_memory_id(memory.id):
         return memory.id
-    scope = ScopeKey(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
-    return scope.tag + local_id_for_caller_id(memory.id)
+    return memory_scope(memory).tag + local_id_for_caller_id(memory.id)
 
 
 def fact_key(subject: str, statement: str, when: float) -> str:

@@ -19,6 +19,7 @@ from agentmem_core._records import (
     PreparedMemory,
     check_content,
     content_fields,
+    memory_scope,
     prepare,
     prepare_patch,
 )
@@ -376,10 +377,6 @@ def evict_flow(ctx: Context, scope: ScopeKey, capacity: int) -> Flow[int]:
     return removed_total
 
 
-def _scope_of(memory: Memory) -> ScopeKey:
-    return ScopeKey(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
-
-
 def _delete_op(ctx: Context, tag: str, ids: Sequence[str], keep: int, limit: int = -1) -> Delete:
     return Delete(tag, tuple(ids), format_number(ctx.now), keep, limit)
 
@@ -548,7 +545,7 @@ def update_flow(
         name for name, value in (("content", content), ("importance", importance), ("tags", tags),
                                  ("metadata", metadata), ("kind", kind), ("ttl", ttl)) if value is not None
     )  # fmt: skip
-    audit = audit_op(ctx, [("update", _scope_of(memory), [memory_id], {"changed": changes})])
+    audit = audit_op(ctx, [("update", memory_scope(memory), [memory_id], {"changed": changes})])
     if audit is not None:
         (logged,) = yield batch([audit])
         expect(logged)
@@ -594,7 +591,7 @@ def move_flow(ctx: Context, memory_id: str, scope: ScopeKey, registered: set[str
     ((raw_words, _),) = expect(words)
     lex, terms, opt = raw_words or (None, None, None)
     from_texts = opt_from_texts(opt)
-    here = ScopeKey(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
+    here = memory_scope(memory)
     if here == scope:
         return memory.id
     external = None if is_memory_id(memory.id) else memory.id

@@ -27,6 +27,7 @@ from agentmem_core.config import Kind, StoreConfig
 from agentmem_core.errors import InvalidMemoryError
 from agentmem_core.facts import FactState, encode_state, fact_tokens, normalise_subject
 from agentmem_core.schema import NEVER, F, format_number, lookup, numeric_field, numeric_value, pack_opt_rest
+from agentmem_core.types import Memory
 
 __all__ = ["MemoryInput", "PreparedMemory", "normalise_namespace", "prepare", "scope_value"]
 
@@ -84,6 +85,11 @@ def scope_value(name: str, value: str | None) -> str | None:
     if len(value) > _MAX_SCOPE_CHARS:
         raise InvalidMemoryError(f"{name} is longer than {_MAX_SCOPE_CHARS} characters")
     return check_text(name, value)
+
+
+def memory_scope(memory: Memory) -> ScopeKey:
+    """The scope a stored memory belongs to (its fields were validated when it was written)."""
+    return ScopeKey(memory.namespace, memory.thread_id, memory.agent_id, memory.user_id)
 
 
 def scope_of(

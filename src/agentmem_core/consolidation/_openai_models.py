@@ -23,6 +23,7 @@ from agentmem_core.consolidation.prompts import (
     extraction_messages,
     summary_messages,
 )
+from agentmem_core.embeddings._openai import import_openai
 from agentmem_core.errors import AgentMemError, ConfigurationError, InvalidMemoryError, ModelError
 
 if TYPE_CHECKING:
@@ -36,14 +37,6 @@ DEFAULT_MAX_INPUT_CHARS = 12_000
 _MISSING = "the OpenAI chat models need the openai package: pip install agentmem[openai]"
 # A Retry-After the server sends is honoured up to this many seconds; a longer one falls back to backoff.
 _MAX_RETRY_AFTER = 60.0
-
-
-def _import_openai() -> Any:
-    try:
-        import openai
-    except ImportError as exc:
-        raise ConfigurationError(_MISSING) from exc
-    return openai
 
 
 def _transient(exc: BaseException, oai: Any) -> bool:
@@ -175,7 +168,7 @@ class _OpenAIChat:
             return self._async_client
 
     def _make(self, given: Any, kind: str) -> Any:
-        oai = _import_openai()
+        oai = import_openai(_MISSING)
         if given is not None:
             with_options = getattr(given, "with_options", None)
             return with_options(max_retries=0) if callable(with_options) else given
@@ -194,7 +187,7 @@ class _OpenAIChat:
 
     def _complete(self, messages: list[Message], **extra: Any) -> str:
         client = self._sync_client()
-        oai = _import_openai()
+        oai = import_openai(_MISSING)
         request = self._request(messages, extra)
         attempt = 0
         while True:
@@ -208,7 +201,7 @@ class _OpenAIChat:
 
     async def _acomplete(self, messages: list[Message], **extra: Any) -> str:
         client = self._async()
-        oai = _import_openai()
+        oai = import_openai(_MISSING)
         request = self._request(messages, extra)
         attempt = 0
         while True:

@@ -28,11 +28,12 @@ _MAX_BATCH = 2048
 _MISSING = "the OpenAI embedder needs the openai package: pip install agentmem[openai]"
 
 
-def _import_openai() -> Any:
+def import_openai(missing: str = _MISSING) -> Any:
+    """The ``openai`` module, imported on first use (``ConfigurationError`` saying ``missing`` without it)."""
     try:
         import openai
     except ImportError as exc:
-        raise ConfigurationError(_MISSING) from exc
+        raise ConfigurationError(missing) from exc
     return openai
 
 
@@ -139,7 +140,7 @@ class OpenAIEmbedder:
         if not texts:
             return np.empty((0, self._dims), dtype=np.float32)
         client = self._sync_client()
-        oai = _import_openai()
+        oai = import_openai()
         rows: list[Sequence[float]] = []
         for batch in self._batches(texts):
             try:
@@ -155,7 +156,7 @@ class OpenAIEmbedder:
         if not texts:
             return np.empty((0, self._dims), dtype=np.float32)
         client = self._async()
-        oai = _import_openai()
+        oai = import_openai()
         rows: list[Sequence[float]] = []
         for batch in self._batches(texts):
             try:
@@ -193,7 +194,7 @@ class OpenAIEmbedder:
     def _sync_client(self) -> openai.OpenAI:
         with self._lock:
             if self._client is None:
-                oai = _import_openai()
+                oai = import_openai()
                 try:
                     self._client = oai.OpenAI(**self._client_kwargs())
                 except oai.OpenAIError as exc:  # e.g. no api_key and no OPENAI_API_KEY
@@ -203,7 +204,7 @@ class OpenAIEmbedder:
     def _async(self) -> openai.AsyncOpenAI:
         with self._lock:
             if self._async_client is None:
-                oai = _import_openai()
+                oai = import_openai()
                 try:
                     self._async_client = oai.AsyncOpenAI(**self._client_kwargs())
                 except oai.OpenAIError as exc:
