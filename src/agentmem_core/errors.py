@@ -16,16 +16,29 @@ the boundary (:func:`translate_backend_error`) and chained with ``from``, never 
     ├── QueryTooComplexError          a filter needs more predicates than the portable budget
     ├── NotFoundError                 an update of a memory that does not exist
     └── BackendError                  any other server / connection failure
-        ├── BackendConnectionError    cannot reach the server / timed out
+        ├── BackendConnectionError    cannot reach the server, or the connection failed (retryable)
+        │   ├── BackendTimeoutError   a call timed out
+        │   └── WriteOutcomeUnknownError  the connection failed after a write that is not safe to
+        │                             send twice was sent: it may or may not have applied
+        ├── BackendBusyError          the server refused for now (LOADING, TRYAGAIN, CLUSTERDOWN,
+        │                             READONLY, MASTERDOWN) and kept refusing through the retries
+        ├── BackendAuthError          wrong password / user, or an ACL user missing a permission
+        │                             (the message names the command or key)
         └── IndexNotFoundError        the index is missing (setup() not run, or dropped)
+
+Each error class says whether the same call may simply be made again (``retryable``): a store already
+retried what it safely could (see ``agentmem_core.config.RetryPolicy``) before raising.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AgentMemError",
+    "BackendAuthError",
+    "BackendBusyError",
     "BackendConnectionError",
     "BackendError",
+    "BackendTimeoutError",
     "ConfigurationError",
     "DimensionMismatchError",
     "EmbeddingError",
@@ -37,6 +50,7 @@ __all__ = [
     "QueryTooComplexError",
     "SchemaMismatchError",
     "SearchModuleUnavailableError",
+    "WriteOutcomeUnknownError",
     "is_index_missing_message",
     "translate_backend_error",
 ]
@@ -106,11 +120,48 @@ class NotFoundError(AgentMemError, KeyError):
 
 
 class BackendError(AgentMemError):
-    """A server or connection failure."""
+    """A server or connection failure.
+
+    Attributes:
+        retryable: whether making the same call again is safe and may succeed (the store's own retries
+            are already spent when this is raised).
+    """
+
+    retryable: bool = False
 
 
 class BackendConnectionError(BackendError):
-    """The server could not be reached, or a call timed out."""
+    """The server could not be reached, or the connection failed during a call that is safe to repeat."""
+
+    retryable = True
+
+
+class BackendTimeoutError(BackendConnectionError):
+    """A call timed out (``socket_timeout``) or connecting timed out (``socket_connect_timeout``)."""
+
+
+class WriteOutcomeUnknownError(BackendConnectionError):
+    """The connection failed after a write that is not safe to send twice had been sent.
+
+    The write may or may not have been applied, so the store did not send it again. Writes with a
+    caller key (``remember(key=...)``) and forgets are safe to repeat; a repeated near-duplicate merge
+    counts the duplicate twice.
+    """
+
+    retryable = False
+
+
+class BackendBusyError(BackendError):
+    """The server refused the call for now (LOADING, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY).
+
+    Nothing was applied; the store retried with backoff until its retry policy was spent.
+    """
+
+    retryable = True
+
+
+class BackendAuthError(BackendError):
+    """Authentication failed, or the ACL user lacks a permission the store needs (named in the message)."""
 
 
 class IndexNotFoundError(BackendError):
@@ -129,6 +180,23 @@ def is_unknown_command_message(message: str) -> bool:
     return "unknown command" in text or "err unknown" in text
 
 
+_BUSY_PREFIXES = ("LOADING", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "BUSY ")
+
+
+def is_busy_message(message: str) -> bool:
+    """Whether a server error refuses for now, with nothing applied (a retry with backoff may succeed).
+
+    ``BUSY`` is a script running past ``busy-reply-threshold``; ``READONLY`` a write sent to a replica
+    (after a failover); the others a server loading its data set or a cluster resharding or failing over.
+    """
+    return message.startswith(_BUSY_PREFIXES)
+
+
+def is_auth_message(message: str) -> bool:
+    """Whether a server error text refuses the connection's credentials."""
+    return message.startswith(("NOAUTH", "WRONGPASS", "invalid username-password"))
+
+
 def translate_backend_error(exc: BaseException) -> AgentMemError:
     """Map a valkey-py exception to the agentmem tree (the caller raises it ``from exc``)."""
     # Imported here so that this module stays importable without valkey for docs tooling.
@@ -136,9 +204,20 @@ def translate_backend_error(exc: BaseException) -> AgentMemError:
 
     if isinstance(exc, AgentMemError):
         return exc
-    if isinstance(exc, (vex.ConnectionError, vex.TimeoutError)):
-        return BackendConnectionError(f"cannot reach Valkey: {exc}")
     message = str(exc)
+    if isinstance(exc, (vex.AuthenticationError, vex.AuthorizationError)) or is_auth_message(message):
+        return BackendAuthError(f"Valkey refused the credentials: {message}")
+    if isinstance(exc, vex.NoPermissionError) or message.startswith("NOPERM"):
+        return BackendAuthError(
+            f"the Valkey user lacks a permission agentmem needs ({message}); grant the store's key "
+            "pattern and the commands it sends (see README, Security)"
+        )
+    if isinstance(exc, vex.BusyLoadingError) or is_busy_message(message):
+        return BackendBusyError(f"Valkey is not serving this call yet: {message}")
+    if isinstance(exc, vex.TimeoutError):
+        return BackendTimeoutError(f"Valkey timed out: {exc}")
+    if isinstance(exc, vex.ConnectionError):
+        return BackendConnectionError(f"cannot reach Valkey: {exc}")
     if isinstance(exc, vex.ResponseError):
         if is_index_missing_message(message):
             return IndexNotFoundError(f"search index missing (run setup()): {message}")
