@@ -12,23 +12,12 @@ from agentmem_core._flows_transfer import ImportResult
 from agentmem_core._records import MemoryInput
 from agentmem_core.aio import AsyncMemoryStore
 from agentmem_core.audit import AuditEntry
-from agentmem_core.config import (
-    DAY,
-    IndexConfig,
-    Kind,
-    RetryPolicy,
-    ScoringConfig,
-    ScoringWeights,
-    StoreConfig,
-)
+from agentmem_core.config import DAY, IndexConfig, Kind, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.engine import EngineInfo
 from agentmem_core.errors import (
     AgentMemError,
-    BackendAuthError,
-    BackendBusyError,
     BackendConnectionError,
     BackendError,
-    BackendTimeoutError,
     ConfigurationError,
     DimensionMismatchError,
     EmbeddingError,
@@ -40,7 +29,6 @@ from agentmem_core.errors import (
     QueryTooComplexError,
     SchemaMismatchError,
     SearchModuleUnavailableError,
-    WriteOutcomeUnknownError,
 )
 from agentmem_core.query import MemoryFilter
 from agentmem_core.store import MemoryStore
@@ -61,11 +49,8 @@ __all__ = [
     "AsyncMemoryStore",
     "AuditEntry",
     "ConsolidationResult",
-    "BackendAuthError",
-    "BackendBusyError",
     "BackendConnectionError",
     "BackendError",
-    "BackendTimeoutError",
     "ConfigurationError",
     "DimensionMismatchError",
     "EmbeddingError",
@@ -88,7 +73,6 @@ __all__ = [
     "QueryTooComplexError",
     "RecallHit",
     "RecallResult",
-    "RetryPolicy",
     "SchemaMismatchError",
     "ScopeKey",
     "ScopeStats",
@@ -98,5 +82,4 @@ __all__ = [
     "SearchModuleUnavailableError",
     "Stats",
     "StoreConfig",
-    "WriteOutcomeUnknownError",
 ]
