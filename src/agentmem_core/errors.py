@@ -207,12 +207,18 @@ def translate_backend_error(exc: BaseException) -> AgentMemError:
     message = str(exc)
     if isinstance(exc, (vex.AuthenticationError, vex.AuthorizationError)) or is_auth_message(message):
         return BackendAuthError(f"Valkey refused the credentials: {message}")
-    if isinstance(exc, vex.NoPermissionError) or message.startswith("NOPERM"):
+    # a command a script runs is checked too; its refusal comes back as a script error without NOPERM
+    if (
+        isinstance(exc, vex.NoPermissionError)
+        or message.startswith("NOPERM")
+        or "ACL failure in script" in message
+    ):
         return BackendAuthError(
             f"the Valkey user lacks a permission agentmem needs ({message}); grant the store's key "
             "pattern and the commands it sends (see README, Security)"
         )
-    if isinstance(exc, vex.BusyLoadingError) or is_busy_message(message):
+    # valkey-py strips the code from the errors it has classes for (READONLY, LOADING): match those by type
+    if isinstance(exc, (vex.BusyLoadingError, vex.ReadOnlyError)) or is_busy_message(message):
         return BackendBusyError(f"Valkey is not serving this call yet: {message}")
     if isinstance(exc, vex.TimeoutError):
         return BackendTimeoutError(f"Valkey timed out: {exc}")

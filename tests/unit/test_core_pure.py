@@ -291,3 +291,30 @@ def test_public_exports_are_pinned() -> None:
     )  # fmt: skip
     for name in agentmem_core.__all__:
         assert getattr(agentmem_core, name) is not None
+
+
+def test_server_errors_are_typed_as_valkey_py_parses_them() -> None:
+    from valkey._parsers.base import BaseParser
+
+    from agentmem_core.errors import BackendAuthError, BackendBusyError, translate_backend_error
+
+    parser = BaseParser.__new__(BaseParser)  # parse_error needs no connection
+    busy = [
+        "READONLY You can't write against a read only replica.",
+        "LOADING Valkey is loading the dataset in memory",
+        "TRYAGAIN Multiple keys request during rehashing of slot",
+        "CLUSTERDOWN The cluster is down",
+        "MASTERDOWN Link with MASTER is down",
+        "BUSY Valkey is busy running a script.",
+    ]
+    for text in busy:
+        error = translate_backend_error(parser.parse_error(text))
+        assert isinstance(error, BackendBusyError) and error.retryable, text
+    refused = [
+        "NOPERM User u has no permissions to run the 'hset' command",
+        "ERR Error running script (call to f_1): @user_script:1: ACL failure in script: User u has no "
+        "permissions to run the 'hincrby' command",
+    ]
+    for text in refused:
+        error = translate_backend_error(parser.parse_error(text))
+        assert isinstance(error, BackendAuthError) and not error.retryable, text
