@@ -21,13 +21,13 @@ the boundary (:func:`translate_backend_error`) and chained with ``from``, never 
         │   └── WriteOutcomeUnknownError  the connection failed after a write that is not safe to
         │                             send twice was sent: it may or may not have applied
         ├── BackendBusyError          the server refused for now (LOADING, TRYAGAIN, CLUSTERDOWN,
-        │                             READONLY, MASTERDOWN) and kept refusing through the retries
+        │                             READONLY, MASTERDOWN, BUSY): nothing was applied
         ├── BackendAuthError          wrong password / user, or an ACL user missing a permission
         │                             (the message names the command or key)
         └── IndexNotFoundError        the index is missing (setup() not run, or dropped)
 
-Each error class says whether the same call may simply be made again (``retryable``): a store already
-retried what it safely could (see ``agentmem_core.config.RetryPolicy``) before raising.
+Each error class says whether the same call may simply be made again (``retryable``). The store does
+not retry by itself yet: a caller may repeat a call whose error is ``retryable``.
 """
 
 from __future__ import annotations
@@ -123,8 +123,7 @@ class BackendError(AgentMemError):
     """A server or connection failure.
 
     Attributes:
-        retryable: whether making the same call again is safe and may succeed (the store's own retries
-            are already spent when this is raised).
+        retryable: whether making the same call again is safe and may succeed.
     """
 
     retryable: bool = False
@@ -143,9 +142,9 @@ class BackendTimeoutError(BackendConnectionError):
 class WriteOutcomeUnknownError(BackendConnectionError):
     """The connection failed after a write that is not safe to send twice had been sent.
 
-    The write may or may not have been applied, so the store did not send it again. Writes with a
-    caller key (``remember(key=...)``) and forgets are safe to repeat; a repeated near-duplicate merge
-    counts the duplicate twice.
+    The write may or may not have been applied. Writes with a caller key (``remember(key=...)``) and
+    forgets are safe to repeat; a repeated near-duplicate merge counts the duplicate twice. (Reserved for
+    the store's own retries, which decide what is safe to send twice; nothing raises it yet.)
     """
 
     retryable = False
@@ -154,7 +153,7 @@ class WriteOutcomeUnknownError(BackendConnectionError):
 class BackendBusyError(BackendError):
     """The server refused the call for now (LOADING, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, READONLY).
 
-    Nothing was applied; the store retried with backoff until its retry policy was spent.
+    Nothing was applied; the same call may succeed a little later.
     """
 
     retryable = True
@@ -214,8 +213,8 @@ def translate_backend_error(exc: BaseException) -> AgentMemError:
         or "ACL failure in script" in message
     ):
         return BackendAuthError(
-            f"the Valkey user lacks a permission agentmem needs ({message}); grant the store's key "
-            "pattern and the commands it sends (see README, Security)"
+            f"the Valkey user lacks a permission agentmem needs ({message}); grant the store's keys "
+            "(am:<store>:*), its index name and the commands it sends"
         )
     # valkey-py strips the code from the errors it has classes for (READONLY, LOADING): match those by type
     if isinstance(exc, (vex.BusyLoadingError, vex.ReadOnlyError)) or is_busy_message(message):
