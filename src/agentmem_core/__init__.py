@@ -12,12 +12,23 @@ from agentmem_core._flows_transfer import ImportResult
 from agentmem_core._records import MemoryInput
 from agentmem_core.aio import AsyncMemoryStore
 from agentmem_core.audit import AuditEntry
-from agentmem_core.config import DAY, IndexConfig, Kind, ScoringConfig, ScoringWeights, StoreConfig
+from agentmem_core.config import (
+    DAY,
+    IndexConfig,
+    Kind,
+    RetryPolicy,
+    ScoringConfig,
+    ScoringWeights,
+    StoreConfig,
+)
 from agentmem_core.engine import EngineInfo
 from agentmem_core.errors import (
     AgentMemError,
+    BackendAuthError,
+    BackendBusyError,
     BackendConnectionError,
     BackendError,
+    BackendTimeoutError,
     ConfigurationError,
     DimensionMismatchError,
     EmbeddingError,
@@ -29,6 +40,7 @@ from agentmem_core.errors import (
     QueryTooComplexError,
     SchemaMismatchError,
     SearchModuleUnavailableError,
+    WriteOutcomeUnknownError,
 )
 from agentmem_core.query import MemoryFilter
 from agentmem_core.store import MemoryStore
@@ -49,8 +61,11 @@ __all__ = [
     "AsyncMemoryStore",
     "AuditEntry",
     "ConsolidationResult",
+    "BackendAuthError",
+    "BackendBusyError",
     "BackendConnectionError",
     "BackendError",
+    "BackendTimeoutError",
     "ConfigurationError",
     "DimensionMismatchError",
     "EmbeddingError",
@@ -73,6 +88,7 @@ __all__ = [
     "QueryTooComplexError",
     "RecallHit",
     "RecallResult",
+    "RetryPolicy",
     "SchemaMismatchError",
     "ScopeKey",
     "ScopeStats",
@@ -82,4 +98,5 @@ __all__ = [
     "SearchModuleUnavailableError",
     "Stats",
     "StoreConfig",
+    "WriteOutcomeUnknownError",
 ]

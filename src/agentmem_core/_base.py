@@ -45,7 +45,15 @@ from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._query_cache import QueryCache, QueryCacheStats
 from agentmem_core._records import MemoryInput, check_importance, scope_of
 from agentmem_core.backends.valkey import ValkeyOps
-from agentmem_core.config import IndexConfig, Kind, LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
+from agentmem_core.config import (
+    IndexConfig,
+    Kind,
+    LiveSettings,
+    RetryPolicy,
+    ScoringConfig,
+    ScoringWeights,
+    StoreConfig,
+)
 from agentmem_core.connection import is_cluster
 from agentmem_core.consolidation.providers import extractor_from, summarizer_from
 from agentmem_core.embeddings import CallableEmbedder, EmbedderLike, ensure_embedder
@@ -199,6 +207,12 @@ class StoreBase:
         self._cluster = backend is None and is_cluster(client)
         self._translation: ValkeyOps | None = None
         self._queries = QueryCache(config.query_cache_size)
+
+    def _retry_policy(self) -> RetryPolicy:
+        """The configured retry policy (known before setup: only the index dimension may be pending)."""
+        config = self._config or self._pending
+        assert config is not None
+        return config.retry
 
     # -- context ---------------------------------------------------------------------------------------
     def _valkey_ops(self) -> ValkeyOps:

@@ -66,7 +66,7 @@ class AsyncMemoryStore(StoreBase):
         backend = self._given_backend
         if backend is not None and not callable(getattr(backend, "aexecute", None)):
             backend = ThreadedBackend(backend)  # a sync backend (SQLite) runs in worker threads
-        self._backend: Any = backend or AsyncValkeyBackend(client, self._valkey_ops)
+        self._backend: Any = backend or AsyncValkeyBackend(client, self._valkey_ops, self._retry_policy())
         self._driver = AsyncDriver(self._backend, self.embedder, self.telemetry, self._queries)
 
     @classmethod

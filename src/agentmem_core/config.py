@@ -27,6 +27,7 @@ __all__ = [
     "DAY",
     "IndexConfig",
     "Kind",
+    "RetryPolicy",
     "ScoringConfig",
     "ScoringWeights",
     "StoreConfig",
@@ -147,6 +148,57 @@ def _default_ttls() -> Mapping[Kind, float | None]:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How a store retries a call the server could not serve (the Valkey backend).
+
+    Retried, with exponential backoff and full jitter: a connection that could not be opened (nothing was
+    sent), a server refusing for now (``LOADING``, ``TRYAGAIN``, ``CLUSTERDOWN``, ``MASTERDOWN``,
+    ``READONLY`` after a failover, ``BUSY``: nothing was applied), and a connection lost or timed out
+    mid-call when every operation of the batch is safe to send twice. Safe to send twice: reads, writes
+    of a client-chosen id (a replayed write replaces the memory with itself), updates, forgets, TTL
+    refreshes, bookkeeping sets; a reinforced fetch is sent again as a plain read (a recall's access is
+    then counted at most once, never twice); an audit entry is sent again (at least once). Not sent
+    again: a near-duplicate merge (it counts the duplicate): its call raises
+    :class:`~agentmem_core.errors.WriteOutcomeUnknownError`. Logical errors are never retried.
+
+    Attributes:
+        retries: how many times a call is retried after its first try (``0``: never).
+        backoff: the base delay in seconds: retry ``k`` (from 0) waits between half and all of
+            ``backoff * 2**k``, at most ``max_backoff``.
+        max_backoff: the longest single wait in seconds.
+        follow_primary: on ``READONLY`` (the server became a replica, as after ``FAILOVER``), ask it for
+            its primary (``ROLE``) and send there from then on (standalone clients; a cluster client
+            follows ``MOVED`` by itself).
+    """
+
+    retries: int = 3
+    backoff: float = 0.05
+    max_backoff: float = 2.0
+    follow_primary: bool = True
+
+    def __post_init__(self) -> None:
+        retries = self.retries
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
+            raise ConfigurationError("retries must be an int in 0..100")
+        for label, value in (("backoff", self.backoff), ("max_backoff", self.max_backoff)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and 0 <= value <= 600)
+            ):
+                raise ConfigurationError(f"{label} must be a number of seconds in [0, 600]")
+        if self.max_backoff < self.backoff:
+            raise ConfigurationError("max_backoff must be >= backoff")
+        if not isinstance(self.follow_primary, bool):
+            raise ConfigurationError("follow_primary must be True or False")
+
+    def delay(self, attempt: int, unit: float) -> float:
+        """The wait before retry ``attempt`` (from 0), given ``unit`` drawn uniformly from [0, 1)."""
+        ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
+        return ceiling * (0.5 + 0.5 * unit)
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """Everything a memory store needs besides its connection and embedder.
 
@@ -189,6 +241,7 @@ class StoreConfig:
         query_cache_size: query embeddings kept per store (an LRU by exact query text), so a recall
             repeating a query makes no embedding call; ``0`` turns it off. ``store.query_cache_stats()``
             reports hits and misses.
+        retry: how calls the server could not serve are retried (:class:`RetryPolicy`).
     """
 
     name: str
@@ -213,6 +266,7 @@ class StoreConfig:
     audit_max_entries: int = 100_000
     actor: str | None = None
     query_cache_size: int = 1024
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
@@ -264,6 +318,8 @@ class StoreConfig:
             or not (0 <= self.query_cache_size <= 1_000_000)
         ):
             raise ConfigurationError("query_cache_size must be an int in 0..1000000")
+        if not isinstance(self.retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy")
         ttls = {Kind.parse(k): v for k, v in self.ttl_by_kind.items()}
         for kind, ttl in ttls.items():
             if ttl is not None and not (math.isfinite(ttl) and ttl > 0):

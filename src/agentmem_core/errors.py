@@ -223,6 +223,10 @@ def translate_backend_error(exc: BaseException) -> AgentMemError:
         return BackendTimeoutError(f"Valkey timed out: {exc}")
     if isinstance(exc, vex.ConnectionError):
         return BackendConnectionError(f"cannot reach Valkey: {exc}")
+    if isinstance(exc, TimeoutError):  # asyncio's, under the async client
+        return BackendTimeoutError(f"Valkey timed out: {exc or type(exc).__name__}")
+    if isinstance(exc, OSError):
+        return BackendConnectionError(f"the connection to Valkey failed: {exc}")
     if isinstance(exc, vex.ResponseError):
         if is_index_missing_message(message):
             return IndexNotFoundError(f"search index missing (run setup()): {message}")

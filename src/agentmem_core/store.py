@@ -57,7 +57,8 @@ class MemoryStore(StoreBase):
     def __init__(self, client: valkey.Valkey | valkey.ValkeyCluster | Backend, **kwargs: Any) -> None:
         """Create a store over an existing client; see :class:`~agentmem_core._base.StoreBase` for options."""
         super().__init__(client, **kwargs)
-        self._backend: Any = self._given_backend or ValkeyBackend(client, self._valkey_ops)
+        retry = self._retry_policy()
+        self._backend: Any = self._given_backend or ValkeyBackend(client, self._valkey_ops, retry)
         self._driver = SyncDriver(self._backend, self.embedder, self.telemetry, self._queries)
 
     @classmethod

@@ -287,6 +287,8 @@ def test_public_exports_are_pinned() -> None:
             "QueryTooComplexError",
             "RecallHit", "RecallResult", "SchemaMismatchError", "ScopeKey", "ScopeStats", "ScoreBreakdown",
             "ScoringConfig", "ScoringWeights", "SearchModuleUnavailableError", "Stats", "StoreConfig",
+            "BackendAuthError", "BackendBusyError", "BackendTimeoutError", "RetryPolicy",
+            "WriteOutcomeUnknownError",
         ]
     )  # fmt: skip
     for name in agentmem_core.__all__:
