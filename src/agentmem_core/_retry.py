@@ -59,7 +59,8 @@ def classify(exc: BaseException) -> Failure:
     """Which kind of failure ``exc`` is (see the module docs)."""
     if isinstance(exc, (vex.AuthenticationError, vex.AuthorizationError, vex.NoPermissionError)):
         return Failure.FINAL
-    if isinstance(exc, vex.BusyLoadingError) or (
+    # valkey-py strips the code from the errors it has a class for, so those are matched by class.
+    if isinstance(exc, (vex.BusyLoadingError, vex.ReadOnlyError)) or (
         isinstance(exc, vex.ResponseError) and is_busy_message(str(exc))
     ):
         return Failure.REFUSED
@@ -68,6 +69,11 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, OSError):  # TimeoutError, ConnectionResetError, BrokenPipeError under asyncio
         return Failure.LOST
     return Failure.FINAL
+
+
+def _read_only(reply: Any) -> bool:
+    # valkey-py parses READONLY into ReadOnlyError without the code; a raw reply keeps it.
+    return isinstance(reply, vex.ReadOnlyError) or str(reply).startswith("READONLY")
 
 
 def is_refusal(reply: Any) -> bool:
@@ -208,5 +214,5 @@ class RetryState:
         if self.attempt >= self.policy.retries:
             reply = replies[failed[0]]
             raise BackendBusyError(f"Valkey kept refusing the call: {reply}") from reply
-        follow = self.policy.follow_primary and any(str(replies[i]).startswith("READONLY") for i in failed)
+        follow = self.policy.follow_primary and any(_read_only(replies[i]) for i in failed)
         return Refusals(self._next_delay(), resend_indexes(commands, replies, failed), follow)

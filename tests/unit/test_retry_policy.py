@@ -57,6 +57,26 @@ def test_failures_are_classified(exc: BaseException, failure: Failure) -> None:
     assert classify(exc) is failure
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "READONLY You can't write against a read only replica.",
+        "LOADING Valkey is loading the dataset in memory",
+        "TRYAGAIN Multiple keys request during rehashing of slot",
+        "CLUSTERDOWN The cluster is down",
+        "MASTERDOWN Link with MASTER is down",
+        "BUSY Valkey is busy running a script.",
+    ],
+)
+def test_refusals_are_classified_as_valkey_py_parses_them(reply: str) -> None:
+    # valkey-py strips the code of the errors it has a class for (READONLY, LOADING, ...): the message
+    # alone no longer says "READONLY", so the class must be matched too.
+    from valkey._parsers.base import BaseParser
+
+    parser = BaseParser.__new__(BaseParser)  # parse_error needs no connection
+    assert classify(parser.parse_error(reply)) is Failure.REFUSED
+
+
 def _fetch(reinforce: bool) -> ops.Fetch:
     return ops.Fetch(ids=("a", "b"), reinforce=reinforce, now="1")
 
@@ -124,7 +144,7 @@ def test_final_errors_are_never_retried_and_are_typed() -> None:
 def test_refusals_wait_then_raise_busy_when_spent() -> None:
     state = RetryState(RetryPolicy(retries=1, backoff=0.2, max_backoff=0.2), [], unit=lambda: 0.0)
     commands = [Call(("GET", "a")), Call(("SET", "a", "1"))]
-    replies = ["x", vex.ReadOnlyError("READONLY You can't write against a read only replica.")]
+    replies = ["x", vex.ReadOnlyError("You can't write against a read only replica.")]  # as parsed
     refused = state.refusals(commands, replies)
     assert refused is not None
     assert refused.indexes == [1] and refused.follow and refused.delay == pytest.approx(0.1)
