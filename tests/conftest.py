@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import valkey
 
-from agentmem_core.testing.server import ValkeyServer, free_port
+from agentmem_core.errors import ConfigurationError
+from agentmem_core.testing.server import ValkeyServer, find_valkey_server, free_port, server_version
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,6 +26,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("AGENTMEM_TEST_VALKEY_URL"),
         help="reuse a running Valkey (with a search module) instead of starting one",
     )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which Valkey the session's servers run (``make test`` runs the suite on two versions)."""
+    url = config.getoption("--valkey-url")
+    try:
+        binary = find_valkey_server()
+        started = f"valkey-server {server_version(binary)} ({binary})"
+    except ConfigurationError as exc:
+        started = f"valkey-server: none found ({exc})"
+    if url:
+        return [f"valkey: reusing {url}; servers this session starts itself: {started}"]
+    return [f"valkey: {started}"]
 
 
 @pytest.fixture(scope="session")

