@@ -38,7 +38,7 @@ from agentmem_core.audit import AuditEntry
 from agentmem_core.backends.threaded import ThreadedBackend
 from agentmem_core.backends.valkey_client import AsyncValkeyBackend
 from agentmem_core.config import Kind, ScoringWeights
-from agentmem_core.connection import client_options, resolve_url, sqlite_path
+from agentmem_core.connection import open_client, resolve_url, sqlite_path
 from agentmem_core.embeddings import EmbedderLike
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import FilterArgs, recall_filter, to_filter
@@ -97,12 +97,7 @@ class AsyncMemoryStore(StoreBase):
 
             backend = SqliteBackend(path, clock=kwargs.get("clock", time.time), name=name)
             return cls(backend, name=name, embedder=embedder, owns_client=True, **kwargs)
-        url, options = client_options(url)
-        client: avalkey.Valkey | avalkey.ValkeyCluster
-        if cluster:
-            client = avalkey.ValkeyCluster.from_url(url, **options)
-        else:
-            client = avalkey.Valkey.from_url(url, **options)
+        client = open_client(url, cluster=cluster, asyncio=True)  # timeouts: connection.CLIENT_DEFAULTS
         return cls(client, name=name, embedder=embedder, owns_client=True, **kwargs)
 
     async def _run(self, name: str, flow: Any) -> Any:

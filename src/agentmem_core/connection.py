@@ -15,9 +15,32 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import valkey
 import valkey.asyncio as avalkey
 
-from agentmem_core.errors import ConfigurationError
+from agentmem_core.errors import ConfigurationError, translate_backend_error
 
-__all__ = ["client_options", "default_url", "is_cluster", "resolve_url", "sqlite_path"]
+__all__ = [
+    "CLIENT_DEFAULTS",
+    "client_options",
+    "default_url",
+    "is_cluster",
+    "open_client",
+    "resolve_url",
+    "sqlite_path",
+]
+
+CLIENT_DEFAULTS: dict[str, Any] = {
+    "socket_connect_timeout": 5.0,
+    "socket_timeout": 10.0,
+    "health_check_interval": 30,
+}
+"""Client options agentmem sets unless the caller or the URL sets them.
+
+valkey-py waits forever by default: a server that stops answering (a network partition, a host that
+went away without a reset) would hang an agent's turn for good. With these, a connect gives up after 5 s
+and a reply after 10 s (each then classified and retried by :class:`~agentmem_core.config.RetryPolicy`),
+and a connection idle for 30 s is checked with a PING before it is used again (a dead one is replaced
+instead of failing the call). Override per URL (``?socket_timeout=2``) or per keyword argument; the URL
+wins, as in valkey-py.
+"""
 
 _SCHEMES = {"valkey", "valkeys", "redis", "rediss", "unix"}
 
@@ -27,11 +50,13 @@ def is_cluster(client: Any) -> bool:
     return isinstance(client, (valkey.ValkeyCluster, avalkey.ValkeyCluster))
 
 
-def client_options(url: str) -> tuple[str, dict[str, Any]]:
+def client_options(url: str, **overrides: Any) -> tuple[str, dict[str, Any]]:
     """Validate a URL and return it with the client options agentmem requires.
 
     agentmem needs RESP2 (FT.* reply shapes) and raw bytes (vectors), so ``protocol=2`` and
-    ``decode_responses=False`` are forced; a URL asking otherwise is an error.
+    ``decode_responses=False`` are forced; a URL or an override asking otherwise is an error. The
+    options are :data:`CLIENT_DEFAULTS`, then ``overrides``; options in the URL's query win over both
+    (valkey-py reads them from the URL).
 
     Raises:
         ConfigurationError: for an unsupported scheme or conflicting options.
@@ -48,8 +73,34 @@ def client_options(url: str) -> tuple[str, dict[str, Any]]:
         raise ConfigurationError("agentmem needs decode_responses=False (vectors are binary)")
     if query.pop("protocol", "2") != "2":
         raise ConfigurationError("agentmem needs RESP2 (protocol=2)")
+    if overrides.pop("decode_responses", False):
+        raise ConfigurationError("agentmem needs decode_responses=False (vectors are binary)")
+    if overrides.pop("protocol", 2) not in (2, "2"):
+        raise ConfigurationError("agentmem needs RESP2 (protocol=2)")
     clean = urlunsplit(parts._replace(query=urlencode(query)))
-    return clean, {"protocol": 2, "decode_responses": False}
+    return clean, {**CLIENT_DEFAULTS, **overrides, "protocol": 2, "decode_responses": False}
+
+
+def open_client(url: str, *, cluster: bool = False, asyncio: bool = False, **overrides: Any) -> Any:
+    """A valkey-py client for ``url`` with :func:`client_options` (sync or asyncio, plain or cluster).
+
+    The sync cluster client connects here (valkey-py reads the slot map in its constructor); the others
+    connect on their first command.
+
+    Raises:
+        ConfigurationError: see :func:`client_options`.
+        BackendError: the sync cluster client could not reach any node (translated).
+    """
+    clean, options = client_options(url, **overrides)
+    if asyncio:
+        async_type = avalkey.ValkeyCluster if cluster else avalkey.Valkey
+        return async_type.from_url(clean, **options)
+    if not cluster:
+        return valkey.Valkey.from_url(clean, **options)
+    try:
+        return valkey.ValkeyCluster.from_url(clean, **options)  # type: ignore[no-untyped-call]
+    except valkey.ValkeyError as exc:
+        raise translate_backend_error(exc) from exc
 
 
 URL_ENV = "AGENTMEM_URL"

@@ -37,7 +37,7 @@ from agentmem_core._records import scope_of
 from agentmem_core.audit import AuditEntry
 from agentmem_core.backends.valkey_client import ValkeyBackend
 from agentmem_core.config import Kind, ScoringWeights
-from agentmem_core.connection import client_options, resolve_url, sqlite_path
+from agentmem_core.connection import open_client, resolve_url, sqlite_path
 from agentmem_core.embeddings import EmbedderLike
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import FilterArgs, recall_filter, to_filter
@@ -89,12 +89,7 @@ class MemoryStore(StoreBase):
 
             backend = SqliteBackend(path, clock=kwargs.get("clock", time.time), name=name)
             return cls(backend, name=name, embedder=embedder, owns_client=True, **kwargs)
-        url, options = client_options(url)
-        client: valkey.Valkey | valkey.ValkeyCluster
-        if cluster:
-            client = valkey.ValkeyCluster.from_url(url, **options)  # type: ignore[no-untyped-call]
-        else:
-            client = valkey.Valkey.from_url(url, **options)
+        client = open_client(url, cluster=cluster)  # timeouts: connection.CLIENT_DEFAULTS
         return cls(client, name=name, embedder=embedder, owns_client=True, **kwargs)
 
     def _run(self, name: str, flow: Any) -> Any:

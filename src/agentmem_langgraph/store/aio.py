@@ -14,7 +14,7 @@ from langgraph.store.base import IndexConfig, Op, Result, TTLConfig
 from agentmem_core import AsyncMemoryStore, EngineInfo
 from agentmem_core.backends import Backend
 from agentmem_core.backends.sqlite import SqliteBackend
-from agentmem_core.connection import sqlite_path
+from agentmem_core.connection import open_client, sqlite_path
 from agentmem_langgraph.store._base import ValkeyMemoryStoreBase
 from agentmem_langgraph.store._plan import EmbedQuery, Flow, Ranking, batch_flow
 
@@ -67,7 +67,8 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
     ) -> AsyncIterator[AsyncValkeyMemoryStore]:
         """Open ``url``, yield a store, close the connection.
 
-        ``valkey[s]://...`` (a cluster client if ``cluster``), or ``sqlite:///path`` for the embedded
+        ``valkey[s]://...`` (a cluster client if ``cluster``; ``client_kwargs`` go to valkey-py over
+        ``connection.CLIENT_DEFAULTS``, and the URL's query wins), or ``sqlite:///path`` for the embedded
         backend (run in worker threads).
         """
         path = sqlite_path(url)
@@ -80,7 +81,7 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
             finally:
                 await asyncio.to_thread(backend.close)
             return
-        client = (avalkey.ValkeyCluster if cluster else avalkey.Valkey).from_url(url, **client_kwargs)
+        client = open_client(url, cluster=cluster, asyncio=True, **client_kwargs)
         try:
             yield cls(client, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options)
         finally:

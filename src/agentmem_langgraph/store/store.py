@@ -14,7 +14,7 @@ from langgraph.store.base import IndexConfig, Op, Result, TTLConfig
 from agentmem_core import EngineInfo, MemoryStore
 from agentmem_core.backends import Backend
 from agentmem_core.backends.sqlite import SqliteBackend
-from agentmem_core.connection import sqlite_path
+from agentmem_core.connection import open_client, sqlite_path
 from agentmem_langgraph.store._base import ValkeyMemoryStoreBase
 from agentmem_langgraph.store._plan import EmbedQuery, Flow, Ranking, batch_flow
 
@@ -71,7 +71,8 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
     ) -> Iterator[ValkeyMemoryStore]:
         """Open ``url``, yield a store, close the connection.
 
-        ``valkey[s]://...`` (a cluster client if ``cluster``), or ``sqlite:///path`` for the embedded
+        ``valkey[s]://...`` (a cluster client if ``cluster``; ``client_kwargs`` go to valkey-py over
+        ``connection.CLIENT_DEFAULTS``, and the URL's query wins), or ``sqlite:///path`` for the embedded
         backend.
         """
         path = sqlite_path(url)
@@ -79,7 +80,7 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
         if path is not None:
             client = SqliteBackend(path, clock=dict(core_options or {}).get("clock", time.time), name=name)
         else:
-            client = (valkey.ValkeyCluster if cluster else valkey.Valkey).from_url(url, **client_kwargs)
+            client = open_client(url, cluster=cluster, **client_kwargs)
         try:
             yield cls(client, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options)
         finally:
