@@ -45,6 +45,7 @@ from agentmem_core.errors import (
 from agentmem_core.query import MemoryFilter
 from agentmem_core.store import MemoryStore
 from agentmem_core.types import (
+    Health,
     Memory,
     NearMiss,
     Page,
@@ -97,6 +98,7 @@ __all__ = [
     "ScoringWeights",
     "SearchModuleUnavailableError",
     "Stats",
+    "Health",
     "StoreConfig",
     "WriteOutcomeUnknownError",
 ]

@@ -27,6 +27,7 @@ from agentmem_core._flows_read import (
     get_by_key_flow,
     get_many_by_key_flow,
     get_many_flow,
+    health_flow,
     keyed_ids,
     list_flow,
     scopes_flow,
@@ -65,11 +66,11 @@ from agentmem_core.errors import (
     InvalidMemoryError,
     SchemaMismatchError,
 )
-from agentmem_core.ops import Setup
+from agentmem_core.ops import Probed, Setup
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import IndexSpec
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
-from agentmem_core.types import Facets, Memory, Page, RecallResult, Stats
+from agentmem_core.types import Facets, Health, Memory, Page, RecallResult, Stats
 
 __all__ = ["StoreBase"]
 
@@ -510,6 +511,21 @@ class StoreBase:
         if flt == MemoryFilter():
             raise InvalidMemoryError("forget_by_scope needs at least one scope or filter value")
         return (yield from forget_by_scope_flow(self._context(), flt))
+
+    def _health(self) -> Flow[Probed | None]:
+        return (yield from health_flow())
+
+    def _health_report(self, probed: Probed | None, started: float, error: AgentMemError | None) -> Health:
+        """The :class:`Health` of one check that began at ``started`` (``time.perf_counter()``)."""
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        given = self._given_backend
+        backend = "valkey" if given is None else str(getattr(given, "kind", type(given).__name__))
+        if error is not None or probed is None:
+            return Health(False, backend, latency_ms, index=probed is not None, ready=False, error=error)
+        return Health(
+            probed.ready, backend, latency_ms, index=True, ready=probed.ready, documents=probed.documents,
+            indexing_failures=probed.failures,
+        )  # fmt: skip
 
     def _stats(self, flt: MemoryFilter | None) -> Flow[Stats]:
         if flt is not None and not flt.is_scope_only():

@@ -16,10 +16,12 @@ from agentmem_core._plan import Flow, batch, expect
 from agentmem_core._records import check_caller_id, check_key, keyed_id
 from agentmem_core._refresh import refresh_flow, refreshed
 from agentmem_core._scope_index import dimension_range, namespace_range, tag_of
-from agentmem_core.errors import InvalidMemoryError
+from agentmem_core.errors import IndexNotFoundError, InvalidMemoryError
 from agentmem_core.ops import (
     AllScopes,
     FilterSearch,
+    Probe,
+    Probed,
     ReadMemories,
     ResolveIds,
     ScopeByTime,
@@ -32,7 +34,7 @@ from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import STORED_FIELDS, F, decode_memory, format_number
 from agentmem_core.types import Facets, Memory, Page, ScopeStats, Stats
 
-__all__ = ["get_many_flow", "list_flow", "scopes_flow", "stats_flow"]
+__all__ = ["get_many_flow", "health_flow", "list_flow", "scopes_flow", "stats_flow"]
 
 
 def get_op(ids: Sequence[str], vectors: bool = False) -> ReadMemories:
@@ -259,6 +261,18 @@ def list_flow(
                 page = tuple(refreshed(ctx, m) or m for m in page)
             return Page(page, cursor)
         fetch *= 4
+
+
+def health_flow() -> Flow[Probed | None]:
+    """Probe the backend: what its index reports, or ``None`` when the store has no index (not set up).
+
+    Any other failure (unreachable, refused, timed out) raises its typed error: the caller reports it.
+    """
+    (probed,) = yield batch([Probe()])
+    if isinstance(probed, IndexNotFoundError):
+        return None
+    result: Probed = expect(probed)
+    return result
 
 
 def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:

@@ -9,7 +9,15 @@ from typing import Any, NamedTuple
 from agentmem_core.errors import BackendError
 from agentmem_core.schema import DISTANCE_ALIAS
 
-__all__ = ["SearchRow", "as_text", "pairs", "parse_search", "parse_vector_dim", "returned_rows"]
+__all__ = [
+    "SearchRow",
+    "as_text",
+    "index_health",
+    "pairs",
+    "parse_search",
+    "parse_vector_dim",
+    "returned_rows",
+]
 
 
 def as_text(value: Any) -> str:
@@ -168,3 +176,34 @@ def _find_dim(node: Sequence[Any]) -> int | None:
             if found is not None:
                 return found
     return None
+
+
+def _count(value: Any) -> int | None:
+    # numbers come as integers on one engine and strings on the other ("12", "12.0"); parse as int(float())
+    try:
+        return int(float(as_text(value)))
+    except (TypeError, ValueError):
+        return None
+
+
+def index_health(reply: Any) -> tuple[bool, int | None, int]:
+    """``(ready, documents, failures)`` from an FT.INFO reply, on either engine (parsed defensively).
+
+    RediSearch says ``indexing`` (0/1) and ``percent_indexed``; valkey-search says
+    ``backfill_in_progress`` ("0"/"1") and ``state`` (``ready``, ``backfill_in_progress``,
+    ``backfill_paused_by_oom``). An index that reports none of them is taken as ready. ``num_docs`` and
+    ``hash_indexing_failures`` are integers or strings depending on the engine and version.
+    """
+    info = pairs(reply)
+    ready = True
+    if "indexing" in info:
+        ready = _count(info["indexing"]) == 0
+    if "percent_indexed" in info:
+        percent = _count(float(as_text(info["percent_indexed"])) * 100)
+        ready = ready and percent is not None and percent >= 100
+    if "backfill_in_progress" in info:
+        ready = ready and _count(info["backfill_in_progress"]) == 0
+    if "state" in info:
+        ready = ready and as_text(info["state"]).lower() == "ready"
+    failures = _count(info.get("hash_indexing_failures", 0))
+    return ready, _count(info["num_docs"]) if "num_docs" in info else None, failures or 0

@@ -41,8 +41,9 @@ from agentmem_core.config import Kind, ScoringWeights
 from agentmem_core.connection import open_client, resolve_url, sqlite_path
 from agentmem_core.embeddings import EmbedderLike
 from agentmem_core.engine import EngineInfo
+from agentmem_core.errors import AgentMemError
 from agentmem_core.query import FilterArgs, recall_filter, to_filter
-from agentmem_core.types import Facets, Memory, Page, RecallResult, Stats
+from agentmem_core.types import Facets, Health, Memory, Page, RecallResult, Stats
 
 __all__ = ["AsyncMemoryStore"]
 
@@ -649,6 +650,22 @@ class AsyncMemoryStore(StoreBase):
         result: ImportResult = await self._run("import", self._import(records, chunk_size, dry_run, progress))
         return result
 
+    async def health(self) -> Health:
+        """Check that the store can serve calls now: the backend answers and the index is serving.
+
+        One round trip (Valkey: FT.INFO, which needs no key permission; SQLite: a count of the memories
+        table), with the store's retries. It does not raise for the backend: an unreachable server,
+        refused credentials or a timeout come back as ``ok=False`` with the typed ``error``; an index
+        that is missing (``setup()`` not run) or still backfilling comes back as ``ok=False`` with
+        ``index`` / ``ready`` saying which. Use it for readiness probes and start-up checks.
+        """
+        started = time.perf_counter()
+        try:
+            probed = await self._driver.run("health", self._health())
+        except AgentMemError as exc:  # reported, not swallowed: it is the answer to the question
+            return self._health_report(None, started, exc)
+        return self._health_report(probed, started, None)
+
     async def stats(self, **filters: Unpack[FilterArgs]) -> Stats:
         """Counts per scope and kind (optionally for the scopes a filter matches)."""
         stats: Stats = await self._run("stats", self._stats(to_filter(filters) if filters else None))
@@ -677,6 +694,7 @@ class AsyncMemoryStore(StoreBase):
     aget_many = get_many
     alist = list
     astats = stats
+    ahealth = health
     ascopes = scopes
     aget_by_key = get_by_key
     aget_many_by_key = get_many_by_key

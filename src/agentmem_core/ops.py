@@ -59,6 +59,8 @@ __all__ = [
     "AuditRange",
     "Merge",
     "Op",
+    "Probe",
+    "Probed",
     "ReadConfig",
     "ReadCounters",
     "ReadMemories",
@@ -455,11 +457,33 @@ class WriteConfig:
     values: Mapping[str, str]
 
 
+# -- health --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """Check that the storage answers and the store's index is there and serving. Result: :class:`Probed`.
+
+    An index that was never set up comes back as ``IndexNotFoundError`` in place.
+    """
+
+
+class Probed(NamedTuple):
+    """What a :class:`Probe` found.
+
+    ``ready``: the index serves every document it holds (False while it backfills after a create or a
+    restart: searches then see a subset). ``documents``: how many the index holds (on a cluster, the
+    node asked; ``None`` when the engine does not say). ``failures``: records the index could not take.
+    """
+
+    ready: bool
+    documents: int | None
+    failures: int
+
+
 Op = (
     Knn | FilterSearch | Write | Merge | Update | Delete | Fetch | Refresh | ReadMemories | ReadCounters
     | WriteCounters | Exists | ResolveIds | ClaimId | ReleaseIds | ScopeCounts | ScopeSize | ScopeMembers
     | ScopeByTime | EvictionSample | Register | Unregister | AllScopes | ScopeDescriptors | ScopeIndexRange
-    | DropScopeIndexMembers | Setup | ReadConfig | WriteConfig
+    | DropScopeIndexMembers | Setup | ReadConfig | WriteConfig | Probe
 )  # fmt: skip
 """Every storage operation."""
 

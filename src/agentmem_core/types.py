@@ -10,6 +10,7 @@ from agentmem_core.config import Kind
 
 __all__ = [
     "Facets",
+    "Health",
     "Memory",
     "NearMiss",
     "Page",
@@ -241,3 +242,28 @@ class Facets:
     by_kind: Mapping[str, int]
     oldest: float | None
     newest: float | None
+
+
+@dataclass(frozen=True)
+class Health:
+    """What ``MemoryStore.health()`` found: whether the store can serve calls now, and why not.
+
+    Attributes:
+        ok: the backend answered, the index exists and serves every document (``error`` is ``None``).
+        backend: ``"valkey"`` or ``"sqlite"``.
+        latency_ms: how long the check took, retries included.
+        index: the store's index exists (``False`` before ``setup()``, or after it was dropped).
+        ready: the index serves every document (``False`` while it backfills: searches see a subset).
+        documents: how many documents the index holds (on a cluster, the node asked), when known.
+        indexing_failures: records the index could not take (a schema or data problem to look into).
+        error: the typed error when the backend could not be reached or refused the check, else ``None``.
+    """
+
+    ok: bool
+    backend: str
+    latency_ms: float
+    index: bool
+    ready: bool
+    documents: int | None = None
+    indexing_failures: int = 0
+    error: Exception | None = None

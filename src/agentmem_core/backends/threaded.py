@@ -21,6 +21,7 @@ class ThreadedBackend:
     def __init__(self, backend: _SyncBackend) -> None:
         """Wrap ``backend`` (it must be safe to call from worker threads, one batch at a time)."""
         self.backend = backend
+        self.kind: str = getattr(backend, "kind", type(backend).__name__)
         self._lock = asyncio.Lock()
 
     async def aexecute(self, ops: Sequence[Any]) -> list[Any]:

@@ -17,7 +17,14 @@ from typing import Any
 from agentmem_core import ops
 from agentmem_core._encoding import Keys
 from agentmem_core._lease_scripts import LEASE_ACQUIRE, LEASE_RELEASE
-from agentmem_core._parse import as_text, pairs, parse_filter_search, parse_search, returned_rows
+from agentmem_core._parse import (
+    as_text,
+    index_health,
+    pairs,
+    parse_filter_search,
+    parse_search,
+    returned_rows,
+)
 from agentmem_core._plan import Call, Command, ScriptCall
 from agentmem_core._scripts import (
     ALIAS_CLAIM,
@@ -471,6 +478,16 @@ def _write_config(v: ValkeyOps, op: ops.WriteConfig) -> list[Command]:
     return [Call(("HSET", v.keys.config, *flat))] if flat else []
 
 
+# -- health ------------------------------------------------------------------------------------------------
+def _probe(v: ValkeyOps, op: ops.Probe) -> list[Command]:
+    # FT.INFO: a round trip that needs no key permission and says whether the index is serving
+    return [Call(("FT.INFO", v.spec.name))]
+
+
+def _probe_result(v: ValkeyOps, op: ops.Probe, _c: Sequence[Command], replies: Sequence[Any]) -> ops.Probed:
+    return ops.Probed(*index_health(replies[0]))
+
+
 # -- leases (_lease_scripts.py) ------------------------------------------------------------------------------
 def _lease_key(v: ValkeyOps, name: str) -> str:
     # one plain key per lease, outside every scope's hash tag (a lease may outlive or span scopes)
@@ -532,7 +549,7 @@ _COMMANDS: dict[type, Translate] = {
     ops.AllScopes: _all_scopes, ops.ScopeDescriptors: _scope_descriptors, ops.ScopeIndexRange: _index_range,
     ops.DropScopeIndexMembers: _drop_members, ops.ReadConfig: _read_config, ops.WriteConfig: _write_config,
     ops.AcquireLease: _acquire_lease, ops.ReleaseLease: _release_lease,
-    ops.AuditAppend: _audit_append, ops.AuditRange: _audit_range,
+    ops.AuditAppend: _audit_append, ops.AuditRange: _audit_range, ops.Probe: _probe,
 }  # fmt: skip
 _RESULTS: dict[type, Parse] = {
     ops.Knn: _knn_result, ops.FilterSearch: _filter_result, ops.Write: _write_result, ops.Merge: _int_result,
@@ -546,5 +563,5 @@ _RESULTS: dict[type, Parse] = {
     ops.ScopeDescriptors: _scope_descriptors_result, ops.ScopeIndexRange: _bytes_result,
     ops.DropScopeIndexMembers: _int_result, ops.ReadConfig: _pairs_result, ops.WriteConfig: _none_result,
     ops.AcquireLease: _bool_result, ops.ReleaseLease: _bool_result,
-    ops.AuditAppend: _audit_append_result, ops.AuditRange: _audit_range_result,
+    ops.AuditAppend: _audit_append_result, ops.AuditRange: _audit_range_result, ops.Probe: _probe_result,
 }  # fmt: skip

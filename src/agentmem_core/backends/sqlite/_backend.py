@@ -62,6 +62,9 @@ class SqliteBackend:
     when another process changed them.
     """
 
+    kind = "sqlite"
+    """What ``MemoryStore.health()`` reports as the backend."""
+
     def __init__(self, path: str, clock: Callable[[], float] = time.time, name: str | None = None) -> None:
         """Open nothing yet (``setup`` connects).
 

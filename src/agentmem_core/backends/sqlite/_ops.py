@@ -558,6 +558,13 @@ def _write_config(tx: Tx, op: ops.WriteConfig) -> None:
     )
 
 
+# -- health --------------------------------------------------------------------------------------------------
+def _probe(tx: Tx, op: ops.Probe) -> ops.Probed:
+    # the index is the tables themselves: always ready, nothing it could not take
+    (documents,) = tx.q("SELECT count(*) FROM {mem}").fetchone()
+    return ops.Probed(ready=True, documents=int(documents), failures=0)
+
+
 HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
     ops.Knn: _knn, ops.FilterSearch: _filter, ops.Write: _write, ops.Merge: _merge, ops.Update: _update,
     ops.Delete: _delete, ops.Fetch: _fetch, ops.Refresh: _refresh, ops.ReadMemories: _read,
@@ -568,7 +575,7 @@ HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
     ops.AllScopes: _all_scopes, ops.ScopeDescriptors: _scope_descriptors, ops.ScopeIndexRange: _index_range,
     ops.DropScopeIndexMembers: _drop_members, ops.ReadConfig: _read_config, ops.WriteConfig: _write_config,
     ops.AcquireLease: acquire_lease, ops.ReleaseLease: release_lease,
-    ops.AuditAppend: audit_append, ops.AuditRange: audit_range,
+    ops.AuditAppend: audit_append, ops.AuditRange: audit_range, ops.Probe: _probe,
 }  # fmt: skip
 """The handler of each operation type."""
 
@@ -576,7 +583,7 @@ READ_ONLY = frozenset({
     ops.Knn, ops.FilterSearch, ops.ReadMemories, ops.ReadCounters, ops.Exists, ops.ResolveIds, ops.ScopeSize,
     ops.ScopeMembers, ops.ScopeByTime, ops.EvictionSample, ops.AllScopes, ops.ScopeDescriptors,
     ops.ScopeIndexRange, ops.ReadConfig,
-    ops.AuditRange,
+    ops.AuditRange, ops.Probe,
 })  # fmt: skip
 """Operations that never write (a batch of only these runs in a read transaction; Fetch without reinforce
 is one too)."""
