@@ -38,6 +38,7 @@ from agentmem_core.errors import (
     ModelError,
     NotFoundError,
     QueryTooComplexError,
+    RedactionError,
     SchemaMismatchError,
     SearchModuleUnavailableError,
     WriteOutcomeUnknownError,
@@ -99,6 +100,7 @@ __all__ = [
     "SearchModuleUnavailableError",
     "Stats",
     "Health",
+    "RedactionError",
     "StoreConfig",
     "WriteOutcomeUnknownError",
 ]

@@ -68,6 +68,7 @@ from agentmem_core.errors import (
 )
 from agentmem_core.ops import Probed, Setup
 from agentmem_core.query import MemoryFilter
+from agentmem_core.redaction import Redactor, redact_input, redact_metadata, redact_text
 from agentmem_core.schema import IndexSpec
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
 from agentmem_core.types import Facets, Health, Memory, Page, RecallResult, Stats
@@ -118,6 +119,7 @@ class StoreBase:
         telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.time,
         owns_client: bool = False,
+        redact: Redactor | None = None,
         **options: Any,
     ) -> None:
         """Create a store. No I/O happens here (the embedder is not called either): call ``setup()`` once.
@@ -137,6 +139,10 @@ class StoreBase:
             telemetry: spans/metrics hooks (default: none).
             clock: the time source (tests inject one).
             owns_client: close the client (or backend) in ``close()``.
+            redact: a PII redaction callback ``(text) -> text`` applied before anything is embedded or
+                stored: content, ``texts``, metadata string values, ``update`` changes and recall queries
+                (see :mod:`agentmem_core.redaction`; :class:`~agentmem_core.redaction.PatternRedactor` is a
+                ready-made one). Its failures raise ``RedactionError`` and nothing is written.
             **options: :class:`StoreConfig` fields (``threshold=...``, ``max_items_per_scope=...``), plus
                 ``weights`` / ``half_life_seconds`` shortcuts.
 
@@ -147,6 +153,9 @@ class StoreBase:
         backend = client if _is_backend(client) else None
         if backend is None:
             _check_client(client)
+        if redact is not None and not callable(redact):
+            raise ConfigurationError(f"redact must be a callable (text) -> text, got {type(redact).__name__}")
+        self._redact = redact
         if config is not None and options:
             raise ConfigurationError("pass either config= or individual options, not both")
         index = config.index if config is not None else options.pop("index", None)
@@ -349,6 +358,8 @@ class StoreBase:
         return self._lexical
 
     def _remember(self, items: Sequence[MemoryInput], vectors: Any = None) -> Flow[list[str]]:
+        if self._redact is not None:  # before validation, embedding and storage; raises before any I/O
+            items = [redact_input(self._redact, item) for item in items]
         return (yield from remember_facts_flow(self._context(), items, vectors, self._registered))
 
     def _consolidate(
@@ -417,6 +428,8 @@ class StoreBase:
         offset: int = 0,
         refresh_ttl: bool = False,
     ) -> Flow[RecallResult]:
+        if self._redact is not None and isinstance(query, str):  # redacted alike the memories it finds
+            query = redact_text(self._redact, query, "query")
         ctx = self._context()
         scoring = ctx.config.scoring
         if weights is not None or half_life_seconds is not None:
@@ -453,6 +466,10 @@ class StoreBase:
         return (yield from touch_flow(self._context(), list(ids)))
 
     def _update(self, memory_id: str, scope: ScopeKey | None = None, **changes: Any) -> Flow[Memory]:
+        if self._redact is not None:
+            if isinstance(changes.get("content"), str):
+                changes["content"] = redact_text(self._redact, changes["content"], "content")
+            changes["metadata"] = redact_metadata(self._redact, changes.get("metadata"))
         ctx = self._context()
         if scope is not None:
             if not isinstance(scope, ScopeKey):

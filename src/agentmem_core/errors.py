@@ -48,6 +48,7 @@ __all__ = [
     "ModelError",
     "NotFoundError",
     "QueryTooComplexError",
+    "RedactionError",
     "SchemaMismatchError",
     "SearchModuleUnavailableError",
     "WriteOutcomeUnknownError",
@@ -74,6 +75,10 @@ class InvalidVectorError(InvalidMemoryError):
 
 class EmbeddingError(AgentMemError):
     """The embedder failed or returned an unusable result."""
+
+
+class RedactionError(AgentMemError):
+    """The store's ``redact`` callback failed or returned something other than text; nothing was written."""
 
 
 class ModelError(AgentMemError):

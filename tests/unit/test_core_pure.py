@@ -288,7 +288,7 @@ def test_public_exports_are_pinned() -> None:
             "RecallHit", "RecallResult", "SchemaMismatchError", "ScopeKey", "ScopeStats", "ScoreBreakdown",
             "ScoringConfig", "ScoringWeights", "SearchModuleUnavailableError", "Stats", "StoreConfig",
             "BackendAuthError", "BackendBusyError", "BackendTimeoutError", "RetryPolicy",
-            "WriteOutcomeUnknownError", "Health",
+            "WriteOutcomeUnknownError", "Health", "RedactionError",
         ]
     )  # fmt: skip
     for name in agentmem_core.__all__:
