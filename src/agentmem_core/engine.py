@@ -4,6 +4,9 @@ Both modules register as ``search``, so the name proves nothing. RediSearch has 
 valkey-search does not. The version comes from ``MODULE LIST``: RediSearch 2.10.5 reports ``21005``;
 valkey-search 1.0.x reports ``10000``/``10003`` and 1.1+ encodes ``major<<16 | minor<<8 | patch``.
 Until an engine is detected, the core sticks to the portable subset.
+
+An ACL refusal of ``FT.CONFIG`` says nothing about the engine (the server refuses it before any module
+sees it), so the detection says which permission it needs instead of guessing.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agentmem_core._parse import as_text, pairs
+from agentmem_core.errors import BackendAuthError, translate_backend_error
 
 __all__ = ["PORTABLE", "EngineInfo", "detect_engine"]
 
@@ -72,6 +76,10 @@ def detect_engine(module_list: Any, ft_config_reply: Any) -> EngineInfo:
     Args:
         module_list: the MODULE LIST reply.
         ft_config_reply: the FT.CONFIG reply, or the exception it raised (valkey-search has no FT.CONFIG).
+
+    Raises:
+        BackendAuthError: FT.CONFIG was refused for want of a permission (``+ft.config|get``), which
+            says nothing about the engine.
     """
     version = None
     for module in module_list or []:
@@ -84,6 +92,13 @@ def detect_engine(module_list: Any, ft_config_reply: Any) -> EngineInfo:
                 version = 0
     if version is None:
         return PORTABLE
+    if isinstance(ft_config_reply, BaseException):
+        refusal = translate_backend_error(ft_config_reply)
+        if isinstance(refusal, BackendAuthError):
+            raise BackendAuthError(
+                "the Valkey user may not run FT.CONFIG GET, which tells RediSearch from valkey-search: grant "
+                f"it +ft.config|get; the server said: {refusal}"
+            ) from ft_config_reply
     kind: Literal["valkey-search", "redisearch"] = (
         "valkey-search" if isinstance(ft_config_reply, BaseException) else "redisearch"
     )

@@ -232,6 +232,8 @@ def translate_backend_error(exc: BaseException) -> AgentMemError:
         return BackendTimeoutError(f"Valkey timed out: {exc or type(exc).__name__}")
     if isinstance(exc, OSError):
         return BackendConnectionError(f"the connection to Valkey failed: {exc}")
+    if isinstance(exc, vex.ValkeyClusterException):  # the cluster client's own refusal: nothing was sent
+        return BackendError(f"the Valkey cluster client cannot route this call: {message}")
     if isinstance(exc, vex.ResponseError):
         if is_index_missing_message(message):
             return IndexNotFoundError(f"search index missing (run setup()): {message}")

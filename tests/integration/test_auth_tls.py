@@ -36,7 +36,6 @@ options (percent-encoded paths too) exactly as valkey-py reads them.
 
 ``xfail(strict=True)`` tests pin the gaps still open (each names the fix it waits for):
 
-* without ``+ft.config|get``, ``setup()`` takes RediSearch for valkey-search instead of saying so;
 * a refused key is not named in the error (the server says only "No permissions to access a key");
 * a ``remember`` refused at EVALSHA still writes the scope registry, the scope index and an audit entry.
 """
@@ -593,12 +592,6 @@ def test_a_refusal_inside_a_script_is_a_typed_error(acl: Acl) -> None:
             store.remember("the trip to Paris", user_id="u1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="_flows_admin.setup_flow / engine.detect_engine take any FT.CONFIG error (NOPERM too) for "
-    "'valkey-search has no FT.CONFIG'",
-)
 def test_setup_without_ft_config_says_so_instead_of_guessing(acl: Acl) -> None:
     name = _name()
     _, url = acl.user(_without("ft.config|get")(name))

@@ -13,13 +13,12 @@ Four parts (see docs/cluster.md):
 * the checkpointer on the session cluster: threads on every node, hostile thread ids, namespaces,
   writes, list over every node, copy across slots, delete_for_runs, prune, delete_thread.
 
-What is not slot-safe yet is kept as strict xfails (``reason="bug: ..."``): the sync and async store's
-setup() and the checkpointer's setup() on a cluster, and the NOSCRIPT recovery after a redirected FT.*.
+The sync and async store's setup() and the checkpointer's setup() on a cluster, and the NOSCRIPT recovery
+after a redirected FT.*, were bugs (strict xfails until fixed); their tests now pin the fixes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import struct
 import time
@@ -192,6 +191,7 @@ def _store_ops(scopes: list[ScopeKey]) -> list[Any]:
         ops.AuditRange(None, 10),
         ops.Knn((), _vector(0), 10, (F.CONTENT,)),
         ops.FilterSearch((), 0),
+        ops.Probe(),
     ]
 
 
@@ -542,14 +542,6 @@ def test_capacity_eviction_per_scope_on_a_cluster(cluster_url: str, unique_name:
         store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: AsyncValkeyBackend sends setup's FT._LIST / MODULE LIST / SCRIPT LOAD through the asyncio "
-    "cluster pipeline, which cannot route a keyless command (valkey-py 6.2 asyncio has no FT.* routing: "
-    "ValkeyClusterException 'No way to dispatch this command ... Missing key'), so AsyncMemoryStore.setup() "
-    "fails on every cluster (search module or not) with an untranslated error",
-    raises=valkey.exceptions.ValkeyClusterException,
-)
 async def test_async_setup_on_a_cluster_reports_the_missing_search_module(
     cluster_url: str, unique_name: str
 ) -> None:
@@ -650,22 +642,6 @@ def _name_with_index_off_the_default_node(client: valkey.ValkeyCluster) -> str:
             return name
 
 
-def _load_scripts_everywhere(servers: list[ValkeyServer]) -> None:
-    from agentmem_core._scripts import ALL_SCRIPTS
-
-    for server in servers:
-        with valkey.Valkey(host="127.0.0.1", port=server.port) as node:
-            for script in ALL_SCRIPTS:
-                node.script_load(script.body)  # type: ignore[no-untyped-call]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _flows_admin._load_scripts sends SCRIPT LOAD through the cluster pipeline, which refuses a "
-    "command valkey-py routes to every primary (ValkeyClusterException 'Too many targets'), so setup() "
-    "never completes on a cluster with a search module; the exception escapes untranslated",
-    raises=(valkey.exceptions.ValkeyClusterException, AgentMemError),
-)
 def test_setup_completes_on_a_cluster_with_a_search_module(search_cluster: list[ValkeyServer]) -> None:
     client = _fresh_client(search_cluster)
     store = MemoryStore(client, name="c" + uuid.uuid4().hex[:10], embedder=HashingEmbedder(64))
@@ -675,13 +651,31 @@ def test_setup_completes_on_a_cluster_with_a_search_module(search_cluster: list[
         client.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: NOSCRIPT recovery relies on client.script_load reaching every primary; after a redirected "
-    "FT.* command valkey-py 6.2 marks the redirecting slot owner as a replica, so the reload skips it and "
-    "writes in scopes on that node fail with NoScriptError",
-    raises=AgentMemError,
-)
+async def test_async_setup_and_writes_without_cached_scripts_on_a_search_cluster(
+    search_cluster: list[ValkeyServer],
+) -> None:
+    """The asyncio store's setup routes its keyless commands too, and its NOSCRIPT recovery (EVAL) works."""
+    client = avalkey.ValkeyCluster(host="127.0.0.1", port=search_cluster[0].port)
+    lookup = _fresh_client(search_cluster)  # the sync client only says which node owns a scope
+    try:
+        store = AsyncMemoryStore(client, name="c" + uuid.uuid4().hex[:10], embedder=HashingEmbedder(64))
+        assert (await store.setup()).kind == "redisearch"
+        for server in search_cluster:  # setup loaded the scripts; now no node has them
+            with valkey.Valkey(host="127.0.0.1", port=server.port) as node:
+                node.script_flush()  # type: ignore[no-untyped-call]
+        scopes = _scopes_on_every_node(lookup, [_key_of(s) for s in _store_scopes()], per_node=1)
+        written = [
+            await store.remember("no script cached", namespace=list(scope.namespace),
+                                 thread_id=scope.thread_id, agent_id=scope.agent_id, user_id=scope.user_id)
+            for scope in scopes
+        ]  # fmt: skip
+        found = await store.get_many(written)
+        assert [m.content if m is not None else None for m in found] == ["no script cached"] * len(scopes)
+    finally:
+        lookup.close()
+        await client.aclose()
+
+
 def test_writes_in_every_scope_survive_a_redirected_search_command(
     search_cluster: list[ValkeyServer],
 ) -> None:
@@ -709,16 +703,16 @@ def test_redisearch_oss_indexes_and_searches_one_shard_only(search_cluster: list
     RediSearch declares the index name a key, so FT.CREATE and FT.SEARCH go to the node owning the index
     name's slot; that node alone has the index and indexes its own hashes only. Its search lists those keys
     but, in a cluster-enabled server without the coordinator, with nil field arrays, which the store drops
-    as it drops expired rows: recall finds nothing (observed with RediSearch 2.10.5 on Valkey 8.0.1).
+    as it drops expired rows: recall finds nothing (observed with RediSearch 2.10.5 on Valkey 8.0.1). Once
+    setup has detected the engine, ``count()`` asks that one shard too (one FT.SEARCH count), while the
+    scope bookkeeping (no FT.*, ``stats()``) sees every shard.
     """
     client = _fresh_client(search_cluster)
     try:
-        _load_scripts_everywhere(search_cluster)  # around the two bugs above
         name = "c" + uuid.uuid4().hex[:10]
         store = MemoryStore(client, name=name, embedder=HashingEmbedder(64), threshold=None)
         scopes = _scopes_on_every_node(client, [_key_of(s) for s in _store_scopes()], per_node=2)
-        with contextlib.suppress(valkey.exceptions.ValkeyClusterException, AgentMemError):
-            store.setup()  # FT.CREATE runs, then the first bug above stops it
+        assert store.setup().kind == "redisearch"
         index = f"am_{name}_v2"
         owner = _node_of(client, index)
         lists = {}
@@ -751,7 +745,8 @@ def test_redisearch_oss_indexes_and_searches_one_shard_only(search_cluster: list
         assert all(fields is None for fields in found[2::2])  # nil rows: nothing to rank
         hits = {h.memory.id for h in store.recall("note about the trip", k=50, reinforce=False).hits}
         assert hits <= local  # never a memory of another shard (observed: none at all)
-        assert store.count() == len(written)  # the scope bookkeeping (no FT.*) sees every shard
+        assert store.stats().total == len(written)  # the scope bookkeeping (no FT.*) sees every shard
+        assert store.count() == len(local)  # an FT.SEARCH count: the index's shard only
     finally:
         client.close()
 
@@ -778,7 +773,7 @@ def _thread_nodes(client: valkey.ValkeyCluster, prefix: str, threads: list[str])
 
 def test_checkpointer_threads_on_every_node(cluster: valkey.ValkeyCluster) -> None:
     prefix = "cs" + uuid.uuid4().hex[:10]
-    saver = ValkeySaver(cluster, prefix=prefix)  # no setup(): see the xfail below; scripts load on first use
+    saver = ValkeySaver(cluster, prefix=prefix)  # no setup(): the scripts load on first use (EVAL)
     threads = THREADS + [f"t-{n}" for n in range(10)]
     nodes = _thread_nodes(cluster, prefix, threads)
     assert set(nodes.values()) == {n.name for n in cluster.get_primaries()}
@@ -826,13 +821,6 @@ def test_checkpointer_threads_on_every_node(cluster: valkey.ValkeyCluster) -> No
     assert _under(cluster, prefix + ":") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: agentmem_langgraph.checkpoint._plan.setup_flow batches PING and SCRIPT LOAD; the sync "
-    "driver pipelines a batch, and valkey-py's cluster pipeline refuses SCRIPT LOAD (routed to every "
-    "primary) with ValkeyClusterException 'Too many targets', so ValkeySaver.setup() fails on a cluster",
-    raises=(valkey.exceptions.ValkeyClusterException, AgentMemError),
-)
 def test_checkpointer_setup_on_a_cluster(cluster_url: str) -> None:
     client = valkey.ValkeyCluster.from_url(cluster_url)  # type: ignore[no-untyped-call]
     try:
@@ -841,13 +829,6 @@ def test_checkpointer_setup_on_a_cluster(cluster_url: str) -> None:
         client.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the same batch on the asyncio cluster pipeline: valkey-py 6.2 cannot route SCRIPT LOAD "
-    "there and fails in its command parser (ValueError 'range() arg 3 must not be zero'), so "
-    "AsyncValkeySaver.setup() fails on a cluster",
-    raises=(ValueError, valkey.exceptions.ValkeyClusterException, AgentMemError),
-)
 async def test_async_checkpointer_setup_on_a_cluster(cluster_url: str) -> None:
     client = avalkey.ValkeyCluster.from_url(cluster_url)
     try:

@@ -55,9 +55,6 @@ def kill_point(test: str, low: int, high: int) -> int:
     return random.Random(f"issue-18:{test}").randint(low, high)
 
 
-FOLLOW_XFAIL = pytest.mark.xfail(strict=False, reason="primary following lands with the RetryPolicy work")
-
-
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[Callable[..., FaultServer]]:
     """Start FaultServers in their own directories under tmp_path; every one is stopped afterwards."""
@@ -384,7 +381,6 @@ def during_failover(a: FaultServer, b: FaultServer, writer: Writer, *, before: i
             assert isinstance(exc, BackendBusyError) and exc.retryable, f"READONLY mistranslated: {exc!r}"
 
 
-@FOLLOW_XFAIL
 def test_core_store_follows_the_promoted_replica(
     servers: Callable[..., FaultServer], unique_name: str
 ) -> None:
@@ -407,7 +403,6 @@ def test_core_store_follows_the_promoted_replica(
         store.close()
 
 
-@FOLLOW_XFAIL
 def test_checkpointer_follows_the_promoted_replica(servers: Callable[..., FaultServer]) -> None:
     a, b = primary_and_replica(servers, search=False)
     client = valkey.Valkey.from_url(a.url)

@@ -3,7 +3,9 @@
 Each operation is a *flow*: a generator that yields requests (a :class:`Batch` of commands to pipeline,
 or a :class:`Scan` of key names), receives the replies, and either returns a result or yields
 :class:`Emit` items (``list``). The executors in ``saver.py`` and ``aio.py`` only send what a flow asks
-for; validation, escaping, serialization, paging and reply parsing all live here.
+for; validation, escaping, serialization, paging and reply parsing all live here. The commands go
+through the core's Valkey sender (:func:`core_commands`), so the checkpointer retries, follows a promoted
+primary, recovers from NOSCRIPT and routes keyless commands on a cluster exactly as the core store does.
 
 Round trips: ``put``, ``put_writes`` and ``get_tuple`` are one script call each; ``list`` is one call per
 page of checkpoints; ``delete_thread`` is one ``DEL``. Only the cross-thread admin operations
@@ -30,6 +32,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from agentmem_core import _plan as core
+from agentmem_core._scripts import Script as CoreScript
 from agentmem_core.errors import translate_backend_error
 from agentmem_langgraph.checkpoint import _keys as k
 from agentmem_langgraph.checkpoint._codec import EMPTY, decode_entry, dump, frame
@@ -58,12 +62,12 @@ __all__ = [
     "Settings",
     "backend_errors",
     "copy_thread_flow",
+    "core_commands",
     "delete_for_runs_flow",
     "delete_thread_flow",
     "get_tuple_flow",
     "list_flow",
     "next_version",
-    "noscript_retries",
     "prune_flow",
     "put_flow",
     "put_writes_flow",
@@ -89,10 +93,6 @@ class ScriptCall(NamedTuple):
     def evalsha(self) -> tuple[Arg, ...]:
         """Arguments of ``EVALSHA`` (the normal path)."""
         return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
-
-    def eval(self) -> tuple[Arg, ...]:
-        """Arguments of ``EVAL`` (after ``NOSCRIPT``: sends the body, which also caches it on that node)."""
-        return ("EVAL", self.script.body, len(self.keys), *self.keys, *self.args)
 
 
 class Batch(NamedTuple):
@@ -207,13 +207,25 @@ def _check(reply: Any) -> Any:
     return reply
 
 
-def noscript_retries(commands: Sequence[Command | ScriptCall], replies: Sequence[Any]) -> list[int]:
-    """Indexes of script calls that failed with NOSCRIPT: the executor resends them with ``EVAL``."""
-    return [
-        i
-        for i, (cmd, reply) in enumerate(zip(commands, replies))
-        if isinstance(cmd, ScriptCall) and isinstance(reply, vex.NoScriptError)
-    ]
+_CORE_SCRIPTS = {script.sha: CoreScript(script.name, script.body) for script in SCRIPTS}
+
+
+def core_commands(commands: Sequence[Command | ScriptCall]) -> list[core.Command]:
+    """A batch in the core's command types, for its Valkey sender.
+
+    Raw commands are never sent again after a lost connection (see
+    :meth:`agentmem_core.backends.valkey_client.ValkeySender.send`), so a checkpoint write whose outcome
+    is unknown fails with the typed error rather than being applied twice; refused or unsent ones are.
+    """
+    out: list[core.Command] = []
+    for command in commands:
+        if isinstance(command, ScriptCall):
+            known = _CORE_SCRIPTS.get(command.script.sha)
+            script = known or CoreScript(command.script.name, command.script.body)
+            out.append(core.ScriptCall(script, command.keys, command.args))
+        else:
+            out.append(core.Call(command.args))
+    return out
 
 
 def _decode_all(s: Settings, thread_id: str, entries: Sequence[Any]) -> list[CheckpointTuple]:

@@ -11,11 +11,12 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import valkey.asyncio as avalkey
-import valkey.exceptions
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from agentmem_core.backends.valkey_client import AsyncValkeySender
+from agentmem_core.config import RetryPolicy
 from agentmem_langgraph.checkpoint import _plan as plan
 from agentmem_langgraph.checkpoint._base import DEFAULT_PREFIX, CheckpointTTL, ValkeySaverBase
 
@@ -31,33 +32,17 @@ _SYNC_FROM_LOOP = (
 
 
 class _Driver:
-    """Sends what a flow asks for over an asyncio client. No decisions besides NOSCRIPT -> EVAL."""
+    """Sends what a flow asks for over an asyncio client: the core's sender does the sending."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, client: Any, retry: RetryPolicy | None) -> None:
+        # a script the server lacks goes again as EVAL, which the documented grant has (+eval)
+        self.sender = AsyncValkeySender(client, retry, eval_on_noscript=True)
 
     async def _send(self, request: plan.Batch | plan.Scan) -> Any:
         with plan.backend_errors():
             if isinstance(request, plan.Scan):
-                return [key async for key in self.client.scan_iter(match=request.pattern, count=1000)]
-            commands = request.commands
-            if len(commands) == 1:
-                cmd = commands[0]
-                if isinstance(cmd, plan.Command):
-                    return [await self.client.execute_command(*cmd.args)]
-                try:
-                    return [await self.client.execute_command(*cmd.evalsha())]
-                except valkey.exceptions.NoScriptError:
-                    return [await self.client.execute_command(*cmd.eval())]
-            pipe = self.client.pipeline(transaction=False)
-            for cmd in commands:
-                pipe.execute_command(*(cmd.args if isinstance(cmd, plan.Command) else cmd.evalsha()))
-            replies = list(await pipe.execute(raise_on_error=False))
-            for i in plan.noscript_retries(commands, replies):
-                script_call = commands[i]
-                assert isinstance(script_call, plan.ScriptCall)
-                replies[i] = await self.client.execute_command(*script_call.eval())
-            return replies
+                return [key async for key in self.sender.client.scan_iter(match=request.pattern, count=1000)]
+            return await self.sender.send(plan.core_commands(request.commands))
 
     async def iterate(self, flow: plan.Flow[Any]) -> AsyncIterator[CheckpointTuple]:
         reply: Any = None
@@ -102,6 +87,10 @@ class AsyncValkeySaver(ValkeySaverBase):
         ttl: ``{"default_ttl": minutes, "refresh_on_read": bool}``; every key of a thread expires together.
         serde: serializer (LangGraph's ``JsonPlusSerializer`` by default; ``EncryptedSerializer`` works).
         page_size: checkpoints fetched per round trip by ``alist``.
+        retry: how a call the server could not serve is retried (the core's
+            :class:`~agentmem_core.config.RetryPolicy`; default ``RetryPolicy()``): a refused or unsent call
+            is sent again, and after ``READONLY`` (a failover) the saver follows the new primary; a call
+            whose connection was lost after sending is not (it raises the typed error).
 
     Example:
         ```python
@@ -121,9 +110,10 @@ class AsyncValkeySaver(ValkeySaverBase):
         ttl: CheckpointTTL | None = None,
         serde: SerializerProtocol | None = None,
         page_size: int = 100,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(client, prefix=prefix, ttl=ttl, serde=serde, page_size=page_size)
-        self._driver = _Driver(client)
+        self._driver = _Driver(client, retry)
         self.loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod

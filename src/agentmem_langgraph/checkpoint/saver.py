@@ -13,6 +13,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from agentmem_core.backends.valkey_client import ValkeySender
+from agentmem_core.config import RetryPolicy
 from agentmem_langgraph.checkpoint import _plan as plan
 from agentmem_langgraph.checkpoint._base import DEFAULT_PREFIX, CheckpointTTL, ValkeySaverBase
 
@@ -22,33 +24,17 @@ T = TypeVar("T")
 
 
 class _Driver:
-    """Sends what a flow asks for over a sync client. No decisions besides NOSCRIPT -> EVAL."""
+    """Sends what a flow asks for over a sync client: the core's sender does the sending."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, client: Any, retry: RetryPolicy | None) -> None:
+        # a script the server lacks goes again as EVAL, which the documented grant has (+eval)
+        self.sender = ValkeySender(client, retry, eval_on_noscript=True)
 
     def _send(self, request: plan.Batch | plan.Scan) -> Any:
         with plan.backend_errors():
             if isinstance(request, plan.Scan):
-                return list(self.client.scan_iter(match=request.pattern, count=1000))
-            commands = request.commands
-            if len(commands) == 1:
-                cmd = commands[0]
-                if isinstance(cmd, plan.Command):
-                    return [self.client.execute_command(*cmd.args)]
-                try:
-                    return [self.client.execute_command(*cmd.evalsha())]
-                except valkey.exceptions.NoScriptError:
-                    return [self.client.execute_command(*cmd.eval())]
-            pipe = self.client.pipeline(transaction=False)
-            for cmd in commands:
-                pipe.execute_command(*(cmd.args if isinstance(cmd, plan.Command) else cmd.evalsha()))
-            replies = list(pipe.execute(raise_on_error=False))
-            for i in plan.noscript_retries(commands, replies):
-                script_call = commands[i]
-                assert isinstance(script_call, plan.ScriptCall)
-                replies[i] = self.client.execute_command(*script_call.eval())
-            return replies
+                return list(self.sender.client.scan_iter(match=request.pattern, count=1000))
+            return self.sender.send(plan.core_commands(request.commands))
 
     def iterate(self, flow: plan.Flow[Any]) -> Iterator[CheckpointTuple]:
         reply: Any = None
@@ -85,6 +71,10 @@ class ValkeySaver(ValkeySaverBase):
         ttl: ``{"default_ttl": minutes, "refresh_on_read": bool}``; every key of a thread expires together.
         serde: serializer (LangGraph's ``JsonPlusSerializer`` by default; ``EncryptedSerializer`` works).
         page_size: checkpoints fetched per round trip by ``list``.
+        retry: how a call the server could not serve is retried (the core's
+            :class:`~agentmem_core.config.RetryPolicy`; default ``RetryPolicy()``): a refused or unsent call
+            is sent again, and after ``READONLY`` (a failover) the saver follows the new primary; a call
+            whose connection was lost after sending is not (it raises the typed error).
 
     The constructor does no I/O. The async methods run the sync ones in a worker thread; for asyncio
     applications prefer :class:`AsyncValkeySaver`.
@@ -107,9 +97,10 @@ class ValkeySaver(ValkeySaverBase):
         ttl: CheckpointTTL | None = None,
         serde: SerializerProtocol | None = None,
         page_size: int = 100,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(client, prefix=prefix, ttl=ttl, serde=serde, page_size=page_size)
-        self._driver = _Driver(client)
+        self._driver = _Driver(client, retry)
 
     @classmethod
     @contextmanager
