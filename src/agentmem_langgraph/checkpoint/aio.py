@@ -17,6 +17,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from agentmem_core.backends.valkey_client import AsyncValkeySender
 from agentmem_core.config import RetryPolicy
+from agentmem_core.connection import open_client
 from agentmem_langgraph.checkpoint import _plan as plan
 from agentmem_langgraph.checkpoint._base import DEFAULT_PREFIX, CheckpointTTL, ValkeySaverBase
 
@@ -126,13 +127,18 @@ class AsyncValkeySaver(ValkeySaverBase):
         prefix: str = DEFAULT_PREFIX,
         ttl: CheckpointTTL | None = None,
         serde: SerializerProtocol | None = None,
+        retry: RetryPolicy | None = None,
         **client_kwargs: Any,
     ) -> AsyncIterator[AsyncValkeySaver]:
-        """Create a client from ``url`` (a cluster client if ``cluster``), yield a saver, close the client."""
-        client_type = avalkey.ValkeyCluster if cluster else avalkey.Valkey
-        client = client_type.from_url(url, **client_kwargs)
+        """Create a client from ``url`` (a cluster client if ``cluster``), yield a saver, close the client.
+
+        ``retry``: the saver's :class:`~agentmem_core.RetryPolicy`; ``client_kwargs`` go to valkey-py over
+        ``agentmem_core.connection.CLIENT_DEFAULTS`` (bounded connect and reply timeouts), and options in
+        the URL's query win over both.
+        """
+        client = open_client(url, cluster=cluster, asyncio=True, **client_kwargs)
         try:
-            yield cls(client, prefix=prefix, ttl=ttl, serde=serde)
+            yield cls(client, prefix=prefix, ttl=ttl, serde=serde, retry=retry)
         finally:
             await client.aclose()
 

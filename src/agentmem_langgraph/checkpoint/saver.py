@@ -15,6 +15,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from agentmem_core.backends.valkey_client import ValkeySender
 from agentmem_core.config import RetryPolicy
+from agentmem_core.connection import open_client
 from agentmem_langgraph.checkpoint import _plan as plan
 from agentmem_langgraph.checkpoint._base import DEFAULT_PREFIX, CheckpointTTL, ValkeySaverBase
 
@@ -112,13 +113,18 @@ class ValkeySaver(ValkeySaverBase):
         prefix: str = DEFAULT_PREFIX,
         ttl: CheckpointTTL | None = None,
         serde: SerializerProtocol | None = None,
+        retry: RetryPolicy | None = None,
         **client_kwargs: Any,
     ) -> Iterator[ValkeySaver]:
-        """Create a client from ``url`` (a cluster client if ``cluster``), yield a saver, close the client."""
-        client_type = valkey.ValkeyCluster if cluster else valkey.Valkey
-        client = client_type.from_url(url, **client_kwargs)
+        """Create a client from ``url`` (a cluster client if ``cluster``), yield a saver, close the client.
+
+        ``retry``: the saver's :class:`~agentmem_core.RetryPolicy`; ``client_kwargs`` go to valkey-py over
+        ``agentmem_core.connection.CLIENT_DEFAULTS`` (bounded connect and reply timeouts), and options in
+        the URL's query win over both.
+        """
+        client = open_client(url, cluster=cluster, **client_kwargs)
         try:
-            yield cls(client, prefix=prefix, ttl=ttl, serde=serde)
+            yield cls(client, prefix=prefix, ttl=ttl, serde=serde, retry=retry)
         finally:
             client.close()
 

@@ -606,3 +606,15 @@ def test_key_prefix_with_control_chars_or_whitespace_is_refused(prefix: Any) -> 
 def test_key_prefix_allowed_characters(prefix: str) -> None:
     assert _keys.validate_prefix(prefix) == prefix
     assert ValkeySaver(valkey.Valkey(), prefix=prefix).settings.prefix == prefix
+
+
+def test_from_url_bounds_every_wait_and_takes_a_retry_policy(valkey_url: str) -> None:
+    from agentmem_core import RetryPolicy
+    from agentmem_core.connection import CLIENT_DEFAULTS
+
+    policy = RetryPolicy(retries=1)
+    with ValkeySaver.from_url(valkey_url + "?socket_timeout=3", retry=policy) as saver:
+        kwargs = saver.client.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] == 3.0  # the URL wins
+        assert kwargs["socket_connect_timeout"] == CLIENT_DEFAULTS["socket_connect_timeout"]
+        assert saver._driver.sender.retry is policy
