@@ -16,7 +16,7 @@ TTLs ran out (bounded: the store does not grow once every scope is full).
 Usage::
 
     python benchmarks/load_bench.py [--valkey-url URL] [--threads 16] [--tasks 16] [--seconds 30]
-        [--max-ops 200000] [--scopes 100] [--capacity 50] [--ttl 2] [--json OUT.json]
+        [--max-ops 200000] [--scopes 50] [--capacity 20] [--ttl 2] [--json OUT.json]
 
 Without ``--valkey-url`` it starts a throwaway ``valkey-server`` with the search module on loopback.
 Embeddings are a keyless hashing embedder (64 dims), so the figures measure agentmem and Valkey only.
@@ -230,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--max-ops", type=int, default=200_000)
-    parser.add_argument("--scopes", type=int, default=100)
-    parser.add_argument("--capacity", type=int, default=50)
+    parser.add_argument("--scopes", type=int, default=50)
+    parser.add_argument("--capacity", type=int, default=20)
     parser.add_argument("--ttl", type=float, default=2.0)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
