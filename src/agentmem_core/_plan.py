@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from valkey.exceptions import NoScriptError
 
 from agentmem_core._scripts import Script
-from agentmem_core.errors import translate_backend_error
+from agentmem_core.errors import AgentMemError, translate_backend_error
 
 __all__ = ["Batch", "Call", "Embed", "Flow", "Invoke", "Request", "ScriptCall", "expect"]
 
@@ -91,6 +91,10 @@ def batch(commands: Sequence[Any]) -> Batch:
 
 def expect(reply: Any) -> Any:
     """Return a reply, raising the translated error if the server answered with an error."""
+    if isinstance(reply, AgentMemError):
+        # already translated in place (``ValkeyOps.result``), its ``__cause__`` the backend's exception:
+        # ``raise reply from reply`` would replace that cause with the error itself
+        raise reply
     if isinstance(reply, BaseException):
         raise translate_backend_error(reply) from reply
     return reply

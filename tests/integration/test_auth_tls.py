@@ -34,9 +34,11 @@ certificate for ``tls-auth-clients yes``); a wrong CA, a host name the certifica
 :class:`BackendConnectionError` saying why. ``connection.client_options`` keeps the ``ssl_*`` query
 options (percent-encoded paths too) exactly as valkey-py reads them.
 
+A refused key is named in the error: the server says only "No permissions to access a key", so the
+backend adds the command it sent and its keys (``test_a_refused_key_is_named``).
+
 ``xfail(strict=True)`` tests pin the gaps still open (each names the fix it waits for):
 
-* a refused key is not named in the error (the server says only "No permissions to access a key");
 * a ``remember`` refused at EVALSHA still writes the scope registry, the scope index and an audit entry.
 """
 
@@ -622,12 +624,6 @@ def test_setup_without_ft_config_says_so_instead_of_guessing(acl: Acl) -> None:
             assert engine.kind == "redisearch", engine
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the server says only 'No permissions to access a key'; the backend knows the command and keys "
-    "it sent but does not add them to the error",
-)
 def test_a_refused_key_is_named(acl: Acl) -> None:
     name = _name()
     acl.seeded(name)

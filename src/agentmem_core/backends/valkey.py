@@ -38,7 +38,7 @@ from agentmem_core._scripts import (
     WRITE,
 )
 from agentmem_core.engine import EngineInfo
-from agentmem_core.errors import AgentMemError, BackendError, translate_backend_error
+from agentmem_core.errors import AgentMemError, BackendAuthError, BackendError, translate_backend_error
 from agentmem_core.query import render_query
 from agentmem_core.schema import DISTANCE_ALIAS, STATS_FIELDS, F, IndexSpec
 
@@ -71,9 +71,9 @@ class ValkeyOps:
         """The result of one operation from its replies; a server error comes back in place, translated."""
         if isinstance(op, (Call, ScriptCall)):
             return replies[0]
-        for reply in replies:
+        for command, reply in zip(commands, replies):
             if isinstance(reply, BaseException):
-                return translate_backend_error(reply)
+                return refused(command, reply)
         try:
             return _RESULTS[type(op)](self, op, commands, replies)
         except AgentMemError as exc:  # e.g. an FT.SEARCH error reply: in place, as the server's errors
@@ -116,6 +116,31 @@ class ValkeyOps:
         for memory_id in ids:
             by_tag.setdefault(memory_id[:16], []).append(memory_id)
         return list(by_tag.values())
+
+
+def refused(command: Command, reply: BaseException) -> AgentMemError:
+    """The typed error of a reply that is a server error, chained to it (``__cause__``).
+
+    The server names no key when an ACL refuses one ("No permissions to access a key"), but this is where
+    a reply meets the command that produced it: the error names that command and its keys, so the grant
+    that is missing can be read off it (shared by the sync and async executors, which only send).
+    """
+    error = translate_backend_error(reply)
+    if error is not reply:
+        if isinstance(error, BackendAuthError) and "No permissions to access a key" in str(reply):
+            what, keys = _named(command)
+            error = BackendAuthError(f"{error}: {what} on keys {', '.join(keys) or '(none)'}")
+        error.__cause__ = reply  # as ``raise error from reply`` would, though it is returned in place
+    return error
+
+
+def _named(command: Command) -> tuple[str, list[str]]:
+    """The command's name and the keys it declares (for a plain command: its first argument)."""
+    if isinstance(command, ScriptCall):
+        return f"EVALSHA {command.script.name}", list(command.keys)
+    # only the name and the first argument are read: later ones may be binary (a query vector)
+    name, *first = (as_text(a) if isinstance(a, bytes) else str(a) for a in command.args[:2])
+    return name.upper(), first
 
 
 Translate = Callable[[ValkeyOps, Any], list[Command]]
