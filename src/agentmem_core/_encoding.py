@@ -66,7 +66,11 @@ def encode_tag(value: str) -> str:
 # stream of distinct values costs no more than before, and the cache cannot grow without limit).
 @lru_cache(maxsize=4096)
 def _hashed_tag(value: str) -> str:
-    return "_" + hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: not text any backend can store or match
+        raise InvalidMemoryError(f"{value!r} is not valid Unicode text: {exc.reason}") from exc
+    return "_" + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def _canonical(value: object) -> str:

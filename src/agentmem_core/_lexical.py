@@ -49,11 +49,15 @@ ENGLISH_STOPWORDS = frozenset(
 
 
 def analyze(text: str) -> list[str]:
-    """Text -> index terms: lowercase ``[0-9a-z_]`` tokens, English stop words dropped, Porter-stemmed."""
+    """Text -> index terms: lowercase ``[0-9a-z_]`` tokens, Porter-stemmed.
+
+    English stop words and tokens of underscores only are dropped.
+    """
     return [
         stem(token)
         for token in _SPLIT.split(text.lower())
-        if token and token not in ENGLISH_STOPWORDS and len(token) <= MAX_TERM_CHARS
+        # a token of underscores only carries no word, and RediSearch refuses a lone "_" in a TAG query
+        if token.strip("_") and token not in ENGLISH_STOPWORDS and len(token) <= MAX_TERM_CHARS
     ]
 
 
