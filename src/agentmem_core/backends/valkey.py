@@ -32,6 +32,7 @@ from agentmem_core._scripts import (
     DELETE,
     DUPLICATE,
     FETCH,
+    READ,
     REFRESH,
     SCOPE_STATS,
     UPDATE,
@@ -299,7 +300,22 @@ def _sum_result(v: ValkeyOps, op: Any, _c: Sequence[Command], replies: Sequence[
     return sum(int(r) for r in replies)
 
 
+_SCRIPTED_READ = 3
+"""From this many memories on, a read is one READ script call per slot instead of HMGETs per hash."""
+
+
 def _read(v: ValkeyOps, op: ops.ReadMemories) -> list[Command]:
+    if len(op.ids) >= _SCRIPTED_READ and op.fields:
+        args = ("1" if op.counters else "0", len(STATS_FIELDS), *STATS_FIELDS, *op.fields)
+        calls: list[Command] = []
+        for group in v.groups(op.ids):
+            keys: list[str] = []
+            for memory_id in group:
+                keys.append(v.keys.memory(memory_id))
+                if op.counters:
+                    keys.append(v.keys.stats(memory_id))
+            calls.append(ScriptCall(READ, tuple(keys), args))
+        return calls
     commands: list[Command] = []
     for memory_id in op.ids:
         commands.append(Call(("HMGET", v.keys.memory(memory_id), *op.fields)))
@@ -309,14 +325,25 @@ def _read(v: ValkeyOps, op: ops.ReadMemories) -> list[Command]:
 
 
 def _read_result(
-    v: ValkeyOps, op: ops.ReadMemories, _c: Sequence[Command], replies: Sequence[Any]
+    v: ValkeyOps, op: ops.ReadMemories, commands: Sequence[Command], replies: Sequence[Any]
 ) -> list[tuple[list[Any] | None, list[Any] | None]]:
-    step = 2 if op.counters else 1
+    if commands and isinstance(commands[0], ScriptCall):  # READ: per memory {values, counters}
+        step = 2 if op.counters else 1
+        by_id: dict[str, tuple[Any, Any]] = {}
+        for call, reply in zip(commands, replies):
+            assert isinstance(call, ScriptCall)
+            for key, (values, counters) in zip(call.keys[::step], reply):
+                by_id[v.keys.id_from_memory_key(key)] = (values, counters)
+        pairs_ = [by_id[memory_id] for memory_id in op.ids]
+    else:
+        step = 2 if op.counters else 1
+        pairs_ = [
+            (replies[step * n], replies[step * n + 1] if op.counters else None) for n in range(len(op.ids))
+        ]
     out: list[tuple[list[Any] | None, list[Any] | None]] = []
-    for n in range(len(op.ids)):
-        values = replies[step * n]
+    for values, counters in pairs_:
         found = None if values is None or all(x is None for x in values) else list(values)
-        out.append((found, list(replies[step * n + 1]) if op.counters else None))
+        out.append((found, list(counters) if op.counters else None))
     return out
 
 
