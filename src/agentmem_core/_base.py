@@ -42,6 +42,7 @@ from agentmem_core._flows_write import (
     touch_flow,
     update_flow,
 )
+from agentmem_core._knn_plan import KnnPlanner
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._query_cache import QueryCache, QueryCacheStats
 from agentmem_core._records import MemoryInput, check_importance, scope_of
@@ -217,6 +218,7 @@ class StoreBase:
         self._cluster = backend is None and is_cluster(client)
         self._translation: ValkeyOps | None = None
         self._queries = QueryCache(config.query_cache_size)
+        self._knn_plan = KnnPlanner()
 
     def _retry_policy(self) -> RetryPolicy:
         """The configured retry policy (known before setup: only the index dimension may be pending)."""
@@ -245,7 +247,12 @@ class StoreBase:
                 self._unusable
             )
         config = self.effective_config
-        return Context(self.keys, self.spec, config, self.engine, self._clock(), self._lexical, self._cluster)
+        hnsw = self.spec is not None and self.spec.config.algorithm == "HNSW"
+        planned = hnsw and self.engine.kind == "redisearch"
+        return Context(
+            self.keys, self.spec, config, self.engine, self._clock(), self._lexical, self._cluster,
+            self._knn_plan if planned else None,
+        )  # fmt: skip
 
     def _live_due(self) -> bool:
         interval = self.config.live_config_seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentmem_core._encoding import Keys
+from agentmem_core._knn_plan import KnnPlanner
 from agentmem_core.config import StoreConfig
 from agentmem_core.engine import EngineInfo
 from agentmem_core.schema import IndexSpec
@@ -25,3 +26,5 @@ class Context:
     """Whether recall may use the lexical channel (engine support + the terms field in the index)."""
     cluster: bool = False
     """Whether the client is a cluster client (a script call may then touch one hash slot only)."""
+    knn_plan: KnnPlanner | None = None
+    """Chooses how a filtered KNN runs, where the engine needs telling (RediSearch, HNSW); else ``None``."""

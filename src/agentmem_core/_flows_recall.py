@@ -96,8 +96,13 @@ def knn_rows_flow(
     fields = rank_fields(lexical=False, extra=flt.client_fields())
     keep = _keeper(ctx, predicate)
     pool = first = min(MAX_POOL, k * ctx.config.candidate_multiplier)
+    plan = ctx.knn_plan
     while True:
-        (found,) = yield batch([Knn(leaves, vector, pool, fields)])
+        counts = plan.counts_needed(flt, ctx.now, ctx.engine.max_leaves) if plan is not None else []
+        batches = plan is not None and plan.batches(leaves, pool)
+        found, *counted = yield batch([Knn(leaves, vector, pool, fields, batches), *(op for _, op in counts)])
+        if plan is not None:
+            plan.learn([(key, expect(reply)) for (key, _), reply in zip(counts, counted)])
         found = expect(found)
         passing = [r for r in found.rows if keep(r.fields)]
         if len(passing) >= k or found.returned < pool:
@@ -155,11 +160,23 @@ def hybrid_candidates_flow(
     knn_leaves = tuple(flt.scope_leaves())
     fields = rank_fields(lexical=True, extra=flt.client_fields())
     pool = first = min(MAX_POOL, max(ctx.config.hybrid_pool, k * ctx.config.candidate_multiplier))
+    plan = ctx.knn_plan
+    counts = (
+        plan.counts_needed(flt, ctx.now, ctx.engine.max_leaves, matches=False) if plan is not None else []
+    )
     replies = yield batch([
-        Knn(knn_leaves, vector, pool, fields),
+        Knn(knn_leaves, vector, pool, fields, plan is not None and plan.batches(knn_leaves, pool)),
         FilterSearch(leaves, 0),
         *(FilterSearch(term_leaves(leaves, term), ctx.config.lexical_term_pool, fields) for term in terms),
+        *(op for _, op in counts),
     ])  # fmt: skip
+    if plan is not None:  # the filter's count is the lexical channel's own (sent on every hybrid recall)
+        plan.learn(
+            [
+                (plan.key(flt), expect(replies[1])),
+                *((key, expect(r)) for (key, _), r in zip(counts, replies[2 + len(terms) :])),
+            ]
+        )
     keep = _keeper(ctx, predicate)
     found = expect(replies[0])
     knn_rows = [r for r in found.rows if keep(r.fields)]
@@ -171,7 +188,9 @@ def hybrid_candidates_flow(
             knn_rows = yield from _exhaustive(ctx, vector, flt, first)
             break
         pool = min(MAX_POOL, pool * 4)
-        (found,) = yield batch([Knn(knn_leaves, vector, pool, fields)])
+        (found,) = yield batch(
+            [Knn(knn_leaves, vector, pool, fields, plan is not None and plan.batches(knn_leaves, pool))]
+        )
         found = expect(found)
         knn_rows = [r for r in found.rows if keep(r.fields)]
     live: dict[str, Candidate] = {}

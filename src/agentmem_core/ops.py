@@ -94,6 +94,10 @@ class Knn:
     ``vector``: little-endian float32 bytes of a unit vector. Rows carry the named ``fields`` (those a
     memory has). Memories past their TTL may still come back (the flow drops them by ``expires_at``).
 
+    ``batches``: a planning hint (``agentmem_core._knn_plan``): the filter matches a large share of the
+    index, so an engine that would compute a distance per match (RediSearch's ad hoc plan) should walk
+    its graph in batches instead; backends that plan their own searches ignore it.
+
     Result: :class:`KnnResult`.
     """
 
@@ -101,6 +105,7 @@ class Knn:
     vector: bytes
     pool: int
     fields: tuple[str, ...]
+    batches: bool = False
 
 
 @dataclass(frozen=True, slots=True)

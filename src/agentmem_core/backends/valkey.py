@@ -83,13 +83,20 @@ class ValkeyOps:
             return BackendError(f"unreadable reply to {type(op).__name__}: {exc}")
 
     # -- search ----------------------------------------------------------------------------------------
-    def knn_command(self, leaves: Sequence[Any], vector: bytes, pool: int, fields: Sequence[str]) -> Call:
-        """The portable KNN FT.SEARCH (EF_RUNTIME before AS, explicit LIMIT 0 k, TIMEOUT, DIALECT 2)."""
+    def knn_command(
+        self, leaves: Sequence[Any], vector: bytes, pool: int, fields: Sequence[str], batches: bool = False
+    ) -> Call:
+        """The portable KNN FT.SEARCH (EF_RUNTIME before AS, explicit LIMIT 0 k, TIMEOUT, DIALECT 2).
+
+        ``batches`` (RediSearch only; the flow's plan) adds ``HYBRID_POLICY BATCHES``.
+        """
         filter_text = render_query(leaves, max_leaves=self.engine.max_leaves)
         knn = f"[KNN {pool} @{F.EMBEDDING} $vec"
         if self.spec.config.algorithm == "HNSW":
             ef = self.spec.config.ef_runtime or max(pool, 64)
             knn += f" EF_RUNTIME {min(4096, max(ef, pool if pool <= 4096 else 4096))}"
+        if batches and self.engine.kind == "redisearch":
+            knn += " HYBRID_POLICY BATCHES"
         knn += f" AS {DISTANCE_ALIAS}]"
         return Call((
             "FT.SEARCH", self.spec.name, f"{filter_text}=>{knn}",
@@ -149,7 +156,7 @@ Parse = Callable[[ValkeyOps, Any, Sequence[Command], Sequence[Any]], Any]
 
 
 def _knn(v: ValkeyOps, op: ops.Knn) -> list[Command]:
-    return [v.knn_command(op.leaves, op.vector, op.pool, op.fields)]
+    return [v.knn_command(op.leaves, op.vector, op.pool, op.fields, op.batches)]
 
 
 def _knn_result(v: ValkeyOps, op: ops.Knn, _c: Sequence[Command], replies: Sequence[Any]) -> ops.KnnResult:
