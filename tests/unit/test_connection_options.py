@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import valkey.asyncio as avalkey
+import valkey.exceptions as valkey_exceptions
 
 from agentmem_core import MemoryStore, RetryPolicy
 from agentmem_core.aio import AsyncMemoryStore
@@ -100,3 +101,34 @@ def test_the_async_store_times_out_too(silent_server: int) -> None:
         await store.aclose()
 
     asyncio.run(main())
+
+
+PACKED_ARGS = [
+    ("SET", "k", "v"),
+    ("EVALSHA", "0" * 40, 2, b"\x00\xff\r\n", 1.5, 0.1, 1e300, -3, 10**20, "é中🙂", ""),
+    ("CONFIG GET", "maxmemory"),
+    (b"FT.SEARCH", memoryview(b"ab"), b"x" * 10_000),
+]
+
+
+@pytest.mark.parametrize("url", ["valkey://localhost:6379", "valkeys://localhost:6379", "unix:///tmp/x.sock"])
+def test_async_clients_pack_commands_in_c_with_the_same_bytes(url: str) -> None:
+    pytest.importorskip("libvalkey")
+    client = open_client(url, asyncio=True)
+    pool = client.connection_pool
+    connection = pool.make_connection()
+    python_packer = avalkey.connection.AbstractConnection  # valkey-py's own, pure Python
+    assert type(connection).pack_command is not python_packer.pack_command
+    kind = {"valkeys": avalkey.SSLConnection, "unix": avalkey.UnixDomainSocketConnection}.get(
+        url.split(":")[0], avalkey.Connection
+    )
+    assert isinstance(connection, kind)  # the URL's connection class is kept (TLS stays TLS)
+    for args in PACKED_ARGS:
+        packed = connection.pack_command(*args)
+        assert len(packed) == 1  # one C call, one buffer
+        assert packed[0] == b"".join(bytes(p) for p in python_packer.pack_command(connection, *args))
+    for bad in (None, object(), True):
+        with pytest.raises(valkey_exceptions.DataError):
+            connection.pack_command("SET", "k", bad)
+    with pytest.raises(UnicodeEncodeError):
+        connection.pack_command("SET", "k", "\ud800")
