@@ -23,18 +23,33 @@ import valkey
 from agentmem_core.testing.server import ValkeyServer
 
 D = 384
-QUERIES = [
-    ("KNN-10, no filter", "*=>[KNN 10 @v $vec AS d]"),
-    ("KNN-20, no filter", "*=>[KNN 20 @v $vec AS d]"),
-    ("KNN-20, filter matching 100%", "@t:{all}=>[KNN 20 @v $vec AS d]"),
-    ("KNN-20, filter matching 100%, BATCHES", "@t:{all}=>[KNN 20 @v $vec HYBRID_POLICY BATCHES AS d]"),
-    ("KNN-20, filter matching 10%", "@t:{p10}=>[KNN 20 @v $vec AS d]"),
-    ("KNN-20, filter matching 10%, BATCHES", "@t:{p10}=>[KNN 20 @v $vec HYBRID_POLICY BATCHES AS d]"),
-    ("KNN-20, filter matching 1%", "@t:{p1}=>[KNN 20 @v $vec AS d]"),
-    ("KNN-20, filter matching 1%, BATCHES", "@t:{p1}=>[KNN 20 @v $vec HYBRID_POLICY BATCHES AS d]"),
-    ("KNN-20, filter matching 0.1%", "@t:{p01}=>[KNN 20 @v $vec AS d]"),
-    ("KNN-20, filter matching 0.1%, BATCHES", "@t:{p01}=>[KNN 20 @v $vec HYBRID_POLICY BATCHES AS d]"),
-]
+SHARES = [("all", "100%"), ("p50", "50%"), ("p30", "30%"), ("p20", "20%"), ("p10", "10%"), ("p1", "1%"),
+          ("p01", "0.1%")]
+"""TAG value -> the share of the index it matches (see :func:`tags`)."""
+
+
+def queries(k: int) -> list[tuple[str, str]]:
+    """The query shapes timed for one ``k``: unfiltered, then each share under both policies."""
+    shapes = [(f"KNN-{k}, no filter", f"*=>[KNN {k} @v $vec AS d]")]
+    for tag, share in SHARES:
+        shapes.append((f"KNN-{k}, filter matching {share}", f"@t:{{{tag}}}=>[KNN {k} @v $vec AS d]"))
+        shapes.append((
+            f"KNN-{k}, filter matching {share}, BATCHES",
+            f"@t:{{{tag}}}=>[KNN {k} @v $vec HYBRID_POLICY BATCHES AS d]",
+        ))
+    return shapes
+
+
+def tags(k: int) -> str:
+    """Document ``k``'s TAG values: ``all``, and each share's value on that share of the documents."""
+    chosen = ["all"]
+    chosen += ["p50"] if k % 2 == 0 else []
+    chosen += ["p30"] if k % 10 < 3 else []
+    chosen += ["p20"] if k % 5 == 0 else []
+    chosen += ["p10"] if k % 10 == 0 else []
+    chosen += ["p1"] if k % 100 == 0 else []
+    chosen += ["p01"] if k % 1000 == 0 else []
+    return "|".join(chosen)
 
 
 def load(client: valkey.Valkey, n: int) -> None:
@@ -55,9 +70,7 @@ def load(client: valkey.Valkey, n: int) -> None:
         vectors /= np.linalg.norm(vectors, axis=1)[:, None]
         for i in range(1000):
             k = start + i
-            tags = "all" + ("|p10" if k % 10 == 0 else "") + ("|p1" if k % 100 == 0 else "")
-            tags += "|p01" if k % 1000 == 0 else ""
-            pipe.hset(f"probe_kx:{k}", mapping={"v": vectors[i].tobytes(), "t": tags})
+            pipe.hset(f"probe_kx:{k}", mapping={"v": vectors[i].tobytes(), "t": tags(k)})
         pipe.execute()
 
 
@@ -65,6 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--valkey-url")
     ap.add_argument("--n", type=int, default=30_000)
+    ap.add_argument("--k", default="10,20,40", help="comma-separated KNN sizes")
     args = ap.parse_args()
     server = None if args.valkey_url else ValkeyServer(search=True).start()
     client = valkey.Valkey.from_url(args.valkey_url or server.url)  # type: ignore[union-attr]
@@ -73,13 +87,13 @@ def main() -> None:
         query = np.random.default_rng(1).standard_normal(D).astype("<f4")
         query /= np.linalg.norm(query)
         print(f"| query (N = {args.n:,}) | p50 ms |\n|---|--:|")
-        for name, text in QUERIES:
+        for name, text in [shape for k in map(int, args.k.split(",")) for shape in queries(k)]:
             times = []
             for _ in range(30):
                 t = time.perf_counter()
                 client.execute_command(
                     "FT.SEARCH", "probe_kx", text, "PARAMS", 2, "vec", query.tobytes(),
-                    "RETURN", 1, "d", "LIMIT", 0, 20, "DIALECT", 2,
+                    "RETURN", 1, "d", "LIMIT", 0, 100, "DIALECT", 2,
                 )  # fmt: skip
                 times.append(time.perf_counter() - t)
             print(f"| {name} | {statistics.median(times) * 1000:.2f} |", flush=True)
