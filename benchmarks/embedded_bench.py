@@ -1,6 +1,6 @@
 """Embedded backend benchmark: agentmem on SQLite (no server) vs agentmem on Valkey, LangGraph, CrewAI.
 
-In one run, at each size N, four systems get the same data and the same operations:
+In one run, at each size N, four systems (and the floor below) get the same data and the same operations:
 
 * **agentmem embedded**: ``MemoryStore.from_url("sqlite:///<temp dir>/bench.db")`` (SQLite file, WAL);
 * **agentmem Valkey**: the same store on a throwaway ``valkey-search`` server
@@ -27,6 +27,8 @@ over 20 s, at least 3):
   agent's scope (N / 10); LangGraph ``search(prefix, query=text, limit=10)`` (it embeds the query text
   by lookup) over ``()`` / ``("u",)`` / ``("u", "a3")``; CrewAI ``search(q, scope_prefix=None / "/u" /
   "/u/a3", limit=10)``;
+* the **floor**: numpy's exact scan of the same float32 matrix (``1 - m @ q`` and ``argpartition``; the
+  agent scope gathers its rows first): what any exact search costs before ids, filters and ranking;
 * ``text``: ``recall(text, k=10, user_id="u", reinforce=False)`` (hybrid: KNN + lexical) — agentmem only;
 * ``list``: a page of 50 in the user's scope (agentmem ``list(user_id="u", limit=50)``, LangGraph
   ``search(("u",), limit=50)`` without a query, CrewAI ``list_records(scope_prefix="/u", limit=50)``).
@@ -82,10 +84,11 @@ AGENT = "a3"
 SERIES_BUDGET_S = 20.0
 MIN_SAMPLES = 3
 SIMILARITY = {"similarity": 1.0, "recency": 0.0, "importance": 0.0}
-EMBEDDED, VALKEY, LANGGRAPH, CREWAI = (
+EMBEDDED, VALKEY, LANGGRAPH, CREWAI, FLOOR = (
     "agentmem embedded", "agentmem Valkey (HNSW)", "LangGraph InMemoryStore", "CrewAI LanceDBStorage",
+    "floor: numpy exact scan",
 )  # fmt: skip
-SYSTEMS = (EMBEDDED, VALKEY, LANGGRAPH, CREWAI)
+SYSTEMS = (EMBEDDED, VALKEY, LANGGRAPH, CREWAI, FLOOR)
 BASE = datetime(2026, 1, 1)
 
 
@@ -215,7 +218,7 @@ class Bench:
         for system in self.systems:
             progress(f"N={n}: {system}")
             runner = {EMBEDDED: self.agentmem, VALKEY: self.agentmem, LANGGRAPH: self.langgraph,
-                      CREWAI: self.crewai}[system]  # fmt: skip
+                      CREWAI: self.crewai, FLOOR: self.floor}[system]  # fmt: skip
             runner(n, data, system)
         if data.unknown:
             self.problem(
@@ -299,6 +302,25 @@ class Bench:
 
         self.series(n, system, "remember (1)", remember, lambda j, r: None)
         store.close()
+
+    def floor(self, n: int, data: Data, system: str) -> None:
+        """What any exact search must do at least: score every vector of the scope, keep the best ``2k``.
+
+        The matrix is resident float32 (as the embedded backend's cache is); the agent scope gathers its
+        rows first, as the backend does for a small share. No ids, no SQLite, no ranking.
+        """
+        m = np.ascontiguousarray(data.vectors[:n])
+        queries = list(data.query_rows)
+        pool = 2 * K
+        agent_rows = np.flatnonzero(np.arange(n) % AGENTS == int(AGENT[1:]))
+        for label, rows in (("unfiltered", None), ("user (N)", None), (f"agent (N/{AGENTS})", agent_rows)):
+
+            def search(j: int, rows: Any = rows) -> Any:
+                q = data.vectors[queries[j]]
+                scores = np.float32(1.0) - (m @ q if rows is None else m[rows] @ q)
+                return np.argpartition(scores, pool - 1)[:pool]
+
+            self.series(n, system, f"vector k=10, {label}", search, lambda j, r: None)
 
     def langgraph(self, n: int, data: Data, system: str) -> None:
         store = InMemoryStore(index={"dims": DIMS, "embed": data.embed, "fields": ["text"]})  # type: ignore[typeddict-item]

@@ -24,7 +24,8 @@ Against ONE server in one run, at each size N it loads the same N items into eve
   the same with ``filter={"kind": c}`` (random ``c`` per query). Floors, on agentmem's index: a raw
   ``FT.SEARCH`` KNN-10 with the filter text agentmem renders for that search (``MemoryFilter(namespace_
   prefix=..., metadata=...)`` scope leaves) returning agentmem's stored fields (= "raw FT.SEARCH"), and
-  the KNN command agentmem itself sends for it (``knn_command``: KNN-20, EF_RUNTIME, ranking fields).
+  the KNN command agentmem itself sends for it (``knn_command``: KNN-20, EF_RUNTIME, ranking fields, and
+  ``HYBRID_POLICY BATCHES`` where agentmem's KNN plan would add it).
   Every result is checked: items outside the prefix or failing the filter are errors; the returned page
   size is reported for every store (a full page is 10) and recall@10 against exact cosine search over
   the same vectors (random unit vectors: the worst case for HNSW; the floors are only counted).
@@ -69,6 +70,15 @@ from langgraph.store.memory import InMemoryStore
 from valkey.utils import LIBVALKEY_AVAILABLE
 
 from agentmem_core.query import MemoryFilter, render_query
+
+try:
+    from agentmem_core._knn_plan import prefer_batches
+except ImportError:  # a tree from before the KNN plan (session 11): agentmem never sent the hint
+
+    def prefer_batches(matches: int, total: int, pool: int) -> bool:
+        return False
+
+
 from agentmem_core.schema import DISTANCE_ALIAS, STORED_FIELDS, F, rank_fields
 from agentmem_langgraph.store import ValkeyMemoryStore
 
@@ -155,11 +165,16 @@ def unit_vectors(rng: np.random.Generator, count: int) -> np.ndarray:
 
 
 def agentmem_knn_args(
-    core: Any, leaves: Sequence[Any], vector: bytes, pool: int, fields: Sequence[str]
+    core: Any, leaves: Sequence[Any], vector: bytes, pool: int, fields: Sequence[str], batches: bool = False
 ) -> tuple:
-    """The KNN FT.SEARCH agentmem sends for these filter leaves, built by agentmem's own code."""
+    """The KNN FT.SEARCH agentmem sends for these filter leaves, built by agentmem's own code.
+
+    ``batches``: the KNN plan's choice for them (``HYBRID_POLICY BATCHES`` on RediSearch; since session 11).
+    """
     translation = getattr(core, "_valkey_ops", None)
     if translation is not None:  # since the storage seam: the Valkey backend renders the command
+        if getattr(core, "_knn_plan", None) is not None:
+            return tuple(translation().knn_command(leaves, vector, pool, fields, batches).args)
         return tuple(translation().knn_command(leaves, vector, pool, fields).args)
     from agentmem_core._flows_recall import knn_command  # type: ignore[attr-defined]
 
@@ -546,8 +561,20 @@ class Bench:
         pool = K * core.config.candidate_multiplier
         fields = rank_fields(lexical=False)
 
-        def sent_cmd(j: int, leaves: Sequence[Any]) -> tuple[Any, ...]:
-            return agentmem_knn_args(core, leaves, data.query_vector(j), pool, fields)
+        # the plan agentmem's recall chooses for each filter, from the same counts it would ask for
+        total = core.count()
+        planned: dict[tuple[Any, ...], bool] = {}
+
+        def plan(leaves: Sequence[Any], flt: dict[str, Any]) -> bool:
+            key = tuple(leaves)
+            if key not in planned:
+                planned[key] = core.engine.kind == "redisearch" and prefer_batches(
+                    core.count(namespace_prefix=prefix, **flt), total, pool
+                )
+            return planned[key]
+
+        def sent_cmd(j: int, leaves: Sequence[Any], flt: dict[str, Any]) -> tuple[Any, ...]:
+            return agentmem_knn_args(core, leaves, data.query_vector(j), pool, fields, plan(leaves, flt))
 
         def rows_check(label: str, want: int) -> Callable[[int, Any], None]:
             def check(j: int, reply: Any) -> None:
@@ -587,9 +614,10 @@ class Bench:
                    check=rows_check(FLOOR_SEARCH, K)),
             Series("floor", FLOOR_FSEARCH, lambda j: self.admin.execute_command(*floor_cmd(j, text_flt(j))),
                    check=rows_check(FLOOR_FSEARCH, K)),
-            Series("floor", SENT_SEARCH, lambda j: self.admin.execute_command(*sent_cmd(j, leaves_unf)),
+            Series("floor", SENT_SEARCH, lambda j: self.admin.execute_command(*sent_cmd(j, leaves_unf, {})),
                    check=rows_check(SENT_SEARCH, pool)),
-            Series("floor", SENT_FSEARCH, lambda j: self.admin.execute_command(*sent_cmd(j, leaves_flt(j))),
+            Series("floor", SENT_FSEARCH, lambda j: self.admin.execute_command(
+                *sent_cmd(j, leaves_flt(j), {"metadata": {"kind": {"$eq": data.query_filter(j)["kind"]}}})),
                    check=rows_check(SENT_FSEARCH, pool)),
         ]  # fmt: skip
         systems: list[tuple[str, BaseStore]] = [(VMS, vms), (VMS_COMPOSITE, composite)]
