@@ -61,6 +61,8 @@ class KnnPlanner:
 
     def batches(self, leaves: Sequence[Leaf], pool: int) -> bool:
         """Whether the KNN of ``pool`` under ``leaves`` should search in batches (``False`` when unknown)."""
+        if not leaves:  # no filter: a plain graph search, nothing to choose
+            return False
         now = self._clock()
         with self._lock:
             matches, total = self._fresh(tuple(leaves), now), self._fresh(_TOTAL, now)
@@ -77,6 +79,8 @@ class KnnPlanner:
         itself fits, and a filter that large is selective (the engine's own plan is the right one).
         """
         key, clock = self.key(flt), self._clock()
+        if not key:  # no filter: nothing to plan (see :meth:`batches`)
+            return []
         with self._lock:
             want_matches = matches and self._fresh(key, clock) is None
             want_total = self._fresh(_TOTAL, clock) is None

@@ -69,6 +69,9 @@ def test_a_large_scope_searches_in_batches_and_a_small_one_does_not(
         store.recall("small note 3", k=5, user_id="small")
         store.recall("small note 3", k=5, user_id="small")
         assert "HYBRID_POLICY" not in sent[-1]  # selective: the exact ad hoc plan
+        for _ in range(2):  # no filter at all: a plain graph search (RediSearch refuses the hint there)
+            assert store.recall(query, k=5).hits[0].memory.content == query
+            assert "HYBRID_POLICY" not in sent[-1]
     finally:
         store.close()
 

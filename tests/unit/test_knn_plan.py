@@ -145,3 +145,17 @@ def test_a_filter_whose_count_would_pass_the_leaf_budget_is_not_counted() -> Non
     needed = plan.counts_needed(flt, 0.0, 64)
     assert [key for key, _ in needed] == [("*",)]  # the index's count only
     assert len(plan.counts_needed(MemoryFilter.build(metadata={"k": 1}), 0.0, 64)) == 2
+
+
+def test_an_unfiltered_knn_is_never_hinted() -> None:
+    # RediSearch refuses HYBRID_POLICY on a KNN without a filter ("hybrid query attributes were sent for
+    # a non-hybrid query"): found by the CrewAI concurrency test, whose recalls span every scope
+    clock = FakeClock()
+    plan = KnnPlanner(clock)
+    everything = MemoryFilter()
+    assert everything.scope_leaves() == []
+    assert plan.counts_needed(everything, clock.now, 64) == []  # nothing to count for
+    plan.learn([(plan.key(everything), _count(30_000)), (("*",), _count(30_000))])
+    assert not plan.batches(everything.scope_leaves(), 20)
+    hinted = Knn((), b"\0" * 16, 20, (), True)
+    assert "HYBRID_POLICY" not in str(_knn_args(_ctx(None), hinted)[2])

@@ -88,14 +88,15 @@ class ValkeyOps:
     ) -> Call:
         """The portable KNN FT.SEARCH (EF_RUNTIME before AS, explicit LIMIT 0 k, TIMEOUT, DIALECT 2).
 
-        ``batches`` (RediSearch only; the flow's plan) adds ``HYBRID_POLICY BATCHES``.
+        ``batches`` (RediSearch only; the flow's plan) adds ``HYBRID_POLICY BATCHES`` to a filtered KNN.
         """
         filter_text = render_query(leaves, max_leaves=self.engine.max_leaves)
         knn = f"[KNN {pool} @{F.EMBEDDING} $vec"
         if self.spec.config.algorithm == "HNSW":
             ef = self.spec.config.ef_runtime or max(pool, 64)
             knn += f" EF_RUNTIME {min(4096, max(ef, pool if pool <= 4096 else 4096))}"
-        if batches and self.engine.kind == "redisearch":
+        if batches and self.engine.kind == "redisearch" and filter_text != "*":
+            # a KNN without a filter is no hybrid query: RediSearch refuses the attribute there
             knn += " HYBRID_POLICY BATCHES"
         knn += f" AS {DISTANCE_ALIAS}]"
         return Call((
