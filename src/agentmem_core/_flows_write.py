@@ -72,8 +72,11 @@ PIPELINE_CHUNK = 512
 """Commands per round trip for bulk writes (bounded so one huge batch cannot stall the server)."""
 
 
-def write_op(item: PreparedMemory, vectors: Sequence[bytes]) -> Write:
-    """The Write of one prepared memory; ``vectors``: its blobs (none when it is not embedded)."""
+def write_op(item: PreparedMemory, vectors: Sequence[bytes], count_up_to: int | None = None) -> Write:
+    """The Write of one prepared memory; ``vectors``: its blobs (none when it is not embedded).
+
+    ``count_up_to``: how far the scope's size must be exact in the reply (``None``: exactly).
+    """
     return Write(
         id=item.id,
         tag=item.scope.tag,
@@ -86,6 +89,7 @@ def write_op(item: PreparedMemory, vectors: Sequence[bytes]) -> Write:
         opt_rest=item.opt_rest,
         fields=item.fields,
         vectors=tuple(vectors),
+        count_up_to=count_up_to,
     )
 
 
@@ -262,7 +266,8 @@ def remember_flow(
             pending.add(item.scope.tag)
             registering[len(requests)] = item.scope.tag
             requests.append(register_op(item.scope))
-        requests.append(write_op(item, blob))
+        # the reply's scope size tells a new scope (1) and a scope over capacity: exact up to there
+        requests.append(write_op(item, blob, max(1, ctx.config.max_items_per_scope or 0)))
     replies: list[Any] = []
     logs: list[Any] = []
     scopes = {item.scope.tag: item.scope for item in items}

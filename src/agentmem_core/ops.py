@@ -146,6 +146,9 @@ class Write:
     extra vectors (``vx``, ``nv``). ``ttl_ms > 0``: the memory (and its counters, when they exist) expire
     then, and it is an expiring member until ``expires_at``; a new memory's counters are reset.
 
+    ``count_up_to``: the result's ``scope_size`` need only be exact up to this many; past it any number
+    above it will do (a backend whose count is linear in the scope stops there). ``None``: exact.
+
     Result: :class:`WriteResult`.
     """
 
@@ -160,6 +163,7 @@ class Write:
     opt_rest: str
     fields: Mapping[str, str]
     vectors: tuple[bytes, ...] = ()
+    count_up_to: int | None = None
 
 
 class WriteResult(NamedTuple):

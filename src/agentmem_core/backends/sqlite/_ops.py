@@ -187,7 +187,8 @@ def _write(tx: Tx, op: ops.Write) -> ops.WriteResult:
             tx.drop_counters(op.id)
         else:
             tx.save_counters(op.id, counters[0], deadline)
-    return ops.WriteResult(old_kind is None, tx.zcard("z", tag))
+    size = tx.zcard("z", tag) if op.count_up_to is None else tx.zcard_up_to("z", tag, op.count_up_to)
+    return ops.WriteResult(old_kind is None, size)
 
 
 def _merge(tx: Tx, op: ops.Merge) -> int:

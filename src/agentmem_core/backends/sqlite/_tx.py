@@ -398,6 +398,18 @@ class Tx:
             found = self._cards[k, tag] = int(self.q(statement, (k, tag)).fetchone()[0])
         return found
 
+    def zcard_up_to(self, k: str, tag: str, bound: int) -> int:
+        """``ZCARD``, exact up to ``bound`` (past it: ``bound + 1``); costs at most ``bound + 1`` rows.
+
+        A scope's count is linear in its size here (Valkey keeps ZCARD): a write that only needs to know
+        "new scope?" or "over capacity?" reads that far, not 100,000 rows.
+        """
+        found = self._cards.get((k, tag))
+        if found is not None:
+            return found
+        statement = "SELECT count(*) FROM (SELECT 1 FROM {zs} WHERE k = ? AND tag = ? LIMIT ?)"
+        return int(self.q(statement, (k, tag, bound + 1)).fetchone()[0])
+
     def rolled_back(self) -> None:
         """An operation was rolled back (to its savepoint): forget what this transaction kept."""
         self._cards.clear()
