@@ -15,6 +15,13 @@ from pathlib import Path
 import pytest
 import valkey
 
+# CrewAI's anonymous telemetry would export spans to its collector from a background thread: no test may
+# reach the network, and that thread's retry backoff draws from the global ``random`` at arbitrary times,
+# which Hypothesis reports as a strategy using ``random`` (a flaky failure in another test). Set before any
+# test module imports crewai. (OTEL_SDK_DISABLED would also silence our own OpenTelemetry tests.)
+os.environ["CREWAI_DISABLE_TELEMETRY"] = "true"
+os.environ["CREWAI_DISABLE_TRACKING"] = "true"
+
 from agentmem_core.errors import ConfigurationError
 from agentmem_core.testing.server import ValkeyServer, find_valkey_server, free_port, server_version
 
