@@ -6,7 +6,6 @@ backend.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -15,15 +14,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import valkey
 import valkey.asyncio as avalkey
-from valkey.exceptions import DataError
+from valkey.connection import LibvalkeyRespSerializer
+from valkey.utils import LIBVALKEY_AVAILABLE
 
 from agentmem_core.errors import ConfigurationError, translate_backend_error
-
-_libvalkey: Any
-try:  # the ``fast`` extra: valkey-py's C helpers
-    _libvalkey = importlib.import_module("libvalkey")
-except ImportError:  # pragma: no cover - the pure-Python packer stays
-    _libvalkey = None
 
 __all__ = [
     "CLIENT_DEFAULTS",
@@ -75,26 +69,22 @@ class _CPackedCommands:
     def pack_command(self, *args: Any) -> list[bytes]:
         encoder = self.encoder
         if (
-            _libvalkey is None
-            or encoder.encoding.lower().replace("-", "") != "utf8"
+            encoder.encoding.lower().replace("-", "") != "utf8"
             or encoder.encoding_errors != "strict"
             or bool in map(type, args)
         ):
             return super().pack_command(*args)  # type: ignore[misc, no-any-return]
-        if isinstance(args[0], str):
-            args = (*args[0].encode().split(), *args[1:])
-        elif b" " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        try:
-            return [_libvalkey.pack_command(args)]
-        except TypeError as exc:
-            raise DataError(str(exc)) from exc
+        return _C_PACKER.pack(*args)
+
+
+_C_PACKER = LibvalkeyRespSerializer()
+"""valkey-py's own libvalkey packer (its sync client's): the command-name split and DataError included."""
 
 
 def _packed_in_c(client: Any) -> Any:
     """Give an asyncio client's pool a connection class that packs commands in C (when libvalkey is here)."""
     pool = getattr(client, "connection_pool", None)
-    if _libvalkey is None or pool is None:
+    if not LIBVALKEY_AVAILABLE or pool is None:
         return client
     base = pool.connection_class
     packed = _PACKED.get(base)
