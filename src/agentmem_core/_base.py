@@ -632,6 +632,31 @@ def as_input(item: MemoryLike) -> MemoryInput:
         raise InvalidMemoryError(f"invalid memory fields {sorted(map(str, item))}: {exc}") from exc
 
 
+def with_neighbour_context(items: Sequence[MemoryInput], window: int) -> list[MemoryInput]:
+    """Give each item without a context the content of the ``window`` items before it in its scope.
+
+    For a conversation stored in order (one item per turn): a turn's previous turns situate it.
+
+    Raises:
+        InvalidMemoryError: for a window that is not a non-negative integer, or an item's invalid scope.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+        raise InvalidMemoryError(f"context_window must be a non-negative integer, got {window!r}")
+    if window == 0:
+        return list(items)
+    before: dict[ScopeKey, list[str]] = {}
+    out: list[MemoryInput] = []
+    for item in items:
+        scope = scope_of(item.namespace, item.thread_id, item.agent_id, item.user_id)
+        previous = before.setdefault(scope, [])
+        if item.context is None and item.embed and previous:
+            item = replace(item, context="\n".join(previous[-window:]))
+        out.append(item)
+        if item.embed and isinstance(item.content, str) and item.content.strip():
+            previous.append(item.content)
+    return out
+
+
 def memory_input(
     content: str,
     *,
@@ -651,10 +676,11 @@ def memory_input(
     embed: bool = True,
     texts: Sequence[str] | None = None,
     subject: str | None = None,
+    context: str | None = None,
 ) -> MemoryInput:
     """Build a :class:`MemoryInput` (the keyword signature of ``remember``)."""
     return MemoryInput(
         content=content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata,
         ttl=ttl, thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
-        created_at=created_at, key=key, id=id, embed=embed, texts=texts, subject=subject,
+        created_at=created_at, key=key, id=id, embed=embed, texts=texts, subject=subject, context=context,
     )  # fmt: skip

@@ -12,6 +12,7 @@ import numpy as np
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, encode_tag, is_memory_id, local_id_for_caller_id
 from agentmem_core._flows_read import decode_gets, get_many_flow, get_op, resolve_flow, scopes_flow
+from agentmem_core._lexical import context_terms
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._records import (
@@ -518,16 +519,18 @@ def update_flow(
     removed = list(patch.removed)
     vector: bytes | None = None
     if patch.content is not None:
-        (current,) = yield batch([ReadMemories((memory_id,), (F.CONTENT, F.OPT))])
+        (current,) = yield batch([ReadMemories((memory_id,), (F.CONTENT, F.OPT, F.LEX))])
         ((values, _),) = expect(current)
-        content_now, opt = values or (None, None)
+        content_now, opt, lex = values or (None, None, None)
         if content_now is None:
             raise NotFoundError(f"memory {caller_id} does not exist")
         embedded = unpack_opt(opt)[2]
         from_texts = opt_from_texts(opt)  # its vectors are of texts: the content's words change alone
         check_content(patch.content, ctx.config, embedded=embedded and not from_texts)
         if as_text(content_now) != patch.content:  # the same text keeps its vector and terms
-            part, gone = content_fields(patch.content, embedded=embedded)
+            # its context still situates it: the context's terms stay
+            context = context_terms(as_text(lex)) if lex is not None else []
+            part, gone = content_fields(patch.content, embedded=embedded, context=context)
             fields.update(part)
             removed.extend(gone)
             if embedded and not from_texts:

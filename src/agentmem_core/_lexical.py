@@ -13,6 +13,11 @@ never change a scope's ranking (RediSearch's own BM25 also scores the scope's TA
 the ranking depend on how many scopes share the index).
 
 Terms are drawn from ``[0-9a-z_]`` only, so no user text can change the query's structure.
+
+A memory's context (``remember(context=...)``: the surrounding turns, the speaker, the date) adds its
+terms at :data:`CONTEXT_WEIGHT` of a content term's frequency, to the term frequency and to the length, as
+a second text field of that weight would (LoCoMo: previous turn as context at 0.5 -> R@10 67.3 to 72.4).
+It is not embedded: embedding the previous turn with the turn cost the vector channel 4 points there.
 """
 
 from __future__ import annotations
@@ -23,7 +28,18 @@ from collections.abc import Mapping, Sequence
 
 from agentmem_core._stem import stem
 
-__all__ = ["ENGLISH_STOPWORDS", "analyze", "bm25_scores", "fuse_scores", "min_max", "query_terms"]
+__all__ = [
+    "CONTEXT_WEIGHT",
+    "ENGLISH_STOPWORDS",
+    "analyze",
+    "bm25_scores",
+    "context_terms",
+    "encode_lex",
+    "fuse_scores",
+    "lex_weights",
+    "min_max",
+    "query_terms",
+]
 
 _SPLIT = re.compile(r"[^0-9a-z_]+")
 MAX_TERMS = 16
@@ -32,6 +48,10 @@ MAX_TERM_CHARS = 40
 """Longer tokens (hashes, run-together URLs) are not indexed as terms; the vector channel still sees them."""
 K1 = 1.2
 B = 0.75
+CONTEXT_WEIGHT = 0.5
+"""A context term's share of a content term's frequency (chosen on LoCoMo: .25 / .5 / 1 -> 66.9 / 69.0 / 68.8
+lexical-only R@10)."""
+_CONTEXT_MARK = "|"  # separates content terms from context terms in the stored sequence: never in a term
 
 # RediSearch's default index stop words, plus pronouns, auxiliaries and question words: words that match
 # almost every memory and only add noise to a keyword query.
@@ -66,27 +86,56 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(analyze(text)))[:MAX_TERMS]
 
 
+def encode_lex(terms: Sequence[str], context: Sequence[str] = ()) -> str:
+    """The stored term sequence (``lex``): the content's terms, then a mark and the context's, if any."""
+    if not context:
+        return " ".join(terms)
+    return " ".join([*terms, _CONTEXT_MARK, *context])
+
+
+def context_terms(lex: str) -> list[str]:
+    """The context terms of a stored sequence (kept when the content alone changes)."""
+    _, mark, context = lex.partition(_CONTEXT_MARK)
+    return context.split() if mark else []
+
+
+def lex_weights(lex: str) -> dict[str, float]:
+    """A stored sequence -> its weighted term frequencies (a context term counts :data:`CONTEXT_WEIGHT`).
+
+    The document's BM25 length is the sum of the weights.
+    """
+    own, mark, context = lex.partition(_CONTEXT_MARK)
+    tf: dict[str, float] = {}
+    for term in own.split():
+        tf[term] = tf.get(term, 0.0) + 1.0
+    if mark:
+        for term in context.split():
+            tf[term] = tf.get(term, 0.0) + CONTEXT_WEIGHT
+    return tf
+
+
 def bm25_scores(
     terms: Sequence[str],
-    docs: Mapping[str, Sequence[str]],
+    docs: Mapping[str, Mapping[str, float]],
     df: Mapping[str, int],
     n_docs: int,
     avgdl: float,
 ) -> dict[str, float]:
-    """BM25STD of each document (its analysed term sequence) for the query ``terms``; only scores > 0.
+    """BM25STD of each document (its weighted term frequencies, :func:`lex_weights`) for the query ``terms``.
 
-    ``df`` and ``n_docs`` are counted under the recall's filter; ``avgdl`` is the mean document length.
+    Only scores > 0 are returned. ``df`` and ``n_docs`` are counted under the recall's filter; ``avgdl``
+    is the mean document length (a document's length is the sum of its weights).
     """
     n = max([n_docs, *df.values()])  # counted in separate queries: never let a write in between flip idf
     idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms if df.get(t, 0) > 0}
     if not idf or avgdl <= 0:
         return {}
     out: dict[str, float] = {}
-    for doc_id, tokens in docs.items():
-        norm = K1 * (1.0 - B + B * len(tokens) / avgdl)
+    for doc_id, weights in docs.items():
+        norm = K1 * (1.0 - B + B * sum(weights.values()) / avgdl)
         score = 0.0
         for term, weight in idf.items():
-            tf = tokens.count(term)
+            tf = weights.get(term, 0.0)
             if tf:
                 score += weight * tf * (K1 + 1.0) / (tf + norm)
         if score > 0:

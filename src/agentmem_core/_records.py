@@ -22,7 +22,7 @@ from agentmem_core._encoding import (
     new_local_id,
     presence_token,
 )
-from agentmem_core._lexical import analyze
+from agentmem_core._lexical import analyze, encode_lex
 from agentmem_core.config import Kind, StoreConfig
 from agentmem_core.errors import InvalidMemoryError
 from agentmem_core.facts import FactState, encode_state, fact_tokens, normalise_subject
@@ -241,6 +241,9 @@ class MemoryInput:
     """A fact's subject (``agentmem_core.facts``): a newer statement of it supersedes the older ones."""
     derived_from: Sequence[str] = ()
     """A fact's sources: the internal ids of the memories it was distilled from (``consolidate_facts``)."""
+    context: str | None = None
+    """Text that situates the memory (the surrounding turns, the speaker, the date): hybrid recall matches
+    its words at half a content word's weight; it is neither embedded nor returned."""
 
 
 MAX_TEXTS = 256
@@ -322,19 +325,46 @@ def check_ttl(ttl: Any) -> float:
     return float(ttl)
 
 
-def content_fields(content: str, *, embedded: bool = True) -> tuple[dict[str, str], tuple[str, ...]]:
+def content_fields(
+    content: str, *, embedded: bool = True, context: Sequence[str] = ()
+) -> tuple[dict[str, str], tuple[str, ...]]:
     """The hash fields that follow from the content, and the ones to remove when it has no terms.
 
-    Content that is not embedded is not searchable at all: no vector and no lexical terms either.
+    ``context`` is the analysed terms of the memory's context (:func:`check_context`). Content that is not
+    embedded is not searchable at all: no vector and no lexical terms either.
     """
     fields = {F.CONTENT: content}
     terms = analyze(content) if embedded else []
-    if not terms:
+    context = context if embedded else ()
+    if not terms and not context:
         return fields, (F.X_TERMS, F.LEX)
     # the lexical channel: distinct terms are matched and counted by the index, tf/length read here
-    fields[F.X_TERMS] = "|".join(dict.fromkeys(terms))
-    fields[F.LEX] = " ".join(terms)
+    fields[F.X_TERMS] = "|".join(dict.fromkeys([*terms, *context]))
+    fields[F.LEX] = encode_lex(terms, context)
     return fields, ()
+
+
+def check_context(context: Any, config: StoreConfig, *, embedded: bool) -> list[str]:
+    """Validate a memory's context and return its analysed terms (``[]`` for none).
+
+    Raises:
+        InvalidMemoryError: for non-text or oversized context, or context on a memory that is not embedded
+            (it is never recalled, so its context could never be matched).
+    """
+    if context is None:
+        return []
+    if not isinstance(context, str):
+        raise InvalidMemoryError(f"context must be a string, got {type(context).__name__}")
+    check_text("context", context)
+    if len(context) > config.max_content_chars:
+        raise InvalidMemoryError(
+            f"context is {len(context)} characters; the limit is {config.max_content_chars}"
+        )
+    if not embedded and context.strip():
+        raise InvalidMemoryError(
+            "context helps recall find a memory; a memory with embed=False is never recalled"
+        )
+    return analyze(context)
 
 
 def tag_fields(tags: tuple[str, ...]) -> tuple[dict[str, str], tuple[str, ...]]:
@@ -436,7 +466,8 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         fields[F.X_NS_ANC] = "|".join(namespace_tokens(namespace))
     # The lexical channel reads the content; a memory of texts alone is found by the words of its texts.
     lexical_text = item.content if texts is None or item.content.strip() else "\n".join(texts)
-    content_part, _gone = content_fields(lexical_text, embedded=item.embed)
+    context = check_context(item.context, config, embedded=item.embed)
+    content_part, _gone = content_fields(lexical_text, embedded=item.embed, context=context)
     content_part[F.CONTENT] = item.content
     for part, _removed in (
         (content_part, _gone),

@@ -24,7 +24,15 @@ import numpy as np
 import valkey
 from typing_extensions import Self, Unpack
 
-from agentmem_core._base import DEFAULT, MemoryLike, StoreBase, _Default, as_input, memory_input
+from agentmem_core._base import (
+    DEFAULT,
+    MemoryLike,
+    StoreBase,
+    _Default,
+    as_input,
+    memory_input,
+    with_neighbour_context,
+)
 from agentmem_core._driver import Backend, SyncDriver
 from agentmem_core._encoding import ScopeKey
 from agentmem_core._flows_audit import audit_flow
@@ -143,6 +151,7 @@ class MemoryStore(StoreBase):
         embed: bool = True,
         texts: Sequence[str] | None = None,
         subject: str | None = None,
+        context: str | None = None,
     ) -> str:
         """Store one memory and return its id.
 
@@ -177,6 +186,10 @@ class MemoryStore(StoreBase):
                 a scope is current, the older ones are kept as history (``superseded_by``,
                 ``valid_until``; :meth:`history`), and recall returns current facts unless asked for
                 history. Facts are never merged by write-time dedup.
+            context: text that situates the memory (the turns around it, the speaker, the session
+                date): hybrid recall also matches its words, at half a content word's weight, so a
+                short reply ("Yes, twice!") is found by the question it answers. It is not embedded,
+                not returned, and an update of the content keeps it.
 
         Returns:
             The id: yours when given, else agentmem's (the existing memory's when write-time dedup
@@ -186,12 +199,17 @@ class MemoryStore(StoreBase):
             content, importance=importance, tags=tags, kind=kind, source=source, metadata=metadata, ttl=ttl,
             thread_id=thread_id, agent_id=agent_id, namespace=namespace, user_id=user_id,
             created_at=created_at, key=key, id=id, embed=embed, texts=texts, subject=subject,
+            context=context,
         )  # fmt: skip
         (memory_id,) = self._run("remember", self._remember([item]))
         return str(memory_id)
 
     def remember_many(
-        self, items: Sequence[MemoryLike], *, vectors: Sequence[Sequence[float]] | np.ndarray | None = None
+        self,
+        items: Sequence[MemoryLike],
+        *,
+        vectors: Sequence[Sequence[float]] | np.ndarray | None = None,
+        context_window: int = 0,
     ) -> builtins.list[str]:
         """Store many memories: one embedding call, pipelined writes. All are validated before any write.
 
@@ -199,8 +217,12 @@ class MemoryStore(StoreBase):
             items: :class:`MemoryInput` objects, mappings of :meth:`remember` keywords, or strings.
             vectors: precomputed vectors instead of calling the embedder: one per embedded text, in order
                 (an item's ``texts`` each, else its content).
+            context_window: for a conversation given in order, one item per turn: each item without a
+                ``context`` gets the contents of the ``context_window`` items before it in its scope
+                (``1``: the previous turn), as :meth:`remember`'s ``context``.
         """
-        return list(self._run("remember_many", self._remember([as_input(i) for i in items], vectors)))
+        inputs = with_neighbour_context([as_input(i) for i in items], context_window)
+        return list(self._run("remember_many", self._remember(inputs, vectors)))
 
     def update(
         self,

@@ -117,9 +117,7 @@ def test_with_no_retries_the_outage_is_a_typed_retryable_error(
     store.close()
 
 
-def test_busy_refusals_are_retried_until_the_script_ends(
-    server: ValkeyServer, unique_name: str
-) -> None:
+def test_busy_refusals_are_retried_until_the_script_ends(server: ValkeyServer, unique_name: str) -> None:
     admin = valkey.Valkey.from_url(server.url)
     admin.config_set("busy-reply-threshold", 50)  # refuse with BUSY after 50 ms of a running script
     store = _store(server.url, unique_name, RetryPolicy(retries=10, backoff=0.05, max_backoff=0.2))
@@ -237,9 +235,7 @@ def test_a_near_duplicate_merge_whose_outcome_is_unknown_is_not_sent_again(
     store.close()
 
 
-def test_the_async_store_retries_too(
-    server: ValkeyServer, unique_name: str
-) -> None:
+def test_the_async_store_retries_too(server: ValkeyServer, unique_name: str) -> None:
     async def run() -> None:
         store = AsyncMemoryStore.from_url(
             f"{server.url}?socket_timeout=0.25",

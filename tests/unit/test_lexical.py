@@ -8,9 +8,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agentmem_core._base import with_neighbour_context
 from agentmem_core._encoding import Keys
 from agentmem_core._flows_admin import setup_flow
-from agentmem_core._lexical import MAX_TERMS, analyze, bm25_scores, query_terms
+from agentmem_core._lexical import (
+    CONTEXT_WEIGHT,
+    MAX_TERMS,
+    analyze,
+    bm25_scores,
+    context_terms,
+    encode_lex,
+    lex_weights,
+    query_terms,
+)
 from agentmem_core._records import MemoryInput, prepare
 from agentmem_core._stem import stem
 from agentmem_core.config import IndexConfig, StoreConfig
@@ -42,7 +52,7 @@ def test_query_terms_are_distinct_and_bounded() -> None:
 
 
 def test_bm25_matches_the_bm25std_formula() -> None:
-    docs = {"a": ["pasta", "pasta", "rome"], "b": ["rome"], "c": ["paris"]}
+    docs = {"a": lex_weights("pasta pasta rome"), "b": lex_weights("rome"), "c": lex_weights("paris")}
     scores = bm25_scores(["pasta", "rome"], docs, {"pasta": 1, "rome": 2}, n_docs=3, avgdl=5 / 3)
 
     def term(tf: int, dl: int, n: int) -> float:
@@ -57,9 +67,50 @@ def test_bm25_matches_the_bm25std_formula() -> None:
 
 def test_bm25_survives_counts_taken_at_different_moments() -> None:
     # a write between the count queries can make a term's df exceed the filter's size
-    scores = bm25_scores(["x"], {"a": ["x"]}, {"x": 5}, n_docs=3, avgdl=1.0)
+    scores = bm25_scores(["x"], {"a": {"x": 1.0}}, {"x": 5}, n_docs=3, avgdl=1.0)
     assert scores["a"] > 0
-    assert bm25_scores(["x"], {"a": ["x"]}, {"x": 0}, n_docs=3, avgdl=1.0) == {}
+    assert bm25_scores(["x"], {"a": {"x": 1.0}}, {"x": 0}, n_docs=3, avgdl=1.0) == {}
+
+
+def test_context_terms_count_at_their_weight_in_tf_and_length() -> None:
+    lex = encode_lex(["yes", "twice"], ["kyoto", "kyoto", "yes"])
+    assert lex == "yes twice | kyoto kyoto yes"
+    assert context_terms(lex) == ["kyoto", "kyoto", "yes"] and context_terms("yes twice") == []
+    weights = lex_weights(lex)
+    assert weights == {"yes": 1 + CONTEXT_WEIGHT, "twice": 1.0, "kyoto": 2 * CONTEXT_WEIGHT}
+    assert encode_lex(["a", "b"]) == "a b" and lex_weights("a b a") == {"a": 2.0, "b": 1.0}
+    # the lab's definition (benchmarks/locomo.py _WeightedLexicalIndex): tf and length both weighted
+    avgdl = 2.0
+    (score,) = bm25_scores(["kyoto"], {"d": weights}, {"kyoto": 1}, n_docs=4, avgdl=avgdl).values()
+    idf = math.log(1 + (4 - 1 + 0.5) / 1.5)
+    dl = 2 + 3 * CONTEXT_WEIGHT
+    assert score == pytest.approx(idf * 1.0 * 2.2 / (1.0 + 1.2 * (0.25 + 0.75 * dl / avgdl)))
+
+
+def test_prepare_indexes_context_terms_after_the_content() -> None:
+    config = StoreConfig("s", IndexConfig(8))
+    item = prepare(MemoryInput(content="Yes, twice!", context="Been to Kyoto? Twice?"), config, 1.0)
+    assert item.fields[F.X_TERMS] == "ye|twice|kyoto"
+    assert item.fields[F.LEX] == "ye twice | kyoto twice"
+    assert item.fields[F.CONTENT] == "Yes, twice!"
+    only_context = prepare(MemoryInput(content="!!", context="Kyoto"), config, 1.0)
+    assert only_context.fields[F.LEX] == "| kyoto"
+    assert lex_weights(only_context.fields[F.LEX]) == {"kyoto": CONTEXT_WEIGHT}
+
+
+def test_neighbour_context_is_the_previous_items_of_the_same_scope() -> None:
+    items = [
+        MemoryInput("one", namespace="a"),
+        MemoryInput("two", namespace="b"),
+        MemoryInput("three", namespace="a"),
+        MemoryInput("four", namespace="a", context="given"),
+        MemoryInput("five", namespace="a"),
+        MemoryInput("hidden", namespace="a", embed=False),
+        MemoryInput("six", namespace="a"),
+    ]
+    contexts = [i.context for i in with_neighbour_context(items, 2)]
+    assert contexts == [None, None, "one", "given", "three\nfour", None, "four\nfive"]
+    assert [i.context for i in with_neighbour_context(items, 0)] == [i.context for i in items]
 
 
 def test_prepare_writes_terms_and_sequence() -> None:

@@ -385,7 +385,6 @@ def test_summaries_and_facts_the_core_wrote_show_their_text(store: ValkeyMemoryS
     assert store.get(("trips", "rome"), "n9").value == {"note": "kept as given"}  # what was put, exactly
 
 
-
 def test_search_never_returns_superseded_facts(store: ValkeyMemoryStore) -> None:
     ns = ("profile", "ana")
     store.core.remember("Ana lives in Berlin", subject="home_city", namespace=ns, created_at=1000)
