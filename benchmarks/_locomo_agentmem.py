@@ -30,8 +30,11 @@ class Hit:
 class AgentmemRetriever:
     name = "agentmem"
 
-    def __init__(self, cache: Any, valkey_url: str | None, **store_options: Any) -> None:
+    def __init__(
+        self, cache: Any, valkey_url: str | None, *, context: bool = True, **store_options: Any
+    ) -> None:
         self.cache = cache
+        self.context = context  # remember(context=<the previous turn of the same session>)
         self.server: ValkeyServer | None = None
         if valkey_url is None:
             self.server = ValkeyServer(search=True).start()
@@ -58,6 +61,7 @@ class AgentmemRetriever:
                 "key": m.dia_id,
                 "namespace": ("locomo", conversation.namespace),
                 "kind": "semantic",
+                "context": m.context if self.context else None,
             }
             for m in conversation.memories
         ]

@@ -278,7 +278,12 @@ class HybridRetriever(_Namespaces):
 
 
 def make_retriever(
-    mode: str, *, cache_dir: Path, valkey_url: str | None, lexical: LexicalConfig | None = None
+    mode: str,
+    *,
+    cache_dir: Path,
+    valkey_url: str | None,
+    lexical: LexicalConfig | None = None,
+    context: bool = True,
 ) -> Retriever:
     cache = lab.EmbeddingCache(cache_dir)
     lexical = lexical or LexicalConfig()
@@ -291,7 +296,7 @@ def make_retriever(
     if mode == "agentmem":
         from _locomo_agentmem import AgentmemRetriever
 
-        return AgentmemRetriever(cache, valkey_url)
+        return AgentmemRetriever(cache, valkey_url, context=context)
     raise SystemExit(f"unknown mode {mode!r}")
 
 
@@ -392,6 +397,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="W",
         help="research: index the previous same-session turn in the lexical channel at weight W (e.g. 0.5)",
     )
+    p.add_argument(
+        "--no-context",
+        action="store_true",
+        help="--mode agentmem: remember each turn without its previous turn as context",
+    )
     args = p.parse_args(argv)
     lexical = LexicalConfig(date_prefix=args.date_prefix, context_weight=args.lexical_context)
 
@@ -400,7 +410,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, dict[str, object]] = {}
     for mode in modes:
         retriever = make_retriever(
-            mode, cache_dir=Path(args.cache_dir), valkey_url=args.valkey_url, lexical=lexical
+            mode,
+            cache_dir=Path(args.cache_dir),
+            valkey_url=args.valkey_url,
+            lexical=lexical,
+            context=not args.no_context,
         )
         results[mode] = run(retriever, conversations, args.k)
     stats = next(iter(results.values()))["evidence_cleanup"]

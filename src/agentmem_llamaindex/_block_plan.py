@@ -58,6 +58,8 @@ class BlockSettings:
         kind: the core kind of a stored message.
         ttl: its lifetime in seconds (``None``: the core's default for the kind).
         roles: the roles whose messages are stored (``None``: every role).
+        context_window: how many messages before a stored one (of any role, same session) become its
+            core ``context``: the question a short reply answers (``0``: none).
     """
 
     namespace: tuple[str, ...] = BLOCK_NAMESPACE
@@ -68,6 +70,7 @@ class BlockSettings:
     kind: Kind = Kind.SEMANTIC
     ttl: float | None = None
     roles: frozenset[str] | None = None
+    context_window: int = 1
 
     @property
     def shared(self) -> bool:
@@ -101,16 +104,20 @@ def memory_inputs(
     if isinstance(messages, (str, bytes, ChatMessage)) or not isinstance(messages, Sequence):
         raise InvalidMemoryError("messages must be a list of ChatMessage")
     out: list[MemoryInput] = []
+    before: dict[str | None, list[str]] = {}  # per session: the earlier messages of this flush
     for message in messages:
         if not isinstance(message, ChatMessage):
             raise InvalidMemoryError(f"expected a llama_index ChatMessage, got {type(message).__name__}")
         role = message.role.value
-        if settings.roles is not None and role not in settings.roles:
-            continue
         text = message_text(message)
         if not text:
             continue
         session = _session_of(message, session_id)
+        previous = before.setdefault(session, [])
+        context = "\n".join(previous[-settings.context_window :]) if settings.context_window else ""
+        previous.append(f"{role}: {text}")
+        if settings.roles is not None and role not in settings.roles:
+            continue
         if session is None and settings.user_id is None and settings.agent_id is None:
             raise InvalidMemoryError(
                 "a memory block message needs a scope: a session_id (Memory passes it), or the block's "
@@ -120,7 +127,7 @@ def memory_inputs(
             MemoryInput(
                 content=f"{role}: {text}", importance=settings.importance, kind=settings.kind, source=role,
                 ttl=settings.ttl, namespace=settings.namespace, thread_id=session, user_id=settings.user_id,
-                agent_id=settings.agent_id, metadata={"role": role},
+                agent_id=settings.agent_id, metadata={"role": role}, context=context or None,
             )
         )  # fmt: skip
     return out

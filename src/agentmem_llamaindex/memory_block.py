@@ -91,6 +91,9 @@ class ValkeyMemoryBlock(BaseMemoryBlock[str]):
     kind: str = Field(default=Kind.SEMANTIC.value, description="Core kind of stored messages.")
     ttl: float | None = Field(default=None, gt=0, description="Lifetime of stored messages in seconds.")
     roles: list[str] | None = Field(default=None, description="Roles whose messages are stored (None: all).")
+    context_window: int = Field(
+        default=1, ge=0, le=20, description="Earlier messages that situate a stored one in recall (0: none)."
+    )
     template: str = Field(default=DEFAULT_TEMPLATE, description="Format of one recalled memory.")
     separator: str = Field(default="\n", min_length=1, description="Between recalled memories.")
     show_scores: bool = Field(default=False, description="Append each memory's score breakdown.")
@@ -135,6 +138,7 @@ class ValkeyMemoryBlock(BaseMemoryBlock[str]):
             namespace=tuple(self.namespace), user_id=self.user_id, agent_id=self.agent_id,
             share_across_sessions=self.share_across_sessions, importance=self.importance, kind=kind,
             ttl=self.ttl, roles=None if self.roles is None else frozenset(self.roles),
+            context_window=self.context_window,
         )  # fmt: skip
 
     @classmethod

@@ -124,6 +124,22 @@ async def test_roles_filter_and_empty_inputs(make_block: MakeBlock) -> None:
     )
 
 
+async def test_a_stored_message_is_situated_by_the_one_before_it(make_block: MakeBlock) -> None:
+    # roles=["user"] stores the replies only; the assistant's question still situates the reply
+    for window, name in ((1, "with"), (0, "without")):
+        block = make_block(user_id=name, roles=["user"], context_window=window, similarity_top_k=1)
+        noise = [("user", f"note {i} about the weather") for i in range(20)]
+        await block.aput(
+            flushed("s", *noise, ("assistant", "Have you ever been to Kyoto?"), ("user", "Yes, twice!")),
+            session_id="s",
+        )
+        result = await block.core.recall("Kyoto", k=50, user_id=name, namespace=BLOCK_NAMESPACE)
+        lexical = {h.memory.content: h.scores.lexical for h in result.hits}
+        assert lexical["user: Yes, twice!"] == (1.0 if window else 0.0)
+        if window:
+            assert await block.aget([ChatMessage(content="Kyoto?")], session_id="s") == "- user: Yes, twice!"
+
+
 async def test_aput_without_any_scope_is_refused(make_block: MakeBlock) -> None:
     block = make_block()
     with pytest.raises(InvalidMemoryError, match="scope"):
