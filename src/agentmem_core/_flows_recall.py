@@ -99,8 +99,7 @@ def knn_rows_flow(
     plan = ctx.knn_plan
     while True:
         counts = plan.counts_needed(flt, ctx.now, ctx.engine.max_leaves) if plan is not None else []
-        batches = plan is not None and plan.batches(leaves, pool)
-        found, *counted = yield batch([Knn(leaves, vector, pool, fields, batches), *(op for _, op in counts)])
+        found, *counted = yield batch([_knn(ctx, leaves, vector, pool, fields), *(op for _, op in counts)])
         if plan is not None:
             plan.learn([(key, expect(reply)) for (key, _), reply in zip(counts, counted)])
         found = expect(found)
@@ -110,6 +109,12 @@ def knn_rows_flow(
         if pool >= MAX_POOL:  # as many candidates as the first pool would have given
             return (yield from _exhaustive(ctx, vector, flt, first))
         pool = min(MAX_POOL, pool * 4)
+
+
+def _knn(ctx: Context, leaves: tuple[Leaf, ...], vector: bytes, pool: int, fields: tuple[str, ...]) -> Knn:
+    """The KNN request, in the batches the planner chose for this filter and pool (none: one query)."""
+    plan = ctx.knn_plan
+    return Knn(leaves, vector, pool, fields, plan is not None and plan.batches(leaves, pool))
 
 
 def _exhaustive(ctx: Context, vector: bytes, flt: MemoryFilter, pool: int) -> Flow[list[SearchRow]]:
@@ -165,7 +170,7 @@ def hybrid_candidates_flow(
         plan.counts_needed(flt, ctx.now, ctx.engine.max_leaves, matches=False) if plan is not None else []
     )
     replies = yield batch([
-        Knn(knn_leaves, vector, pool, fields, plan is not None and plan.batches(knn_leaves, pool)),
+        _knn(ctx, knn_leaves, vector, pool, fields),
         FilterSearch(leaves, 0),
         *(FilterSearch(term_leaves(leaves, term), ctx.config.lexical_term_pool, fields) for term in terms),
         *(op for _, op in counts),
@@ -188,9 +193,7 @@ def hybrid_candidates_flow(
             knn_rows = yield from _exhaustive(ctx, vector, flt, first)
             break
         pool = min(MAX_POOL, pool * 4)
-        (found,) = yield batch(
-            [Knn(knn_leaves, vector, pool, fields, plan is not None and plan.batches(knn_leaves, pool))]
-        )
+        (found,) = yield batch([_knn(ctx, knn_leaves, vector, pool, fields)])
         found = expect(found)
         knn_rows = [r for r in found.rows if keep(r.fields)]
     live: dict[str, Candidate] = {}
