@@ -23,7 +23,7 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._flows_scan import exhaustive_rows_flow
-from agentmem_core._lexical import bm25_scores, fuse_scores, lex_weights, query_terms
+from agentmem_core._lexical import bm25_scores, fuse_scores, lex_doc, query_terms
 from agentmem_core._limits import MAX_K
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Embed, Flow, batch, expect
@@ -206,8 +206,9 @@ def hybrid_candidates_flow(
         for memory_id, row_fields in rows:
             if memory_id not in live and keep(row_fields):
                 live[memory_id] = Candidate(memory_id, row_fields, None, False)
-    docs = {memory_id: lex_weights(as_text(c.fields.get(F.LEX) or b"")) for memory_id, c in live.items()}
-    avgdl = sum(sum(d.values()) for d in docs.values()) / len(docs) if docs else 0.0
+    wanted = set(terms)
+    docs = {memory_id: lex_doc(as_text(c.fields.get(F.LEX) or b""), wanted) for memory_id, c in live.items()}
+    avgdl = sum(length for _, length in docs.values()) / len(docs) if docs else 0.0
     scores = bm25_scores(terms, docs, df, n_docs, avgdl)
     for memory_id, score in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:pool]:
         live[memory_id].lexical = score

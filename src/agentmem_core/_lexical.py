@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 from agentmem_core._stem import stem
 
@@ -36,7 +37,7 @@ __all__ = [
     "context_terms",
     "encode_lex",
     "fuse_scores",
-    "lex_weights",
+    "lex_doc",
     "min_max",
     "query_terms",
 ]
@@ -99,40 +100,44 @@ def context_terms(lex: str) -> list[str]:
     return context.split() if mark else []
 
 
-def lex_weights(lex: str) -> dict[str, float]:
-    """A stored sequence -> its weighted term frequencies (a context term counts :data:`CONTEXT_WEIGHT`).
+def lex_doc(lex: str, terms: AbstractSet[str]) -> tuple[dict[str, float], float]:
+    """A stored sequence -> the weighted frequency of each query term in it, and its BM25 length.
 
-    The document's BM25 length is the sum of the weights.
+    A context term counts :data:`CONTEXT_WEIGHT` in both. Only the query's ``terms`` are counted (the
+    ones absent are left out): a recall reads about a hundred candidates' sequences.
     """
     own, mark, context = lex.partition(_CONTEXT_MARK)
+    tokens = own.split()
+    extra = context.split() if mark else []
     tf: dict[str, float] = {}
-    for term in own.split():
-        tf[term] = tf.get(term, 0.0) + 1.0
-    if mark:
-        for term in context.split():
-            tf[term] = tf.get(term, 0.0) + CONTEXT_WEIGHT
-    return tf
+    for token in tokens:
+        if token in terms:
+            tf[token] = tf.get(token, 0.0) + 1.0
+    for token in extra:
+        if token in terms:
+            tf[token] = tf.get(token, 0.0) + CONTEXT_WEIGHT
+    return tf, len(tokens) + CONTEXT_WEIGHT * len(extra)
 
 
 def bm25_scores(
     terms: Sequence[str],
-    docs: Mapping[str, Mapping[str, float]],
+    docs: Mapping[str, tuple[Mapping[str, float], float]],
     df: Mapping[str, int],
     n_docs: int,
     avgdl: float,
 ) -> dict[str, float]:
-    """BM25STD of each document (its weighted term frequencies, :func:`lex_weights`) for the query ``terms``.
+    """BM25STD of each document (its query-term frequencies and length, :func:`lex_doc`) for ``terms``.
 
     Only scores > 0 are returned. ``df`` and ``n_docs`` are counted under the recall's filter; ``avgdl``
-    is the mean document length (a document's length is the sum of its weights).
+    is the mean document length.
     """
     n = max([n_docs, *df.values()])  # counted in separate queries: never let a write in between flip idf
     idf = {t: math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms if df.get(t, 0) > 0}
     if not idf or avgdl <= 0:
         return {}
     out: dict[str, float] = {}
-    for doc_id, weights in docs.items():
-        norm = K1 * (1.0 - B + B * sum(weights.values()) / avgdl)
+    for doc_id, (weights, length) in docs.items():
+        norm = K1 * (1.0 - B + B * length / avgdl)
         score = 0.0
         for term, weight in idf.items():
             tf = weights.get(term, 0.0)

@@ -18,7 +18,7 @@ from agentmem_core._lexical import (
     bm25_scores,
     context_terms,
     encode_lex,
-    lex_weights,
+    lex_doc,
     query_terms,
 )
 from agentmem_core._records import MemoryInput, prepare
@@ -52,7 +52,8 @@ def test_query_terms_are_distinct_and_bounded() -> None:
 
 
 def test_bm25_matches_the_bm25std_formula() -> None:
-    docs = {"a": lex_weights("pasta pasta rome"), "b": lex_weights("rome"), "c": lex_weights("paris")}
+    q = {"pasta", "rome"}
+    docs = {"a": lex_doc("pasta pasta rome", q), "b": lex_doc("rome", q), "c": lex_doc("paris", q)}
     scores = bm25_scores(["pasta", "rome"], docs, {"pasta": 1, "rome": 2}, n_docs=3, avgdl=5 / 3)
 
     def term(tf: int, dl: int, n: int) -> float:
@@ -67,21 +68,23 @@ def test_bm25_matches_the_bm25std_formula() -> None:
 
 def test_bm25_survives_counts_taken_at_different_moments() -> None:
     # a write between the count queries can make a term's df exceed the filter's size
-    scores = bm25_scores(["x"], {"a": {"x": 1.0}}, {"x": 5}, n_docs=3, avgdl=1.0)
+    scores = bm25_scores(["x"], {"a": ({"x": 1.0}, 1.0)}, {"x": 5}, n_docs=3, avgdl=1.0)
     assert scores["a"] > 0
-    assert bm25_scores(["x"], {"a": {"x": 1.0}}, {"x": 0}, n_docs=3, avgdl=1.0) == {}
+    assert bm25_scores(["x"], {"a": ({"x": 1.0}, 1.0)}, {"x": 0}, n_docs=3, avgdl=1.0) == {}
 
 
 def test_context_terms_count_at_their_weight_in_tf_and_length() -> None:
     lex = encode_lex(["yes", "twice"], ["kyoto", "kyoto", "yes"])
     assert lex == "yes twice | kyoto kyoto yes"
     assert context_terms(lex) == ["kyoto", "kyoto", "yes"] and context_terms("yes twice") == []
-    weights = lex_weights(lex)
+    weights, length = lex_doc(lex, {"yes", "twice", "kyoto", "paris"})
     assert weights == {"yes": 1 + CONTEXT_WEIGHT, "twice": 1.0, "kyoto": 2 * CONTEXT_WEIGHT}
-    assert encode_lex(["a", "b"]) == "a b" and lex_weights("a b a") == {"a": 2.0, "b": 1.0}
+    assert length == 2 + 3 * CONTEXT_WEIGHT
+    assert encode_lex(["a", "b"]) == "a b" and lex_doc("a b a", {"a", "b"}) == ({"a": 2.0, "b": 1.0}, 3.0)
     # the lab's definition (benchmarks/locomo.py _WeightedLexicalIndex): tf and length both weighted
     avgdl = 2.0
-    (score,) = bm25_scores(["kyoto"], {"d": weights}, {"kyoto": 1}, n_docs=4, avgdl=avgdl).values()
+    docs = {"d": lex_doc(lex, {"kyoto"})}
+    (score,) = bm25_scores(["kyoto"], docs, {"kyoto": 1}, n_docs=4, avgdl=avgdl).values()
     idf = math.log(1 + (4 - 1 + 0.5) / 1.5)
     dl = 2 + 3 * CONTEXT_WEIGHT
     assert score == pytest.approx(idf * 1.0 * 2.2 / (1.0 + 1.2 * (0.25 + 0.75 * dl / avgdl)))
@@ -95,7 +98,7 @@ def test_prepare_indexes_context_terms_after_the_content() -> None:
     assert item.fields[F.CONTENT] == "Yes, twice!"
     only_context = prepare(MemoryInput(content="!!", context="Kyoto"), config, 1.0)
     assert only_context.fields[F.LEX] == "| kyoto"
-    assert lex_weights(only_context.fields[F.LEX]) == {"kyoto": CONTEXT_WEIGHT}
+    assert lex_doc(only_context.fields[F.LEX], {"kyoto"}) == ({"kyoto": CONTEXT_WEIGHT}, CONTEXT_WEIGHT)
 
 
 def test_neighbour_context_is_the_previous_items_of_the_same_scope() -> None:
