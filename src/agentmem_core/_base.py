@@ -70,6 +70,7 @@ from agentmem_core.errors import (
 from agentmem_core.ops import Probed, Setup
 from agentmem_core.query import MemoryFilter
 from agentmem_core.redaction import Redactor, redact_input, redact_metadata, redact_text
+from agentmem_core.rerank import AsyncRerankFn, CallableReranker, Reranker, RerankFn, ensure_reranker
 from agentmem_core.schema import IndexSpec
 from agentmem_core.telemetry import NoopTelemetry, Telemetry
 from agentmem_core.types import Facets, Health, Memory, Page, RecallResult, Stats
@@ -121,6 +122,7 @@ class StoreBase:
         clock: Callable[[], float] = time.time,
         owns_client: bool = False,
         redact: Redactor | None = None,
+        reranker: Reranker | RerankFn | AsyncRerankFn | None = None,
         **options: Any,
     ) -> None:
         """Create a store. No I/O happens here (the embedder is not called either): call ``setup()`` once.
@@ -144,6 +146,10 @@ class StoreBase:
                 stored: content, ``texts``, metadata string values, ``update`` changes and recall queries
                 (see :mod:`agentmem_core.redaction`; :class:`~agentmem_core.redaction.PatternRedactor` is a
                 ready-made one). Its failures raise ``RedactionError`` and nothing is written.
+            reranker: reorders the ``rerank_depth`` best candidates of every text recall: a
+                :class:`~agentmem_core.rerank.Reranker` (``CrossEncoderReranker`` runs a local
+                cross-encoder) or a function ``(query, texts) -> scores``, higher is better (async only
+                for the async store). Off by default; its failures raise ``ModelError``.
             **options: :class:`StoreConfig` fields (``threshold=...``, ``max_items_per_scope=...``), plus
                 ``weights`` / ``half_life_seconds`` shortcuts.
 
@@ -219,6 +225,10 @@ class StoreBase:
         self._translation: ValkeyOps | None = None
         self._queries = QueryCache(config.query_cache_size)
         self._knn_plan = KnnPlanner()
+        self._reranker = ensure_reranker(reranker)
+        async_fn = isinstance(self._reranker, CallableReranker) and self._reranker.is_async
+        if async_fn and not self._embeds_async:
+            raise ConfigurationError("an async rerank function needs the async store (AsyncMemoryStore)")
 
     def _retry_policy(self) -> RetryPolicy:
         """The configured retry policy (known before setup: only the index dimension may be pending)."""
@@ -251,7 +261,7 @@ class StoreBase:
         planned = hnsw and self.engine.kind == "redisearch"
         return Context(
             self.keys, self.spec, config, self.engine, self._clock(), self._lexical, self._cluster,
-            self._knn_plan if planned else None,
+            self._knn_plan if planned else None, self._reranker,
         )  # fmt: skip
 
     def _live_due(self) -> bool:
@@ -441,7 +451,8 @@ class StoreBase:
         scoring = ctx.config.scoring
         if weights is not None or half_life_seconds is not None:
             try:
-                scoring = ScoringConfig(
+                scoring = replace(
+                    scoring,
                     weights=_weights(weights) if weights is not None else scoring.weights,
                     half_life_seconds=(
                         scoring.half_life_seconds if half_life_seconds is None else half_life_seconds
@@ -604,11 +615,13 @@ def _weights(value: ScoringWeights | Mapping[str, float]) -> ScoringWeights:
     if isinstance(value, ScoringWeights):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - {"similarity", "recency", "importance"}
+        unknown = set(value) - {"similarity", "recency", "importance", "time"}
         if unknown:
             raise ConfigurationError(f"unknown weight names: {sorted(unknown)}")
         return ScoringWeights(**{k: float(v) for k, v in value.items()})
-    raise ConfigurationError("weights must be ScoringWeights or a mapping of similarity/recency/importance")
+    raise ConfigurationError(
+        "weights must be ScoringWeights or a mapping of similarity/recency/importance/time"
+    )
 
 
 MemoryLike = MemoryInput | Mapping[str, Any] | str

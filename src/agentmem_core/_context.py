@@ -8,6 +8,7 @@ from agentmem_core._encoding import Keys
 from agentmem_core._knn_plan import KnnPlanner
 from agentmem_core.config import StoreConfig
 from agentmem_core.engine import EngineInfo
+from agentmem_core.rerank import Reranker
 from agentmem_core.schema import IndexSpec
 
 __all__ = ["Context"]
@@ -28,3 +29,5 @@ class Context:
     """Whether the client is a cluster client (a script call may then touch one hash slot only)."""
     knn_plan: KnnPlanner | None = None
     """Chooses how a filtered KNN runs, where the engine needs telling (RediSearch, HNSW); else ``None``."""
+    reranker: Reranker | None = None
+    """Reorders a text recall's best candidates (the store's ``reranker=``); ``None``: no reranking."""

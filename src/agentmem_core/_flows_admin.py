@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentmem_core._encoding import Keys, ScopeKey
@@ -12,7 +12,7 @@ from agentmem_core._parse import as_text, has_attribute, pairs, parse_vector_dim
 from agentmem_core._plan import Call, Flow, batch, expect
 from agentmem_core._scope_index import scope_members
 from agentmem_core._scripts import ALL_SCRIPTS
-from agentmem_core.config import LiveSettings, ScoringConfig, ScoringWeights, StoreConfig
+from agentmem_core.config import LiveSettings, ScoringWeights, StoreConfig
 from agentmem_core.engine import EngineInfo, detect_engine
 from agentmem_core.errors import (
     ConfigurationError,
@@ -112,6 +112,7 @@ LIVE_FIELDS = (
     "similarity_weight",
     "recency_weight",
     "importance_weight",
+    "time_weight",
     "half_life_seconds",
     "threshold",
     "max_items_per_scope",
@@ -138,16 +139,19 @@ def parse_live_config(raw: Any, base: StoreConfig) -> LiveSettings:
     fields = {k: as_text(v) for k, v in pairs(raw).items()}
     scoring = None
     weights = base.scoring.weights
-    if {"similarity_weight", "recency_weight", "importance_weight", "half_life_seconds"} & fields.keys():
+    if {"similarity_weight", "recency_weight", "importance_weight", "time_weight", "half_life_seconds"} & (
+        fields.keys()
+    ):
         weights = ScoringWeights(
             similarity=_number("similarity_weight", fields.get("similarity_weight", weights.similarity)),
             recency=_number("recency_weight", fields.get("recency_weight", weights.recency)),
             importance=_number("importance_weight", fields.get("importance_weight", weights.importance)),
+            time=_number("time_weight", fields.get("time_weight", weights.time)),
         )
         half_life = _number(
             "half_life_seconds", fields.get("half_life_seconds", base.scoring.half_life_seconds)
         )
-        scoring = ScoringConfig(weights, half_life)
+        scoring = replace(base.scoring, weights=weights, half_life_seconds=half_life)
     live = LiveSettings(scoring=scoring)
     if "threshold" in fields:
         value = fields["threshold"]

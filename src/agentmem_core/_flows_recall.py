@@ -27,7 +27,9 @@ from agentmem_core._lexical import bm25_scores, fuse_scores, lex_doc, query_term
 from agentmem_core._limits import MAX_K
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Embed, Flow, batch, expect
+from agentmem_core._recall_signals import WINDOW_POOL, query_window, rerank_flow, window_filter
 from agentmem_core._refresh import refresh_flow, refreshed
+from agentmem_core._timeref import TimeWindow, time_fit
 from agentmem_core.config import ScoringConfig
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import InvalidMemoryError
@@ -85,30 +87,48 @@ def _keeper(ctx: Context, predicate: Predicate | None) -> Callable[[Mapping[str,
 
 
 def knn_rows_flow(
-    ctx: Context, vector: bytes, flt: MemoryFilter, k: int, predicate: Predicate | None
+    ctx: Context,
+    vector: bytes,
+    flt: MemoryFilter,
+    k: int,
+    predicate: Predicate | None,
+    window: MemoryFilter | None = None,
 ) -> Flow[list[SearchRow]]:
     """KNN rows that are alive and pass ``predicate``; widens the pool until ``k`` pass or none are left.
 
     When the widest pool still holds fewer than ``k`` passing rows, the exhaustive channel answers
-    (a page is never short because a condition ran on the client).
+    (a page is never short because a condition ran on the client). With a ``window`` (the filter
+    narrowed to the query's time), its nearest rows join the first pool, in the same round trip.
     """
     leaves = tuple(flt.scope_leaves())
     fields = rank_fields(lexical=False, extra=flt.client_fields())
     keep = _keeper(ctx, predicate)
     pool = first = min(MAX_POOL, k * ctx.config.candidate_multiplier)
     plan = ctx.knn_plan
+    near: list[SearchRow] = []
+    extra = [Knn(tuple(window.scope_leaves()), vector, k * WINDOW_POOL, fields, False)] if window else []
     while True:
         counts = plan.counts_needed(flt, ctx.now, ctx.engine.max_leaves) if plan is not None else []
-        found, *counted = yield batch([_knn(ctx, leaves, vector, pool, fields), *(op for _, op in counts)])
+        found, *counted = yield batch(
+            [_knn(ctx, leaves, vector, pool, fields), *(op for _, op in counts), *extra]
+        )
+        if extra:  # the window's nearest rows, asked for once
+            near, extra = [r for r in expect(counted.pop()).rows if keep(r.fields)], []
         if plan is not None:
             plan.learn([(key, expect(reply)) for (key, _), reply in zip(counts, counted)])
         found = expect(found)
         passing = [r for r in found.rows if keep(r.fields)]
         if len(passing) >= k or found.returned < pool:
-            return passing
+            return _with(passing, near)
         if pool >= MAX_POOL:  # as many candidates as the first pool would have given
-            return (yield from _exhaustive(ctx, vector, flt, first))
+            return _with((yield from _exhaustive(ctx, vector, flt, first)), near)
         pool = min(MAX_POOL, pool * 4)
+
+
+def _with(rows: list[SearchRow], more: list[SearchRow]) -> list[SearchRow]:
+    """``rows`` and then those of ``more`` that are not among them."""
+    seen = {r.id for r in rows}
+    return rows + [r for r in more if r.id not in seen]
 
 
 def _knn(ctx: Context, leaves: tuple[Leaf, ...], vector: bytes, pool: int, fields: tuple[str, ...]) -> Knn:
@@ -137,6 +157,8 @@ class Candidate:
     created_at: float = 0.0
     stored: dict[str, Any] | None = None
     counters: Sequence[Any] = ()
+    time_fit: float | None = None  # how created_at fits the query's dates (None: it names none)
+    rerank: float | None = None  # the store's reranker's score, when one ran
 
 
 def term_leaves(leaves: Sequence[Leaf], term: str) -> tuple[Leaf, ...]:
@@ -150,7 +172,13 @@ def lexical_fits(ctx: Context, flt: MemoryFilter) -> bool:
 
 
 def hybrid_candidates_flow(
-    ctx: Context, vector: bytes, flt: MemoryFilter, terms: list[str], k: int, predicate: Predicate | None
+    ctx: Context,
+    vector: bytes,
+    flt: MemoryFilter,
+    terms: list[str],
+    k: int,
+    predicate: Predicate | None,
+    window: MemoryFilter | None = None,
 ) -> Flow[list[Candidate]]:
     """Both channels in one round trip; candidates keyed by id.
 
@@ -174,6 +202,7 @@ def hybrid_candidates_flow(
         FilterSearch(leaves, 0),
         *(FilterSearch(term_leaves(leaves, term), ctx.config.lexical_term_pool, fields) for term in terms),
         *(op for _, op in counts),
+        *([Knn(tuple(window.scope_leaves()), vector, k * WINDOW_POOL, fields, False)] if window else []),
     ])  # fmt: skip
     if plan is not None:  # the filter's count is the lexical channel's own (sent on every hybrid recall)
         plan.learn(
@@ -199,6 +228,10 @@ def hybrid_candidates_flow(
     live: dict[str, Candidate] = {}
     for row in knn_rows:
         live[row.id] = Candidate(row.id, row.fields, row.distance, True)
+    if window is not None:  # the window's nearest memories join the vector channel
+        for row in expect(replies[-1]).rows:
+            if row.id not in live and keep(row.fields):
+                live[row.id] = Candidate(row.id, row.fields, row.distance, True)
     n_docs, _ = expect(replies[1])
     df: dict[str, int] = {}
     for term, reply in zip(terms, replies[2:]):
@@ -270,7 +303,7 @@ def one_per_evidence(
     return out
 
 
-def _read_rank_fields(candidates: Sequence[Candidate]) -> None:
+def _read_rank_fields(candidates: Sequence[Candidate], window: TimeWindow | None) -> None:
     for c in candidates:
         importance = c.fields.get(F.IMPORTANCE)
         created = c.fields.get(F.CREATED_AT)
@@ -279,6 +312,8 @@ def _read_rank_fields(candidates: Sequence[Candidate]) -> None:
             c.created_at = float(created) if created is not None else 0.0
         except ValueError:  # unreadable: rank it as a default; decoding the winner reports the error
             c.importance, c.created_at = 0.5, 0.0
+        if window is not None:
+            c.time_fit = time_fit(c.created_at, window)
 
 
 def plausible(
@@ -295,8 +330,9 @@ def plausible(
     half_life, now = scoring.half_life_seconds, ctx.now
     bounds = []
     for c in candidates:
-        low = composite(c.relevance, recency(now, c.created_at, half_life), c.importance, scoring)
-        high = composite(c.relevance, 1.0, c.importance, scoring)  # best case: accessed just now
+        rec = recency(now, c.created_at, half_life)
+        low = composite(c.relevance, rec, c.importance, scoring, c.time_fit)
+        high = composite(c.relevance, 1.0, c.importance, scoring, c.time_fit)  # best case: accessed now
         bounds.append((low, high, c))
     kth_low = sorted((b[0] for b in bounds), reverse=True)[k - 1]
     # ">=": a candidate whose best case ties the k-th worst case can still make the cut (with a frozen
@@ -324,7 +360,7 @@ def _rank(
     for c in candidates:
         last = c.counters[1] if c.counters else None
         rec = recency(now, float(last) if last else c.created_at, half_life)
-        scored.append((c, composite(c.relevance, rec, c.importance, scoring), rec))
+        scored.append((c, composite(c.relevance, rec, c.importance, scoring, c.time_fit), rec))
     scored.sort(key=lambda t: (-t[1], t[0].distance if t[0].distance is not None else 2.0, t[0].id))
     return scored[:k]
 
@@ -335,6 +371,7 @@ def _hit(c: Candidate, score: float, rec: float, counters: Sequence[Any]) -> Rec
     breakdown = build_frozen(
         ScoreBreakdown, similarity=similarity_from_distance(distance), recency=rec,
         importance=memory.importance, score=score, relevance=c.relevance, lexical=c.lexical_scaled,
+        time=c.time_fit, rerank=c.rerank,
     )  # fmt: skip
     return build_frozen(RecallHit, memory=memory, distance=distance, scores=breakdown)
 
@@ -383,11 +420,14 @@ def recall_flow(
     blob = vector_to_bytes(query_vector)
     predicate = flt.client_predicate()
     terms = query_terms(query) if ctx.lexical and isinstance(query, str) and lexical_fits(ctx, flt) else []
+    window = query_window(ctx, query, scoring)
     candidates: list[Candidate]
     if terms:
-        candidates = yield from hybrid_candidates_flow(ctx, blob, flt, terms, page_end, predicate)
+        candidates = yield from hybrid_candidates_flow(
+            ctx, blob, flt, terms, page_end, predicate, window_filter(ctx, flt, window)
+        )
     else:
-        rows = yield from knn_rows_flow(ctx, blob, flt, page_end, predicate)
+        rows = yield from knn_rows_flow(ctx, blob, flt, page_end, predicate, window_filter(ctx, flt, window))
         candidates = [Candidate(r.id, r.fields, r.distance, True) for r in rows]
     if threshold is not None:
         in_range = [c for c in candidates if c.distance is None or c.distance <= threshold]
@@ -396,17 +436,23 @@ def recall_flow(
         candidates = in_range
     if not candidates:
         return RecallResult(())
-    _read_rank_fields(candidates)
+    _read_rank_fields(candidates, window)
     assign_relevance(candidates, ctx.config.lexical_weight)
     # a fact and its sources take one place: rank enough candidates to fill the page without the spares
     partners = derivations(candidates)
-    wanted = page_end + len(partners)
+    reranker = ctx.reranker if isinstance(query, str) else None
+    depth = max(page_end, ctx.config.rerank_depth) if reranker is not None else page_end
+    wanted = depth + len(partners)
     # With a threshold, lexical-only candidates need their distance before ranking: read them all.
     chosen = list(candidates) if threshold is not None else plausible(ctx, candidates, wanted, scoring)
     missing = [c for c in chosen if c.distance is None]
     # When no more than k candidates can make the top k, they are the hits whatever their counters say:
     # fetch and reinforce them in the same script call (one round trip fewer).
-    folded = reinforce and threshold is None and offset == 0 and len(chosen) <= k and not partners
+    # (Not with a reranker: it runs after the fetch, and a failing one must leave no reinforcement.)
+    folded = (
+        reinforce and threshold is None and offset == 0 and len(chosen) <= k and not partners
+        and reranker is None
+    )  # fmt: skip
     requests: list[Any] = [fetch_op(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)]
     if missing:
         requests.append(ReadMemories(tuple(c.id for c in missing), (F.EMBEDDING, F.VX)))
@@ -430,7 +476,11 @@ def recall_flow(
         if not kept:
             return RecallResult((), _near_miss(chosen, threshold))
         chosen = kept
-    ranked = one_per_evidence(_rank(ctx, chosen, scoring, len(chosen)), partners)[offset:page_end]
+    ranked = one_per_evidence(_rank(ctx, chosen, scoring, len(chosen)), partners)
+    if reranker is not None and ranked:
+        assert isinstance(query, str)
+        ranked = yield from rerank_flow(reranker, query, ranked, depth)
+    ranked = ranked[offset:page_end]
     if reinforce and ranked and not folded:
         (after,) = yield batch([fetch_op(ctx, [c for c, _, _ in ranked], reinforce=True, fields=())])
         after = expect(after)

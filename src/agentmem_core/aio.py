@@ -284,8 +284,8 @@ class AsyncMemoryStore(StoreBase):
     async def set_live_config(self, **values: float | int | None) -> None:
         """Write live config that every store on this name picks up within ``live_config_seconds``.
 
-        Fields: ``similarity_weight``, ``recency_weight``, ``importance_weight``, ``half_life_seconds``,
-        ``threshold``, ``max_items_per_scope``; ``None`` clears a threshold / capacity.
+        Fields: ``similarity_weight``, ``recency_weight``, ``importance_weight``, ``time_weight``,
+        ``half_life_seconds``, ``threshold``, ``max_items_per_scope``; ``None`` clears a threshold / capacity.
         """
         await self._driver.run("set_live_config", self._set_live(dict(values)))
 

@@ -18,8 +18,10 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timezone, tzinfo
 from enum import Enum
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agentmem_core.errors import ConfigurationError
 
@@ -73,14 +75,18 @@ class ScoringWeights:
 
     Each component is in ``[0, 1]``; the weights must be non-negative and not all zero. They are not
     required to sum to 1 (the score is divided by their sum, so it stays in ``[0, 1]``).
+
+    ``time`` weighs how well a memory's ``created_at`` fits the dates a text query names ("in May 2023",
+    "last week"); it joins the sum only for such a query (``0`` turns time-aware recall off).
     """
 
     similarity: float = 0.83
     recency: float = 0.02
     importance: float = 0.15
+    time: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("similarity", "recency", "importance"):
+        for name in ("similarity", "recency", "importance", "time"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigurationError(f"weight {name} must be a finite number >= 0, got {value!r}")
@@ -101,15 +107,28 @@ class ScoringConfig:
         weights: the composite weights.
         half_life_seconds: recency halves every this many seconds since the memory was last accessed
             (or created, if never recalled).
+        time_zone: the IANA zone in which a query's dates are read ("on 7 July" is that day there).
     """
 
     weights: ScoringWeights = field(default_factory=ScoringWeights)
     half_life_seconds: float = 7 * DAY
+    time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
         hl = self.half_life_seconds
         if isinstance(hl, bool) or not isinstance(hl, (int, float)) or not math.isfinite(hl) or hl <= 0:
             raise ConfigurationError(f"half_life_seconds must be > 0, got {self.half_life_seconds!r}")
+        self.tz  # noqa: B018 -- validates the zone name now, not at the first recall
+
+    @property
+    def tz(self) -> tzinfo:
+        """The :attr:`time_zone` as a ``tzinfo``."""
+        if self.time_zone == "UTC":
+            return timezone.utc
+        try:
+            return ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+            raise ConfigurationError(f"time_zone must be an IANA zone name, got {self.time_zone!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -238,6 +257,8 @@ class StoreConfig:
         audit_max_entries: how many entries the log keeps (the oldest go first; on Valkey the cap is
             approximate, trimmed by whole stream nodes).
         actor: who this store writes as, recorded in audit entries (an agent or service name).
+        rerank_depth: how many of a text recall's best candidates a store's reranker scores (at least
+            the page); only with ``reranker=`` on the store.
         query_cache_size: query embeddings kept per store (an LRU by exact query text), so a recall
             repeating a query makes no embedding call; ``0`` turns it off. ``store.query_cache_stats()``
             reports hits and misses.
@@ -266,6 +287,7 @@ class StoreConfig:
     audit_max_entries: int = 100_000
     actor: str | None = None
     query_cache_size: int = 1024
+    rerank_depth: int = 20
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
@@ -284,6 +306,9 @@ class StoreConfig:
             raise ConfigurationError("timeout_ms must be in 1..60000 (the portable TIMEOUT range)")
         if not (math.isfinite(self.lexical_weight) and 0 <= self.lexical_weight <= 1):
             raise ConfigurationError("lexical_weight must be in [0, 1]")
+        rd = self.rerank_depth
+        if isinstance(rd, bool) or not isinstance(rd, int) or not 1 <= rd <= 10_000:
+            raise ConfigurationError(f"rerank_depth must be an int in 1..10000, got {rd!r}")
         if not 1 <= self.hybrid_pool <= 10_000:
             raise ConfigurationError("hybrid_pool must be in 1..10000")
         if not 1 <= self.lexical_term_pool <= 10_000:

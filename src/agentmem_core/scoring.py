@@ -23,13 +23,24 @@ def recency(now: float, last_accessed_at: float, half_life_seconds: float) -> fl
     return math.pow(0.5, age / half_life_seconds)
 
 
-def composite(relevance: float, recency_value: float, importance: float, config: ScoringConfig) -> float:
+def composite(
+    relevance: float,
+    recency_value: float,
+    importance: float,
+    config: ScoringConfig,
+    time_fit: float | None = None,
+) -> float:
     """The weighted composite in ``[0, 1]`` (weights are normalised by their sum): what recall ranks by.
 
     ``relevance`` is the similarity in vector-only recall and the fused channels in hybrid recall.
+    ``time_fit`` is how well the memory's time fits the dates the query names (``None``: it names none,
+    and the time weight is left out of the sum).
     """
     w = config.weights
-    return (w.similarity * relevance + w.recency * recency_value + w.importance * importance) / w.total
+    score = w.similarity * relevance + w.recency * recency_value + w.importance * importance
+    if time_fit is None:
+        return score / w.total
+    return (score + w.time * time_fit) / (w.total + w.time)
 
 
 def eviction_priority(importance: float, recency_value: float) -> float:

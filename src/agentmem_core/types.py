@@ -126,11 +126,16 @@ class ScoreBreakdown:
         similarity: ``1 - distance / 2`` (cosine distance mapped to ``[0, 1]``).
         recency: ``0.5 ** (seconds since last access / half_life)``.
         importance: the memory's importance.
-        score: the weighted composite (what hits are sorted by):
+        score: the weighted composite (what hits are sorted by, unless a reranker reordered them):
             ``(w_s·relevance + w_r·recency + w_i·importance) / (w_s + w_r + w_i)``.
         relevance: how well the memory matches the query: ``similarity`` in vector-only recall; in hybrid
             recall, the fusion of the vector and lexical channels (each min-max scaled over its candidates).
         lexical: the scaled lexical (BM25) match in hybrid recall; ``0`` otherwise.
+        time: how well the memory's ``created_at`` fits the dates a text query names (1 inside them,
+            decaying outside); ``None`` when the query names none. With a value, the score's sum also
+            weighs it: ``(... + w_t·time) / (w_s + w_r + w_i + w_t)``.
+        rerank: the store's reranker's score (higher is better; its own scale) when one reordered the
+            recall: hits are then in this order, and ``score`` is the composite they had before it.
     """
 
     similarity: float
@@ -139,6 +144,8 @@ class ScoreBreakdown:
     score: float
     relevance: float
     lexical: float = 0.0
+    time: float | None = None
+    rerank: float | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ Each ``Document`` carries ``id`` (the memory id), ``page_content`` (the memory's
 ``thread_id``, ``source``, ``kind``, ``tags``, ``importance``, ``created_at``, ``updated_at``,
 ``expires_at`` (Unix seconds), ``access_count``, ``metadata`` (the memory's own metadata), ``distance``
 (cosine distance, lower is closer), ``score`` (the composite, higher is better) and ``scores`` (the
-breakdown: ``similarity``, ``recency``, ``importance``, ``relevance``, ``lexical``, ``score``).
+breakdown: ``similarity``, ``recency``, ``importance``, ``relevance``, ``lexical``, ``score``, and ``time``
+when the query named a date, ``rerank`` when the store has a reranker).
 
 Keyword arguments of ``invoke`` / ``ainvoke``: ``k``, ``offset``, ``threshold``, ``weights``,
 ``half_life_seconds``, ``reinforce``, ``refresh_ttl``, and the scope fields (``namespace``,
@@ -392,6 +393,8 @@ def hit_to_document(hit: RecallHit) -> Document:
             "metadata": dict(memory.metadata),
             "distance": hit.distance,
             "score": hit.scores.score,
-            "scores": asdict(hit.scores),
+            # the signals this recall had: ``time`` only when the query named a date, ``rerank`` only
+            # when the store's reranker ran
+            "scores": {name: v for name, v in asdict(hit.scores).items() if v is not None},
         },
     )

@@ -41,7 +41,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -60,6 +60,7 @@ from agentmem_core._records import (
     scope_of,
     scope_value,
 )
+from agentmem_core._timeref import find_time_window, time_fit
 from agentmem_core.config import DAY, Kind, ScoringConfig, ScoringWeights
 from agentmem_core.errors import InvalidMemoryError, NotFoundError
 from agentmem_core.query import FilterArgs, MemoryFilter, to_filter
@@ -166,6 +167,7 @@ class Scored:
         recency: the recency of the last access (or of the creation).
         score: the composite score.
         similarity_weight: the similarity's weight in the score (``0``: the score ignores the distance).
+        time: how the memory's ``created_at`` fits the dates a text query names (``None``: none named).
     """
 
     memory: Memory
@@ -175,6 +177,7 @@ class Scored:
     recency: float
     score: float
     similarity_weight: float = 1.0
+    time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -788,15 +791,21 @@ class ReferenceModel:
         scoring = self._scoring(weights, half_life_seconds)
         flt = to_filter(filters)
         now = self._now()
+        window = (
+            find_time_window(query, now, scoring.tz)
+            if isinstance(query, str) and scoring.weights.time > 0
+            else None
+        )
         out: builtins.list[Scored] = []
         for entry in self._live(flt, now):
             distance = 1.0 - float(np.dot(entry.vector, vector))
             similarity = similarity_from_distance(distance)
             seen = entry.accessed_at if entry.accessed_at is not None else entry.created_at
             rec = recency(now, seen, scoring.half_life_seconds)
-            score = composite(similarity, rec, entry.importance, scoring)
+            fit = None if window is None else time_fit(entry.created_at, window)
+            score = composite(similarity, rec, entry.importance, scoring, fit)
             weight = scoring.weights.similarity
-            out.append(Scored(entry.view(), entry.internal_id, distance, similarity, rec, score, weight))
+            out.append(Scored(entry.view(), entry.internal_id, distance, similarity, rec, score, weight, fit))
         out.sort(key=lambda s: (-s.score, s.distance, s.internal_id))
         return out
 
@@ -807,7 +816,8 @@ class ReferenceModel:
             return self.scoring
         if isinstance(weights, Mapping):
             weights = ScoringWeights(**{k: float(v) for k, v in weights.items()})
-        return ScoringConfig(
+        return replace(
+            self.scoring,
             weights=weights if weights is not None else self.scoring.weights,
             half_life_seconds=self.scoring.half_life_seconds
             if half_life_seconds is None
@@ -852,7 +862,7 @@ class ReferenceModel:
             assert memory is not None  # reinforcement does not delete
             breakdown = ScoreBreakdown(
                 similarity=s.similarity, recency=s.recency, importance=s.memory.importance, score=s.score,
-                relevance=s.similarity,
+                relevance=s.similarity, time=s.time,
             )  # fmt: skip
             hits.append(RecallHit(memory=memory, distance=s.distance, scores=breakdown))
         return RecallResult(tuple(hits))

@@ -74,6 +74,12 @@ def test_documents_carry_the_memory_and_the_score_breakdown(core: MemoryStore) -
     assert docs[0].metadata["score"] >= docs[1].metadata["score"]  # best first
 
 
+def test_a_query_naming_a_date_adds_the_time_signal(core: MemoryStore) -> None:
+    retriever = ValkeyMemoryRetriever(store=core, user_id="ana", k=2, reinforce=False)
+    meta = retriever.invoke("window seat on flights today")[0].metadata
+    assert meta["scores"]["time"] == pytest.approx(1.0)  # remembered today
+
+
 def test_k_as_field_and_as_invoke_kwarg(core: MemoryStore) -> None:
     retriever = ValkeyMemoryRetriever(store=core, user_id="ana", k=3)
     assert len(retriever.invoke("seat")) == 3
