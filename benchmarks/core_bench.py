@@ -348,6 +348,8 @@ class Systems:
         self.admin = admin
         self.names = bench.names(n)
         self.lookup = {ds.contents[i]: ds.vectors[i] for i in range(n + ds.extra)}
+        # the same query naming a date (time-aware recall: one more KNN over the window, same round trip)
+        self.lookup.update({c + DATED: v for c, v in list(self.lookup.items())})
         self.peer_lookup = {t: [float(x) for x in v] for t, v in self.lookup.items()}
         self.sync: dict[str, valkey.Valkey] = {}
         self.aio: dict[str, Any] = {}
@@ -585,6 +587,8 @@ class Systems:
         if getattr(am, "hybrid_enabled", False):  # text recall = KNN + BM25 channels (default when available)
             series.append(Series(AM, "recall (text, hybrid KNN+BM25) k=10, reinforce on", parser,
                                  lambda q: am.recall(self.ds.contents[q[2]], k=K, user_id=q[1])))  # fmt: skip
+            series.append(Series(AM, f"recall (text naming a date: '...{DATED}') k=10, reinforce on", parser,
+                                 lambda q: am.recall(self.ds.contents[q[2]] + DATED, k=K, user_id=q[1])))  # fmt: skip
 
         async def am_async_off(q: Query) -> Any:
             return await am_async.recall_by_vector(q[0], k=K, user_id=q[1], reinforce=False)
@@ -650,6 +654,9 @@ class Systems:
         for row in self.b.rows[-len(series) :]:
             if row.system in deleted:
                 row.note += f", deleted {deleted[row.system]}"
+
+
+DATED = " last month"
 
 
 def _embedder(lookup: dict[str, Any]) -> CallableEmbedder:

