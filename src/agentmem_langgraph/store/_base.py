@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
 from langchain_core.embeddings import Embeddings
@@ -21,7 +21,14 @@ class ValkeyMemoryStoreBase(BaseStore):
 
     supports_ttl = True
 
-    def __init__(self, *, index: IndexConfig | None, ttl: TTLConfig | None, ranking: Ranking) -> None:
+    def __init__(
+        self,
+        *,
+        index: IndexConfig | None,
+        ttl: TTLConfig | None,
+        ranking: Ranking,
+        context_fields: Sequence[str] | None = ("context",),
+    ) -> None:
         if ranking not in get_args(Ranking):
             raise ValueError(f"ranking must be 'composite' or 'similarity', got {ranking!r}")
         self.index_config = None if index is None else dict(index)
@@ -36,7 +43,12 @@ class ValkeyMemoryStoreBase(BaseStore):
             self._dims = int(index["dims"])
             self.embeddings = ensure_embeddings(index.get("embed"))
             fields = tokenized_fields(index.get("fields"))
-        self._settings = Settings(fields=fields, ranking=ranking)
+        if isinstance(context_fields, str):
+            raise ValueError("context_fields must be a sequence of paths, e.g. ['context']")
+        context = tokenized_fields(context_fields) if context_fields else ()
+        if any(path == "$" for path, _ in context):
+            raise ValueError("context_fields cannot be '$' (the whole value is the item, not its context)")
+        self._settings = Settings(fields=fields, ranking=ranking, context=context)
 
     def _core_kwargs(self, core_options: Mapping[str, Any] | None, *, sync: bool) -> dict[str, Any]:
         """The core store's keyword arguments: the embedder and its dimension, plus ``core_options``."""

@@ -71,6 +71,9 @@ class EmbedQuery:
 
 Flow = Generator[CoreCall | EmbedQuery, Any, T]
 
+CONTEXT_CHARS = 4_000
+"""The most of an item's context text the core is given (its end: the text nearest the item)."""
+
 MAX_DEPTH = 10_000
 """The deepest the core pages: ``k + offset`` of a recall, ``limit`` and ``offset`` of a list."""
 
@@ -97,10 +100,13 @@ class Settings:
         fields: the configured index fields, or ``None`` when the store has no index (nothing is embedded
             and a query is ignored, as in ``InMemoryStore``).
         ranking: how searches with a query rank.
+        context: the value paths whose text situates an item (the core's ``context``: matched by
+            composite searches' lexical channel, never embedded, never returned apart from the value).
     """
 
     fields: tuple[FieldPath, ...] | None
     ranking: Ranking
+    context: tuple[FieldPath, ...] = ()
 
 
 # -- the batch -----------------------------------------------------------------------------------------
@@ -172,7 +178,15 @@ def _memory_input(settings: Settings, op: PutOp) -> MemoryInput:
         embed=bool(texts),
         texts=texts if len(texts) > 1 else None,
         tags=None if texts else (UNINDEXED_TAG,),
+        context=context_text(settings, op) if texts else None,  # only an embedded item is recalled
     )
+
+
+def context_text(settings: Settings, op: PutOp) -> str | None:
+    """The text at the item's context paths (the last :data:`CONTEXT_CHARS` of it), or ``None``."""
+    assert op.value is not None
+    texts = [t for _, tokens in settings.context for t in get_text_at_path(op.value, tokens) if t.strip()]
+    return "\n".join(texts)[-CONTEXT_CHARS:] if texts else None
 
 
 def index_texts(settings: Settings, op: PutOp) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -45,9 +45,10 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         ranking: Ranking = "composite",
+        context_fields: Sequence[str] | None = ("context",),
         core_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(index=index, ttl=ttl, ranking=ranking)
+        super().__init__(index=index, ttl=ttl, ranking=ranking, context_fields=context_fields)
         self.core = AsyncMemoryStore(client, name=name, **self._core_kwargs(core_options, sync=False))
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -61,6 +62,7 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         ranking: Ranking = "composite",
+        context_fields: Sequence[str] | None = ("context",),
         core_options: Mapping[str, Any] | None = None,
         cluster: bool = False,
         **client_kwargs: Any,
@@ -76,14 +78,28 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
             backend = SqliteBackend(path, clock=dict(core_options or {}).get("clock", time.time), name=name)
             try:
                 yield cls(
-                    backend, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options
+                    backend,
+                    name=name,
+                    index=index,
+                    ttl=ttl,
+                    ranking=ranking,
+                    context_fields=context_fields,
+                    core_options=core_options,
                 )
             finally:
                 await asyncio.to_thread(backend.close)
             return
         client = open_client(url, cluster=cluster, asyncio=True, **client_kwargs)
         try:
-            yield cls(client, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options)
+            yield cls(
+                client,
+                name=name,
+                index=index,
+                ttl=ttl,
+                ranking=ranking,
+                context_fields=context_fields,
+                core_options=core_options,
+            )
         finally:
             await client.aclose()
 

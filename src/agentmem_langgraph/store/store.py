@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -35,6 +35,9 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
             expires items itself, so ``sweep_interval_minutes`` is not needed.
         ranking: ``"composite"`` (the core's score; default) or ``"similarity"`` (cosine similarity
             only: ``InMemoryStore``'s scores and order).
+        context_fields: value paths whose text situates an item (e.g. the message that prompted it:
+            the memory tools write it at ``"context"``): composite searches also match its words, at half
+            a content word's weight; it is not embedded and stays in the value as written. ``None``: none.
         core_options: more :class:`~agentmem_core.MemoryStore` options, e.g.
             ``{"index": agentmem_core.IndexConfig(dims=384, algorithm="FLAT"), "max_metadata_bytes": ...}``.
 
@@ -50,9 +53,10 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         ranking: Ranking = "composite",
+        context_fields: Sequence[str] | None = ("context",),
         core_options: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(index=index, ttl=ttl, ranking=ranking)
+        super().__init__(index=index, ttl=ttl, ranking=ranking, context_fields=context_fields)
         self.core = MemoryStore(client, name=name, **self._core_kwargs(core_options, sync=True))
 
     @classmethod
@@ -65,6 +69,7 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
         ranking: Ranking = "composite",
+        context_fields: Sequence[str] | None = ("context",),
         core_options: Mapping[str, Any] | None = None,
         cluster: bool = False,
         **client_kwargs: Any,
@@ -82,7 +87,15 @@ class ValkeyMemoryStore(ValkeyMemoryStoreBase):
         else:
             client = open_client(url, cluster=cluster, **client_kwargs)
         try:
-            yield cls(client, name=name, index=index, ttl=ttl, ranking=ranking, core_options=core_options)
+            yield cls(
+                client,
+                name=name,
+                index=index,
+                ttl=ttl,
+                ranking=ranking,
+                context_fields=context_fields,
+                core_options=core_options,
+            )
         finally:
             client.close()
 

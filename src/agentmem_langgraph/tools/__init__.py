@@ -54,6 +54,7 @@ def create_manage_memory_tool(
     actions_permitted: Sequence[Action] | None = ("create", "update", "delete"),
     store: BaseStore | None = None,
     name: str = "manage_memory",
+    record_context: bool = True,
 ) -> ManageMemoryTool:
     """A tool that creates, updates and deletes memories (LangMem's ``create_manage_memory_tool``).
 
@@ -64,6 +65,8 @@ def create_manage_memory_tool(
         actions_permitted: the actions the model may take (not empty).
         store: a store to use instead of the graph's (for use outside LangGraph).
         name: the tool name.
+        record_context: inside a graph, store the latest human message at ``value["context"]`` with
+            each created or updated memory (``ValkeyMemoryStore`` matches its words in searches).
 
     Raises:
         ConfigurationError: an invalid namespace template or set of actions.
@@ -75,6 +78,7 @@ def create_manage_memory_tool(
         actions_permitted=tuple(actions_permitted or ()),
         store=store,
         name=name,
+        record_context=record_context,
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import InjectedToolArg, ToolException
 from langgraph.config import get_store
@@ -22,6 +23,7 @@ __all__ = [
     "NamespaceTemplate",
     "item_to_dict",
     "items_to_json",
+    "latest_human_text",
     "resolve_store",
 ]
 
@@ -137,6 +139,25 @@ def resolve_store(explicit: BaseStore | None, runtime: Any) -> BaseStore:
             "compiled with store=..."
         )
     return store
+
+
+def latest_human_text(runtime: Any) -> str | None:
+    """The text of the latest human message in the graph state the tool runs in, if any.
+
+    ``runtime`` is LangGraph's ``ToolRuntime`` (``None`` outside a ``ToolNode``); its state is a dict
+    or an object with ``messages`` (``MessagesState`` and its pydantic or dataclass forms).
+    """
+    if not isinstance(runtime, ToolRuntime):
+        return None
+    state = runtime.state
+    messages = state.get("messages") if isinstance(state, Mapping) else getattr(state, "messages", None)
+    if not isinstance(messages, Sequence):
+        return None
+    for message in reversed(messages):
+        if isinstance(message, BaseMessage) and message.type == "human":
+            text = message.text
+            return text if text.strip() else None
+    return None
 
 
 def item_to_dict(item: Item) -> dict[str, Any]:

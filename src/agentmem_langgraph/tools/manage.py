@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Optional, get_args
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
@@ -18,6 +18,7 @@ from agentmem_langgraph.tools._common import (
     InjectedRuntime,
     MemoryToolError,
     NamespaceTemplate,
+    latest_human_text,
     resolve_store,
 )
 
@@ -111,6 +112,13 @@ def plan_manage(
     return ManageStep(key, {"content": _json_content(content)}, action == "update", f"{action}d memory {key}")
 
 
+def with_context(step: ManageStep, context: str | None) -> ManageStep:
+    """``step`` with the message that prompted it stored at ``value["context"]`` (when both exist)."""
+    if step.value is None or context is None:
+        return step
+    return replace(step, value={**step.value, "context": context})
+
+
 def _json_content(content: Any) -> Any:
     if isinstance(content, BaseModel):
         return content.model_dump(mode="json")
@@ -136,6 +144,10 @@ class ManageMemoryTool(BaseTool):
         actions_permitted: the actions the model may take.
         content_schema: the type of ``content`` (``str``, or e.g. a pydantic model: stored as its JSON).
         instructions: when the model should call the tool (part of the description).
+        record_context: on create and update inside a graph, also store the latest human message at
+            ``value["context"]``: what the memory answered. ``ValkeyMemoryStore`` matches its words in
+            composite searches (``context_fields``), so a terse memory ("yes, twice") is still found by
+            the question it answered; ``InMemoryStore`` keeps it as part of the value.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -148,6 +160,7 @@ class ManageMemoryTool(BaseTool):
     content_schema: Any = str
     instructions: str = DEFAULT_MANAGE_INSTRUCTIONS
     handle_tool_error: Any = True
+    record_context: bool = True
 
     @model_validator(mode="before")
     @classmethod
@@ -191,6 +204,8 @@ class ManageMemoryTool(BaseTool):
         run_manager: CallbackManagerForToolRun | None = None,
     ) -> str:
         step = plan_manage(self.actions_permitted, action, content, id, str(uuid.uuid4()))
+        if self.record_context:
+            step = with_context(step, latest_human_text(runtime))
         namespace = self.template.fill(config)
         store = resolve_store(self.store, runtime)
         if step.must_exist and store.get(namespace, step.key) is None:
@@ -212,6 +227,8 @@ class ManageMemoryTool(BaseTool):
         run_manager: AsyncCallbackManagerForToolRun | None = None,
     ) -> str:
         step = plan_manage(self.actions_permitted, action, content, id, str(uuid.uuid4()))
+        if self.record_context:
+            step = with_context(step, latest_human_text(runtime))
         namespace = self.template.fill(config)
         store = resolve_store(self.store, runtime)
         if step.must_exist and await store.aget(namespace, step.key) is None:

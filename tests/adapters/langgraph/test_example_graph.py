@@ -75,7 +75,11 @@ def test_what_the_checkpointer_and_the_store_hold(
         assert first[1].tool_calls[0]["name"] == "manage_memory"
 
         (item,) = store.search(("memories", "ana"))
-        assert item.value == {"content": "I prefer window seats"}
+        # the manage tool also keeps the message the memory came from (matched by searches, not embedded)
+        assert item.value == {
+            "content": "I prefer window seats",
+            "context": "Remember that I prefer window seats",
+        }
         assert store.list_namespaces() == [("memories", "ana")]
 
         graph.invoke({"messages": [HumanMessage("Which seat should I book?")]}, ana2)
