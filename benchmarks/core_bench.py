@@ -588,7 +588,8 @@ class Systems:
             series.append(Series(AM, "recall (text, hybrid KNN+BM25) k=10, reinforce on", parser,
                                  lambda q: am.recall(self.ds.contents[q[2]], k=K, user_id=q[1])))  # fmt: skip
             series.append(Series(AM, f"recall (text naming a date: '...{DATED}') k=10, reinforce on", parser,
-                                 lambda q: am.recall(self.ds.contents[q[2]] + DATED, k=K, user_id=q[1])))  # fmt: skip
+                                 lambda q: am.recall(self.ds.contents[q[2]] + DATED, k=K,
+                                                     user_id=q[1])))  # fmt: skip
 
         async def am_async_off(q: Query) -> Any:
             return await am_async.recall_by_vector(q[0], k=K, user_id=q[1], reinforce=False)
