@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from agentmem_core._encoding import Keys
+from agentmem_core._encoding import Keys, ScopeKey
 from agentmem_core._knn_plan import KnnPlanner
 from agentmem_core.config import StoreConfig
 from agentmem_core.engine import EngineInfo
 from agentmem_core.rerank import Reranker
 from agentmem_core.schema import IndexSpec
 
-__all__ = ["Context"]
+__all__ = ["Context", "ScopeCache"]
+
+
+class ScopeCache:
+    """The scopes a store has read, by tag (bounded, least recently used out).
+
+    A tag is a hash of its scope, so what a tag stands for never changes: a read that found a tag in the
+    scope index need not read its descriptor again. Whether the scope still exists is always the index's
+    answer, never this cache's.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._scopes: OrderedDict[str, ScopeKey] = OrderedDict()
+
+    def get(self, tag: str) -> ScopeKey | None:
+        """The scope of ``tag``, if read before."""
+        scope = self._scopes.get(tag)
+        if scope is not None:
+            self._scopes.move_to_end(tag)
+        return scope
+
+    def put(self, scope: ScopeKey) -> None:
+        """Remember a scope read from the registry."""
+        self._scopes[scope.tag] = scope
+        self._scopes.move_to_end(scope.tag)
+        while len(self._scopes) > self._size:
+            self._scopes.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -31,3 +59,5 @@ class Context:
     """Chooses how a filtered KNN runs, where the engine needs telling (RediSearch, HNSW); else ``None``."""
     reranker: Reranker | None = None
     """Reorders a text recall's best candidates (the store's ``reranker=``); ``None``: no reranking."""
+    scopes: ScopeCache | None = None
+    """The scopes this store has read (saves reading a known scope's descriptor); ``None``: none kept."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -154,13 +154,30 @@ def scopes_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[list[Scop
         tags = list(dict.fromkeys(tag_of(m) for m in expect(members)))
         if not tags:
             return []
-        (descriptors,) = yield batch([ScopeDescriptors(tuple(tags))])
-        found = {tag: d for tag, d in zip(tags, expect(descriptors)) if d is not None}
+        known = {tag: ctx.scopes.get(tag) for tag in tags} if ctx.scopes is not None else {}
+        unknown = [tag for tag in tags if known.get(tag) is None]
+        found = {}
+        if unknown:  # a scope read before is not read again: a tag always stands for the same scope
+            (descriptors,) = yield batch([ScopeDescriptors(tuple(unknown))])
+            found = {tag: d for tag, d in zip(unknown, expect(descriptors)) if d is not None}
+        return _matching_scopes(ctx, flt, found, [s for s in known.values() if s is not None])
+    return _matching_scopes(ctx, flt, found, [])
+
+
+def _matching_scopes(
+    ctx: Context, flt: MemoryFilter | None, found: Mapping[str, Any], known: Sequence[ScopeKey]
+) -> list[ScopeKey]:
+    """The scopes (read from the registry, or ``known``) a filter can match, in a stable order."""
     scopes = []
+    for scope in known:
+        if flt is None or scope_matches(scope, flt):
+            scopes.append(scope)
     for tag, descriptor in found.items():
         scope = ScopeKey.from_descriptor(descriptor)
         if scope.tag != tag:
             continue
+        if ctx.scopes is not None:
+            ctx.scopes.put(scope)
         if flt is None or scope_matches(scope, flt):
             scopes.append(scope)
     scopes.sort(key=lambda s: (s.namespace, s.thread_id or "", s.agent_id or "", s.user_id or ""))

@@ -272,6 +272,9 @@ def remember_flow(
     replies: list[Any] = []
     logs: list[Any] = []
     scopes = {item.scope.tag: item.scope for item in items}
+    if ctx.scopes is not None:  # what a tag stands for, so a read of these scopes skips their descriptors
+        for scope in scopes.values():
+            ctx.scopes.put(scope)
     for start in range(0, len(requests), PIPELINE_CHUNK):
         chunk = requests[start : start + PIPELINE_CHUNK]
         # the chunk's audit entries travel after its writes, in the same round trip (no extra one on

@@ -1,0 +1,81 @@
+"""A store remembers the scopes it has read (a tag always names the same scope), never whether they exist.
+
+Reads filtered by a scope field find their scopes in the scope index and, for tags not seen before, read
+their descriptors: a second read of a known scope is one round trip shorter. Whether a scope is there is
+still the index's answer on every read, so another store's forget or new scope shows at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from _support import Facade, open_like
+
+from agentmem_core import MemoryStore
+from agentmem_core._context import ScopeCache
+from agentmem_core._encoding import ScopeKey
+
+
+async def test_another_stores_forget_and_new_scopes_show_at_once(
+    mem: Facade, valkey_url: str, unique_name: str
+) -> None:
+    await mem.remember("first", user_id="ana", thread_id="t1")
+    assert [m.content for m in (await mem.list(user_id="ana")).memories] == ["first"]
+    assert await mem.count(user_id="ana") == 1
+    other = await open_like(mem, valkey_url, unique_name)
+    try:
+        await other.remember("second", user_id="ana", thread_id="t2")  # a scope mem has not seen
+        assert sorted(m.content for m in (await mem.list(user_id="ana")).memories) == ["first", "second"]
+        await other.forget_by_scope(user_id="ana", thread_id="t1")
+        assert [m.content for m in (await mem.list(user_id="ana")).memories] == ["second"]
+        assert await mem.count(user_id="ana") == 1
+        await other.forget_by_scope(user_id="ana", thread_id="t2")
+        assert (await mem.list(user_id="ana")).memories == ()
+        await other.remember("again", user_id="ana", thread_id="t1")  # the forgotten scope, re-created
+        assert [m.content for m in (await mem.list(user_id="ana")).memories] == ["again"]
+    finally:
+        await other.close()
+
+
+def test_a_known_scope_costs_one_round_trip_less(valkey_url: str, unique_name: str) -> None:
+    def embed(texts: list[str]) -> list[list[float]]:
+        return [[1.0, 0.0]] * len(texts)
+
+    writer = MemoryStore.from_url(valkey_url, name=unique_name, embedder=embed)
+    reader = MemoryStore.from_url(valkey_url, name=unique_name, embedder=embed)
+    writer.setup()
+    reader.setup()
+    try:
+        items = [{"content": f"m{i}", "namespace": ("chat", "s1"), "embed": False} for i in range(5)]
+        writer.remember_many(items)
+        reader.list(namespace=("elsewhere",), limit=1)  # its first call's own reads (live config) done
+        counts = []
+        for store in (reader, reader, writer):  # cold, then warm; the writer knows the scope it wrote
+            batches: list[Sequence[Any]] = []
+            send = store._driver.backend._send_once  # type: ignore[attr-defined]
+
+            def counting(commands: Sequence[Any], send: Any = send, batches: Any = batches) -> list[Any]:
+                batches.append(commands)
+                return send(commands)  # type: ignore[no-any-return]
+
+            store._driver.backend._send_once = counting  # type: ignore[attr-defined]
+            page = store.list(namespace=("chat", "s1"), order="oldest", limit=10)
+            store._driver.backend._send_once = send  # type: ignore[attr-defined]
+            assert [m.content for m in page.memories] == [f"m{i}" for i in range(5)]
+            counts.append(len(batches))
+        cold, warm, written = counts
+        assert warm == cold - 1 and written == warm  # no descriptor read for a scope known already
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_the_cache_is_bounded_and_keeps_the_recently_used() -> None:
+    cache = ScopeCache(size=2)
+    a, b, c = (ScopeKey(namespace=(n,)) for n in "abc")
+    cache.put(a)
+    cache.put(b)
+    assert cache.get(a.tag) == a  # a is now the most recently used
+    cache.put(c)
+    assert cache.get(b.tag) is None and cache.get(a.tag) == a and cache.get(c.tag) == c
