@@ -103,6 +103,13 @@ def _canon(value: Any) -> str:
     return json.dumps(_normalised(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """``_canon(a) == _canon(b)``, without serialising the common case of a string on either side."""
+    if isinstance(a, str) or isinstance(b, str):  # a string's JSON equals only the same string's
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    return _canon(a) == _canon(b)
+
+
 def _normalised(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -169,7 +176,7 @@ class MetadataCondition:
         if op == "$exists":
             return present == bool(self.value)
         if op in ("$eq", "$ne"):
-            equal = present and _canon(actual) == _canon(self.value)
+            equal = present and _same(actual, self.value)
             return equal if op == "$eq" else not equal
         if op in ("$in", "$nin"):
             found = present and _canon(actual) in {_canon(v) for v in self.value}
