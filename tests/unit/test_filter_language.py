@@ -110,3 +110,13 @@ def test_ranges_on_declared_numeric_keys_are_pushed_down() -> None:
     # a string operand on a declared key is no numeric range: it stays on the client
     (text,) = MemoryFilter.build(metadata={"n": {"$gte": "5"}}).with_numeric(["n"]).client_conditions
     assert text.value == "5"
+
+
+def test_the_string_fast_path_of_equality_agrees_with_canonical_json() -> None:
+    import itertools
+
+    from agentmem_core._conditions import _canon, _same
+
+    values = ["a", "1", 1, 1.0, True, False, 0, None, [1], ["a"], {"a": 1}, "é", '"a"', "null", "true", ""]
+    for a, b in itertools.product(values, values):
+        assert _same(a, b) == (_canon(a) == _canon(b)), (a, b)
