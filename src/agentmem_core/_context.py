@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from agentmem_core._encoding import Keys, ScopeKey
@@ -20,12 +21,14 @@ class ScopeCache:
 
     A tag is a hash of its scope, so what a tag stands for never changes: a read that found a tag in the
     scope index need not read its descriptor again. Whether the scope still exists is always the index's
-    answer, never this cache's.
+    answer, never this cache's: which scopes a filter matched last time is only a guess a read sends its
+    next requests ahead on, in the same round trip as the index read that checks it.
     """
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._scopes: OrderedDict[str, ScopeKey] = OrderedDict()
+        self._selections: OrderedDict[Hashable, tuple[ScopeKey, ...]] = OrderedDict()
 
     def get(self, tag: str) -> ScopeKey | None:
         """The scope of ``tag``, if read before."""
@@ -40,6 +43,20 @@ class ScopeCache:
         self._scopes.move_to_end(scope.tag)
         while len(self._scopes) > self._size:
             self._scopes.popitem(last=False)
+
+    def guess(self, selection: Hashable) -> tuple[ScopeKey, ...] | None:
+        """The scopes a scope selection matched last time (a guess to read ahead with; never an answer)."""
+        found = self._selections.get(selection)
+        if found is not None:
+            self._selections.move_to_end(selection)
+        return found
+
+    def matched(self, selection: Hashable, scopes: Sequence[ScopeKey]) -> None:
+        """Remember which scopes a selection matched."""
+        self._selections[selection] = tuple(scopes)
+        self._selections.move_to_end(selection)
+        while len(self._selections) > self._size:
+            self._selections.popitem(last=False)
 
 
 @dataclass(frozen=True)

@@ -145,23 +145,53 @@ def scopes_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[list[Scop
     descriptors, so listing one user's memories costs the same with 10 or 100,000 scopes.
     """
     bounds = None if flt is None else _index_range(flt)
-    found: dict[str, Any]
     if bounds is None:
         (registry,) = yield batch([AllScopes()])
-        found = expect(registry)
-    else:
-        (members,) = yield batch([ScopeIndexRange(*bounds)])
-        tags = list(dict.fromkeys(tag_of(m) for m in expect(members)))
-        if not tags:
-            return []
-        known = {tag: ctx.scopes.get(tag) for tag in tags} if ctx.scopes is not None else {}
-        unknown = [tag for tag in tags if known.get(tag) is None]
-        found = {}
-        if unknown:  # a scope read before is not read again: a tag always stands for the same scope
-            (descriptors,) = yield batch([ScopeDescriptors(tuple(unknown))])
-            found = {tag: d for tag, d in zip(unknown, expect(descriptors)) if d is not None}
-        return _matching_scopes(ctx, flt, found, [s for s in known.values() if s is not None])
-    return _matching_scopes(ctx, flt, found, [])
+        return _matching_scopes(ctx, flt, expect(registry), [])
+    (members,) = yield batch([ScopeIndexRange(*bounds)])
+    assert flt is not None
+    return (yield from _indexed_scopes(ctx, flt, members))
+
+
+def scopes_ahead_flow(
+    ctx: Context, flt: MemoryFilter, ahead: Callable[[Sequence[ScopeKey]], list[Any]]
+) -> Flow[tuple[list[ScopeKey], list[Any] | None]]:
+    """:func:`scopes_flow`, with the requests ``ahead(scopes)`` read ahead when it can.
+
+    When the scopes this filter matched last time are known, those requests go in the same round trip
+    as the index read; their replies come back when the index says those are still exactly the filter's
+    scopes, else ``None`` (send them yourself, for the scopes returned).
+    """
+    bounds = _index_range(flt)
+    selection = _selection(flt)
+    guess = ctx.scopes.guess(selection) if ctx.scopes is not None and bounds is not None else None
+    if guess is None or bounds is None:
+        return (yield from scopes_flow(ctx, flt)), None
+    members, *replies = yield batch([ScopeIndexRange(*bounds), *ahead(guess)])
+    scopes = yield from _indexed_scopes(ctx, flt, members)
+    if [s.tag for s in scopes] == [s.tag for s in guess]:
+        return scopes, replies
+    return scopes, None
+
+
+def _selection(flt: MemoryFilter) -> tuple[Any, ...]:
+    """What decides which scopes a filter matches (its scope fields)."""
+    return (flt.namespace, flt.namespace_prefix, flt.thread_id, flt.agent_id, flt.user_id)
+
+
+def _indexed_scopes(ctx: Context, flt: MemoryFilter, members: Any) -> Flow[list[ScopeKey]]:
+    """The scopes of an index range read (descriptors read only for tags not seen before)."""
+    tags = list(dict.fromkeys(tag_of(m) for m in expect(members)))
+    known = {tag: ctx.scopes.get(tag) for tag in tags} if ctx.scopes is not None else {}
+    unknown = [tag for tag in tags if known.get(tag) is None]
+    found: dict[str, Any] = {}
+    if unknown:  # a scope read before is not read again: a tag always stands for the same scope
+        (descriptors,) = yield batch([ScopeDescriptors(tuple(unknown))])
+        found = {tag: d for tag, d in zip(unknown, expect(descriptors)) if d is not None}
+    scopes = _matching_scopes(ctx, flt, found, [s for s in known.values() if s is not None])
+    if ctx.scopes is not None:
+        ctx.scopes.matched(_selection(flt), scopes)
+    return scopes
 
 
 def _matching_scopes(
@@ -239,15 +269,21 @@ def list_flow(
     position = _parse_cursor(cursor, order)
     if flt.is_unsatisfiable():
         return Page(())
-    scopes = yield from scopes_flow(ctx, flt)
-    if not scopes:
-        return Page(())
     newest = order == "newest"
     bound = position[0] if position is not None else None
     need = offset + limit
     fetch = need + 1
+
+    def first_reads(scopes: Sequence[ScopeKey]) -> list[Any]:
+        return [ScopeByTime(s.tag, newest, bound, fetch) for s in scopes]
+
+    # the scopes' first reads go with the index read when the filter's scopes are known from last time
+    scopes, ahead = yield from scopes_ahead_flow(ctx, flt, first_reads)
+    if not scopes:
+        return Page(())
     while True:
-        replies = yield batch([ScopeByTime(s.tag, newest, bound, fetch) for s in scopes])
+        replies = ahead if ahead is not None else (yield batch(first_reads(scopes)))
+        ahead = None
         ids: list[str] = []
         # A full page of a scope says nothing about what lies at or past its last score: the scope orders
         # ties by id, not by write sequence. Only memories strictly before the nearest such edge are
