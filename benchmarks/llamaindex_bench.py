@@ -4,10 +4,11 @@ Rows (p50 / p95 milliseconds over ``--rounds`` sessions, each a fresh session ke
 
 1. ``add x50``: a 50-message session written one ``add_message`` at a time (what ``Memory.aput`` does);
 2. ``add_messages(50)``: the same 50 messages as one batch;
-3. ``get 50``: ``get_messages`` of a 50-message session (what every ``Memory.aget`` reads first);
-4. ``count``: ``count_messages`` of it;
-5. ``archive 10``: ``archive_oldest_messages(key, 10)`` (a queue flush);
-6. ``Memory.aget turn``: on a 50-message session, ``Memory.aget(input=...)`` with a
+3. ``get 50``: ``get_messages`` of a 50-message session just written (the first read of it);
+4. ``get 50 again``: the same read once more (what every later ``Memory.aget`` of a session reads first);
+5. ``count``: ``count_messages`` of it;
+6. ``archive 10``: ``archive_oldest_messages(key, 10)`` (a queue flush);
+7. ``Memory.aget turn``: on a 50-message session, ``Memory.aget(input=...)`` with a
    ``ValkeyMemoryBlock`` (the same block, holding 200 flushed messages of the user, for both stores) --
    so the row isolates what the chat store costs in a turn.
 
@@ -85,7 +86,7 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 async def chat_rows(store: AsyncDBChatStore, rounds: int) -> dict[str, dict[str, float]]:
     series: dict[str, list[float]] = {
-        k: [] for k in ("add x50", "add_messages(50)", "get 50", "count", "archive 10")
+        k: [] for k in ("add x50", "add_messages(50)", "get 50", "get 50 again", "count", "archive 10")
     }
     run = uuid.uuid4().hex[:8]
     clock = time.perf_counter
@@ -103,6 +104,10 @@ async def chat_rows(store: AsyncDBChatStore, rounds: int) -> dict[str, dict[str,
         got = await store.get_messages(single)
         series["get 50"].append(clock() - start)
         assert [m.content for m in got] == [m.content for m in batch], "get_messages order"
+        start = clock()
+        again = await store.get_messages(single)
+        series["get 50 again"].append(clock() - start)
+        assert again == got
         start = clock()
         counted = await store.count_messages(single)
         series["count"].append(clock() - start)
