@@ -8,6 +8,7 @@ no SORTABLE/TEXT), see shared/docs/valkey-search-compat.md §7.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -275,6 +276,12 @@ def unpack_opt(raw: Any) -> tuple[int, float | None, bool, str | None]:
     return int(seq) if seq else 0, float(ttl) if ttl else None, "n" not in flags, external or None
 
 
+@functools.lru_cache(maxsize=1024)
+def _namespace(raw: Any) -> tuple[str, ...]:
+    """A stored namespace (JSON list of labels); memoised: a page's memories mostly share one."""
+    return tuple(_json(raw, ()))
+
+
 def decode_metadata(raw: Any) -> Any:
     """A stored ``metadata`` field (JSON text, ``str`` or ``bytes``; missing or empty = ``{}``)."""
     return _json(raw, {})
@@ -307,7 +314,7 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             kind=kind,
             importance=_float(get(F.IMPORTANCE), 0.5),
             tags=tuple(_json(get(F.TAGS), ())),
-            namespace=tuple(_json(get(F.NAMESPACE), ())),
+            namespace=_namespace(get(F.NAMESPACE)),
             thread_id=_opt(get(F.THREAD_ID)),
             agent_id=_opt(get(F.AGENT_ID)),
             user_id=_opt(get(F.USER_ID)),
