@@ -445,10 +445,15 @@ class StoreBase:
         flt: MemoryFilter,
         offset: int = 0,
         refresh_ttl: bool = False,
+        rerank: bool = True,
     ) -> Flow[RecallResult]:
         if self._redact is not None and isinstance(query, str):  # redacted alike the memories it finds
             query = redact_text(self._redact, query, "query")
+        if not isinstance(rerank, bool):
+            raise InvalidMemoryError(f"rerank must be True or False, got {rerank!r}")
         ctx = self._context()
+        if not rerank and ctx.reranker is not None:  # this call ranks by the composite alone
+            ctx = replace(ctx, reranker=None)
         scoring = ctx.config.scoring
         if weights is not None or half_life_seconds is not None:
             try:

@@ -294,6 +294,7 @@ class MemoryStore(StoreBase):
         offset: int = 0,
         refresh_ttl: bool = False,
         history: bool = False,
+        rerank: bool = True,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
         """Recall the ``k`` best memories for a text query.
@@ -309,6 +310,7 @@ class MemoryStore(StoreBase):
             refresh_ttl: restart the lifetime of the returned memories that have a TTL.
             history: also return facts that no longer hold (superseded or retracted); by default recall
                 returns current facts only (``current=False`` returns only the history).
+            rerank: ``False`` skips the store's reranker for this call (hits in composite order).
             **filters: scope and filters (``thread_id``, ``agent_id``, ``namespace``, ``namespace_prefix``,
                 ``user_id``, ``source``, ``tags``, ``kinds``, ``created_after``, ``created_before``,
                 ``metadata``, ``any_of``; see :class:`~agentmem_core.query.MemoryFilter`). Conditions the
@@ -322,7 +324,7 @@ class MemoryStore(StoreBase):
         flow = self._recall(
             query, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
             reinforce=reinforce, flt=recall_filter(filters, history), offset=offset,
-            refresh_ttl=refresh_ttl,
+            refresh_ttl=refresh_ttl, rerank=rerank,
         )  # fmt: skip
         result: RecallResult = self._run("recall", flow)
         return result

@@ -13,7 +13,7 @@ from _support import Facade, open_like
 
 from agentmem_core import AsyncMemoryStore, MemoryStore
 from agentmem_core.embeddings import HashingEmbedder
-from agentmem_core.errors import ConfigurationError, ModelError
+from agentmem_core.errors import ConfigurationError, InvalidMemoryError, ModelError
 
 NS = ("menu",)
 DISHES = ["pasta with tomato", "tomato soup", "tomato salad", "grilled tomato", "tomato and beta bread"]
@@ -61,6 +61,28 @@ async def test_the_reranker_orders_the_hits_and_the_composite_stays(
         # it saw the query and the contents of the rerank_depth best candidates (here all five)
         query, texts = spy.calls[-1]
         assert query == "tomato" and sorted(texts) == sorted(DISHES)
+    finally:
+        await store.forget_by_scope(namespace_prefix=NS)
+        await store.close()
+        await plain.close()
+
+
+async def test_rerank_false_skips_the_reranker_for_one_call(
+    mem: Facade, unique_name: str, valkey_url: str
+) -> None:
+    spy = Spy()
+    store = await _pair(mem, unique_name, valkey_url, spy, rerank_depth=5)
+    plain = await open_like(mem, valkey_url, unique_name + "_rr")
+    try:
+        skipped = await store.recall("tomato", k=5, namespace=NS, reinforce=False, rerank=False)
+        assert spy.calls == []
+        expected = await plain.recall("tomato", k=5, namespace=NS, reinforce=False)
+        assert [h.memory.id for h in skipped.hits] == [h.memory.id for h in expected.hits]
+        assert all(h.scores.rerank is None for h in skipped.hits)
+        reranked = await store.recall("tomato", k=5, namespace=NS, reinforce=False)  # the default: on
+        assert len(spy.calls) == 1 and reranked.hits[0].scores.rerank == 1.0
+        with pytest.raises(InvalidMemoryError, match="rerank"):
+            await store.recall("tomato", k=5, namespace=NS, rerank="no")
     finally:
         await store.forget_by_scope(namespace_prefix=NS)
         await store.close()
