@@ -27,7 +27,7 @@ from agentmem_core._lexical import bm25_scores, fuse_scores, lex_doc, query_term
 from agentmem_core._limits import MAX_K
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Embed, Flow, batch, expect
-from agentmem_core._recall_signals import WINDOW_POOL, query_window, rerank_flow, window_filter
+from agentmem_core._recall_signals import query_window, rerank_flow, window_filter, window_knn
 from agentmem_core._refresh import refresh_flow, refreshed
 from agentmem_core._timeref import TimeWindow, time_fit
 from agentmem_core.config import ScoringConfig
@@ -106,7 +106,7 @@ def knn_rows_flow(
     pool = first = min(MAX_POOL, k * ctx.config.candidate_multiplier)
     plan = ctx.knn_plan
     near: list[SearchRow] = []
-    extra = [Knn(tuple(window.scope_leaves()), vector, k * WINDOW_POOL, fields, False)] if window else []
+    extra = window_knn(window, vector, k, fields)
     while True:
         counts = plan.counts_needed(flt, ctx.now, ctx.engine.max_leaves) if plan is not None else []
         found, *counted = yield batch(
@@ -202,7 +202,7 @@ def hybrid_candidates_flow(
         FilterSearch(leaves, 0),
         *(FilterSearch(term_leaves(leaves, term), ctx.config.lexical_term_pool, fields) for term in terms),
         *(op for _, op in counts),
-        *([Knn(tuple(window.scope_leaves()), vector, k * WINDOW_POOL, fields, False)] if window else []),
+        *window_knn(window, vector, k, fields),
     ])  # fmt: skip
     if plan is not None:  # the filter's count is the lexical channel's own (sent on every hybrid recall)
         plan.learn(

@@ -16,6 +16,7 @@ from agentmem_core._parse import as_text
 from agentmem_core._plan import Flow, Invoke
 from agentmem_core._timeref import TimeWindow, find_time_window, window_range
 from agentmem_core.config import ScoringConfig
+from agentmem_core.ops import Knn
 from agentmem_core.query import MemoryFilter, leaf_size
 from agentmem_core.rerank import Reranker, check_scores
 from agentmem_core.schema import F
@@ -55,6 +56,13 @@ def window_filter(ctx: Context, flt: MemoryFilter, window: TimeWindow | None) ->
     if sum(leaf_size(leaf) for leaf in narrowed.scope_leaves()) > ctx.engine.max_leaves:
         return None
     return narrowed
+
+
+def window_knn(window: MemoryFilter | None, vector: bytes, k: int, fields: tuple[str, ...]) -> list[Knn]:
+    """The extra KNN request over the query's window (``k * WINDOW_POOL`` rows); none without one."""
+    if window is None:
+        return []
+    return [Knn(tuple(window.scope_leaves()), vector, k * WINDOW_POOL, fields, False)]
 
 
 def rerank_flow(reranker: Reranker, query: str, ranked: Sequence[Ranked], depth: int) -> Flow[list[Ranked]]:

@@ -74,22 +74,11 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
         backend (run in worker threads).
         """
         path = sqlite_path(url)
+        client: Any
         if path is not None:
-            backend = SqliteBackend(path, clock=dict(core_options or {}).get("clock", time.time), name=name)
-            try:
-                yield cls(
-                    backend,
-                    name=name,
-                    index=index,
-                    ttl=ttl,
-                    ranking=ranking,
-                    context_fields=context_fields,
-                    core_options=core_options,
-                )
-            finally:
-                await asyncio.to_thread(backend.close)
-            return
-        client = open_client(url, cluster=cluster, asyncio=True, **client_kwargs)
+            client = SqliteBackend(path, clock=dict(core_options or {}).get("clock", time.time), name=name)
+        else:
+            client = open_client(url, cluster=cluster, asyncio=True, **client_kwargs)
         try:
             yield cls(
                 client,
@@ -101,7 +90,10 @@ class AsyncValkeyMemoryStore(ValkeyMemoryStoreBase):
                 core_options=core_options,
             )
         finally:
-            await client.aclose()
+            if isinstance(client, SqliteBackend):
+                await asyncio.to_thread(client.close)
+            else:
+                await client.aclose()
 
     async def setup(self) -> EngineInfo:
         """Create the core's index (or check the existing one); idempotent."""
