@@ -286,6 +286,7 @@ def make_retriever(
     context: bool = True,
     time_weight: float | None = None,
     rerank_model: str | None = None,
+    term_pool: int | None = None,
 ) -> Retriever:
     cache = lab.EmbeddingCache(cache_dir)
     lexical = lexical or LexicalConfig()
@@ -305,6 +306,8 @@ def make_retriever(
             if rerank_model == UNTRAINED:
                 rerank_model = str(untrained_cross_encoder(cache_dir))
             options["reranker"] = CrossEncoderReranker(rerank_model, device="cpu")
+        if term_pool is not None:
+            options["lexical_term_pool"] = term_pool
         return AgentmemRetriever(cache, valkey_url, context=context, **options)
     raise SystemExit(f"unknown mode {mode!r}")
 
@@ -450,6 +453,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="--mode agentmem: rerank with this sentence-transformers cross-encoder (a local path or a "
         f"cached name); {UNTRAINED!r} builds a random one of MiniLM-L6's shape to time the cost",
     )
+    p.add_argument(
+        "--term-pool",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--mode agentmem: lexical_term_pool (a term held by more memories is only counted)",
+    )
     args = p.parse_args(argv)
     lexical = LexicalConfig(date_prefix=args.date_prefix, context_weight=args.lexical_context)
 
@@ -465,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             context=not args.no_context,
             time_weight=args.time_weight,
             rerank_model=args.rerank_model,
+            term_pool=args.term_pool,
         )
         results[mode] = run(retriever, conversations, args.k)
     stats = next(iter(results.values()))["evidence_cleanup"]

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from agentmem_core._context import Context, ScopeCache
+from agentmem_core._context import CommonTerms, Context, ScopeCache
 from agentmem_core._encoding import Keys, ScopeKey
 from agentmem_core._flows_admin import SetupResult, live_config_op, refresh_live_flow
 from agentmem_core._flows_consolidate import ConsolidationResult, consolidate_flow, selection
@@ -226,6 +226,7 @@ class StoreBase:
         self._queries = QueryCache(config.query_cache_size)
         self._knn_plan = KnnPlanner()
         self._scope_cache = ScopeCache()
+        self._common_terms = CommonTerms()
         self._reranker = ensure_reranker(reranker)
         async_fn = isinstance(self._reranker, CallableReranker) and self._reranker.is_async
         if async_fn and not self._embeds_async:
@@ -262,7 +263,7 @@ class StoreBase:
         planned = hnsw and self.engine.kind == "redisearch"
         return Context(
             self.keys, self.spec, config, self.engine, self._clock(), self._lexical, self._cluster,
-            self._knn_plan if planned else None, self._reranker, self._scope_cache,
+            self._knn_plan if planned else None, self._reranker, self._scope_cache, self._common_terms,
         )  # fmt: skip
 
     def _live_due(self) -> bool:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from agentmem_core._encoding import Keys, ScopeKey
@@ -13,7 +14,7 @@ from agentmem_core.engine import EngineInfo
 from agentmem_core.rerank import Reranker
 from agentmem_core.schema import IndexSpec
 
-__all__ = ["Context", "ScopeCache"]
+__all__ = ["CommonTerms", "Context", "ScopeCache"]
 
 
 class ScopeCache:
@@ -59,6 +60,41 @@ class ScopeCache:
             self._selections.popitem(last=False)
 
 
+class CommonTerms:
+    """The query terms a store last found common under a filter (bounded, least recently used out).
+
+    A term more memories hold than ``lexical_term_pool`` is only counted by the lexical channel: its
+    rows would be an arbitrary sample of its postings, so they are never candidates. Knowing which terms
+    were common lets the next recall ask for their counts without rows. A guess only: a term found no
+    longer common is asked for its rows in one more round trip, so a recall's result never depends on it.
+    """
+
+    def __init__(self, size: int = 8192) -> None:
+        self._size = size
+        self._df: OrderedDict[tuple[Hashable, str], int] = OrderedDict()
+        self._lock = threading.Lock()  # shared by a store's threads (and its async tasks' worker threads)
+
+    def common(self, selection: Hashable, terms: Iterable[str], pool: int) -> frozenset[str]:
+        """Which of ``terms`` more than ``pool`` memories under ``selection`` held when last counted."""
+        out = []
+        with self._lock:
+            for term in terms:
+                df = self._df.get((selection, term))
+                if df is not None and df > pool:
+                    self._df.move_to_end((selection, term))
+                    out.append(term)
+        return frozenset(out)
+
+    def counted(self, selection: Hashable, counts: Iterable[tuple[str, int]]) -> None:
+        """Remember the document frequencies just counted under ``selection``."""
+        with self._lock:
+            for term, df in counts:
+                self._df[(selection, term)] = df
+                self._df.move_to_end((selection, term))
+            while len(self._df) > self._size:
+                self._df.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class Context:
     """Store facts for one operation: key layout, index, effective config, engine and the time."""
@@ -78,3 +114,5 @@ class Context:
     """Reorders a text recall's best candidates (the store's ``reranker=``); ``None``: no reranking."""
     scopes: ScopeCache | None = None
     """The scopes this store has read (saves reading a known scope's descriptor); ``None``: none kept."""
+    terms: CommonTerms | None = None
+    """The query terms this store found common (their counts are sent without rows); ``None``: none kept."""

@@ -183,11 +183,13 @@ def hybrid_candidates_flow(
     """Both channels in one round trip; candidates keyed by id.
 
     The vector channel is the KNN pool. The lexical channel scores BM25 on the client: per query term
-    the engine returns its document frequency under the filter and up to ``lexical_term_pool`` memories
-    containing it (rare terms are enumerated completely; a common term's few rows matter little, and
-    documents found by rarer terms or by the KNN pool are scored for it anyway); one more count gives the
-    filter's size. The ``pool`` best-scoring documents form the lexical channel. The filter-only queries
-    keep the expiry leaf (a numeric match-all when the filter is empty, and live-only counts).
+    the engine returns its document frequency under the filter and, for a rare term (held by at most
+    ``lexical_term_pool`` memories), all the memories containing it. A common term is only counted: its
+    rows would be an arbitrary sample, and every candidate (found by a rarer term or the KNN pool) is
+    scored for it anyway. Terms the store last found common are asked for no rows; one that has become
+    rare is asked again (one more round trip). One more count gives the filter's size. The ``pool``
+    best-scoring documents form the lexical channel. The filter-only queries keep the expiry leaf (a
+    numeric match-all when the filter is empty, and live-only counts).
     """
     leaves = tuple(flt.leaves(ctx.now))
     knn_leaves = tuple(flt.scope_leaves())
@@ -197,13 +199,32 @@ def hybrid_candidates_flow(
     counts = (
         plan.counts_needed(flt, ctx.now, ctx.engine.max_leaves, matches=False) if plan is not None else []
     )
+    term_pool = ctx.config.lexical_term_pool
+    selection = tuple(knn_leaves)
+    common = ctx.terms.common(selection, terms, term_pool) if ctx.terms is not None else frozenset()
     replies = yield batch([
         _knn(ctx, knn_leaves, vector, pool, fields),
         FilterSearch(leaves, 0),
-        *(FilterSearch(term_leaves(leaves, term), ctx.config.lexical_term_pool, fields) for term in terms),
+        *(FilterSearch(term_leaves(leaves, t), 0 if t in common else term_pool, fields) for t in terms),
         *(op for _, op in counts),
         *window_knn(window, vector, k, fields),
     ])  # fmt: skip
+    df: dict[str, int] = {}
+    postings: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for term, reply in zip(terms, replies[2:]):
+        df[term], rows = expect(reply)
+        if df[term] <= term_pool:
+            postings[term] = rows
+    rare_again = [t for t in postings if t in common]  # counted without rows, found rare: ask for them
+    if rare_again:
+        again = yield batch([FilterSearch(term_leaves(leaves, t), term_pool, fields) for t in rare_again])
+        for term, reply in zip(rare_again, again):
+            df[term], rows = expect(reply)
+            postings[term] = rows
+            if df[term] > term_pool:
+                del postings[term]
+    if ctx.terms is not None:
+        ctx.terms.counted(selection, df.items())
     if plan is not None:  # the filter's count is the lexical channel's own (sent on every hybrid recall)
         plan.learn(
             [
@@ -233,9 +254,7 @@ def hybrid_candidates_flow(
             if row.id not in live and keep(row.fields):
                 live[row.id] = Candidate(row.id, row.fields, row.distance, True)
     n_docs, _ = expect(replies[1])
-    df: dict[str, int] = {}
-    for term, reply in zip(terms, replies[2:]):
-        df[term], rows = expect(reply)
+    for rows in postings.values():
         for memory_id, row_fields in rows:
             if memory_id not in live and keep(row_fields):
                 live[memory_id] = Candidate(memory_id, row_fields, None, False)

@@ -44,7 +44,7 @@ __all__ = [
 
 _SPLIT = re.compile(r"[^0-9a-z_]+")
 MAX_TERMS = 16
-"""Most query terms used (each is one count-and-fetch query in the recall's round trip)."""
+"""Most query terms used (each is one count in the recall's round trip, with its rows when it is rare)."""
 MAX_TERM_CHARS = 40
 """Longer tokens (hashes, run-together URLs) are not indexed as terms; the vector channel still sees them."""
 K1 = 1.2

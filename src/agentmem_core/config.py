@@ -245,8 +245,9 @@ class StoreConfig:
             valkey-search >= 1.1); on older engines recall is vector-only.
         lexical_weight: share of the lexical channel in the fused relevance (``0..1``).
         hybrid_pool: candidates per channel in hybrid recall (at least ``k × candidate_multiplier``).
-        lexical_term_pool: memories fetched per query term by the lexical channel (a term that fewer
-            memories contain is enumerated completely; see ``agentmem_core._lexical``).
+        lexical_term_pool: a query term held by at most this many memories under the recall's filter is
+            enumerated (its memories are lexical candidates); a more common one is only counted (its
+            BM25 weight still scores every candidate). See ``agentmem_core._lexical``.
         numeric_fields: top-level metadata keys whose numeric values the index keeps in NUMERIC fields,
             so ``$gt $gte $lt $lte`` on them run inside the search (a range matching 1% of a scope
             costs about what an unfiltered recall does) instead of on the client. Declare them before
@@ -281,7 +282,7 @@ class StoreConfig:
     hybrid: bool = True
     lexical_weight: float = 0.6
     hybrid_pool: int = 50
-    lexical_term_pool: int = 20
+    lexical_term_pool: int = 50
     numeric_fields: tuple[str, ...] = ()
     audit: bool = True
     audit_max_entries: int = 100_000

@@ -151,3 +151,20 @@ def test_hybrid_needs_filter_only_queries(module: list[object], lexical: bool) -
         flow.send([b"sha"] * 16)  # -> does the scope index exist / does the registry hold scopes
         flow.send([1, 0])
     assert done.value.value.lexical is lexical
+
+
+def test_common_terms_are_the_ones_counted_above_the_pool_and_the_cache_is_bounded() -> None:
+    from agentmem_core._context import CommonTerms
+
+    terms = CommonTerms(size=3)
+    terms.counted(("u1",), [("rain", 51), ("hail", 50), ("fog", 2)])
+    assert terms.common(("u1",), ["rain", "hail", "fog", "snow"], 50) == {"rain"}
+    assert terms.common(("u1",), ["rain", "hail"], 20) == {"rain", "hail"}
+    assert terms.common(("u2",), ["rain"], 20) == frozenset()  # per selection
+    terms.counted(("u1",), [("rain", 3)])  # counted again: rare now
+    assert terms.common(("u1",), ["rain"], 20) == frozenset()
+    small = CommonTerms(size=2)
+    small.counted(("u1",), [("a", 99), ("b", 99)])
+    assert small.common(("u1",), ["a"], 20) == {"a"}  # used: b is now the least recent
+    small.counted(("u1",), [("c", 99)])
+    assert small.common(("u1",), ["a", "b", "c"], 20) == {"a", "c"}
