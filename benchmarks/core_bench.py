@@ -51,6 +51,7 @@ from agentmem_core import MemoryStore
 from agentmem_core._parse import as_text, pairs
 from agentmem_core._records import MemoryInput, prepare
 from agentmem_core.aio import AsyncMemoryStore
+from agentmem_core.backends.valkey_client import _args as command_args
 from agentmem_core.embeddings import CallableEmbedder, validate_vectors, vector_to_bytes
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import STATS_FIELDS, STORED_FIELDS, F, decode_memory, rank_fields
@@ -77,6 +78,7 @@ _TOPICS = (
 )
 
 
+Sent = list[tuple[Any, ...]]  # the commands of one round trip
 Query = tuple[np.ndarray, str, int]  # (query vector, user filter, index of the memory it was drawn from)
 
 
@@ -585,6 +587,16 @@ class Systems:
                    lambda q: am.recall_by_vector(q[0], k=K, user_id=q[1], reinforce=True)),
         ]  # fmt: skip
         if getattr(am, "hybrid_enabled", False):  # text recall = KNN + BM25 channels (default when available)
+            sent = self._text_recall_commands(am, queries)
+
+            def replay(q: Query) -> Any:
+                for commands in sent[q[2]]:
+                    pipe = c.pipeline(transaction=False)
+                    for args in commands:
+                        pipe.execute_command(*args)
+                    pipe.execute()
+
+            series.append(Series(RAW, HYBRID_FLOOR, parser, replay))
             series.append(Series(AM, "recall (text, hybrid KNN+BM25) k=10, reinforce on", parser,
                                  lambda q: am.recall(self.ds.contents[q[2]], k=K, user_id=q[1])))  # fmt: skip
             series.append(Series(AM, f"recall (text naming a date: '...{DATED}') k=10, reinforce on", parser,
@@ -621,6 +633,33 @@ class Systems:
                 Series(PEER, "recall_by_vector k=10, reinforce on", parser, peer_on, is_async=True),
             ]
         self.b.interleave(self.n, series, queries, warmup=20)
+
+    def _text_recall_commands(self, am: MemoryStore, queries: list[Query]) -> dict[int, list[Sent]]:
+        """The commands each query's text recall sends, per round trip, as the timed recalls send them.
+
+        Each query is recalled once before (the store's term statistics are then as warm as in the timed
+        runs), then once more with its sender recording; the recorded commands replay on a raw client.
+        """
+        backend = am._backend
+        inner = backend._round_trip
+        rounds: list[Sent] = []
+
+        def recording(commands: Sequence[Any]) -> list[Any]:
+            rounds.append([command_args(command) for command in commands])
+            return list(inner(commands))
+
+        out: dict[int, list[Sent]] = {}
+        for _, user, i in queries:
+            if i in out:
+                continue
+            am.recall(self.ds.contents[i], k=K, user_id=user)
+            backend._round_trip = recording
+            try:
+                am.recall(self.ds.contents[i], k=K, user_id=user)
+            finally:
+                del backend._round_trip
+            out[i], rounds = rounds, []
+        return out
 
     # -- forget_by_scope (destructive: last; interleaved per scope) -------------------------------------
     def forgets(self) -> None:
@@ -683,6 +722,7 @@ def find(rows: list[Row], size: int, system: str, op: str, parser: str = "libval
 
 RECALL_FLOOR = "FT.SEARCH KNN-10 + tag filter (recall floor)"
 RECALL_FLOOR_REINFORCED = "recall floor + 1 pipelined round trip reading and bumping the 10 hits' counters"
+HYBRID_FLOOR = "text recall's own commands replayed raw (floor of the hybrid design: KNN-50, counts, fetch)"
 RECALL_FLOOR_DECODED = "recall floor + counters round trip + decoding the 10 hits (agentmem's decoder)"
 REMEMBER_FLOOR_VALIDATED = "HSET + validating and encoding the input (agentmem's prepare)"
 
@@ -758,6 +798,18 @@ def render(
                         am.p50 / floor.p50,
                         1.3,
                     )
+            reinforced = find(rows, size, "floor", RECALL_FLOOR_REINFORCED, parser)
+            by_vector = find(rows, size, "agentmem", "recall_by_vector k=10, reinforce on", parser)
+            if reinforced and by_vector:
+                label = f"recall_by_vector p50 (reinforce on, {parser}) vs the reinforced floor (issue 20)"
+                check(label, by_vector.p50 / reinforced.p50, 1.3)
+            text = find(rows, size, "agentmem", "recall (text, hybrid KNN+BM25) k=10, reinforce on", parser)
+            design = find(rows, size, "floor", HYBRID_FLOOR, parser)
+            if floor and text:
+                check(f"text recall p50 ({parser}) vs raw FT.SEARCH (issue 20)", text.p50 / floor.p50, 2.0)
+            if design and text:
+                label = f"text recall p50 ({parser}) vs its own commands replayed raw"
+                check(label, text.p50 / design.p50, 1.3)
         hset = find(rows, size, "floor", "HSET (1 memory, indexed)")
         rem = find(rows, size, "agentmem", "remember (1 memory)")
         if hset and rem:
