@@ -282,7 +282,7 @@ class StoreConfig:
     hybrid: bool = True
     lexical_weight: float = 0.6
     hybrid_pool: int = 50
-    lexical_term_pool: int = 50
+    lexical_term_pool: int = 20
     numeric_fields: tuple[str, ...] = ()
     audit: bool = True
     audit_max_entries: int = 100_000
