@@ -16,6 +16,7 @@ Round trips of a recall:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -161,14 +162,19 @@ class Candidate:
     rerank: float | None = None  # the store's reranker's score, when one ran
 
 
-def term_leaves(leaves: Sequence[Leaf], term: str) -> tuple[Leaf, ...]:
-    """The filter plus one term predicate on the analysed-terms TAG field (the term's postings)."""
-    return (*leaves, TagIn(F.X_TERMS, (term,)))
+def term_leaves(leaves: Sequence[Leaf], terms: Sequence[str]) -> tuple[Leaf, ...]:
+    """The filter plus a predicate on the analysed-terms TAG field: memories holding any of ``terms``."""
+    return (*leaves, TagIn(F.X_TERMS, tuple(terms)))
 
 
 def lexical_fits(ctx: Context, flt: MemoryFilter) -> bool:
     """Whether a term predicate still fits the engine's predicate budget next to the filter."""
     return sum(leaf_size(leaf) for leaf in flt.leaves(ctx.now)) < ctx.engine.max_leaves
+
+
+def _holds_any(row_fields: Mapping[str, Any], terms: AbstractSet[str]) -> bool:
+    """Whether a row's stored term sequence (content and context) holds one of ``terms``."""
+    return any(token in terms for token in as_text(row_fields.get(F.LEX) or b"").split())
 
 
 def hybrid_candidates_flow(
@@ -183,13 +189,16 @@ def hybrid_candidates_flow(
     """Both channels in one round trip; candidates keyed by id.
 
     The vector channel is the KNN pool. The lexical channel scores BM25 on the client: per query term
-    the engine returns its document frequency under the filter and, for a rare term (held by at most
-    ``lexical_term_pool`` memories), all the memories containing it. A common term is only counted: its
-    rows would be an arbitrary sample, and every candidate (found by a rarer term or the KNN pool) is
-    scored for it anyway. Terms the store last found common are asked for no rows; one that has become
-    rare is asked again (one more round trip). One more count gives the filter's size. The ``pool``
-    best-scoring documents form the lexical channel. The filter-only queries keep the expiry leaf (a
-    numeric match-all when the filter is empty, and live-only counts).
+    the engine counts its document frequency under the filter, and the memories holding a rare term
+    (one held by at most ``lexical_term_pool`` memories) are candidates. They come from one more query,
+    the union of the terms not known to be common, so a memory holding several of them comes once. A
+    common term is only counted: its memories would be an arbitrary sample, and every candidate (found
+    by a rarer term or the KNN pool) is scored for it anyway. When the union came back cut short (a term
+    not known to be common was), or a term known to be common is rare now, the union of the rare terms
+    is asked for in one more round trip, so the result never depends on what the store knew. One more
+    count gives the filter's size. The ``pool`` best-scoring documents form the lexical channel. The
+    filter-only queries keep the expiry leaf (a numeric match-all when the filter is empty, and
+    live-only counts).
     """
     leaves = tuple(flt.leaves(ctx.now))
     knn_leaves = tuple(flt.scope_leaves())
@@ -202,34 +211,41 @@ def hybrid_candidates_flow(
     term_pool = ctx.config.lexical_term_pool
     selection = tuple(knn_leaves)
     common = ctx.terms.common(selection, terms, term_pool) if ctx.terms is not None else frozenset()
+    asked = [t for t in terms if t not in common]
+    # one term asked: its own count is its union (the query that counts it returns the rows too)
+    alone = asked[0] if len(asked) == 1 else None
+    union = []
+    if len(asked) > 1:
+        union.append(FilterSearch(term_leaves(leaves, asked), term_pool * len(asked), fields))
     replies = yield batch([
         _knn(ctx, knn_leaves, vector, pool, fields),
         FilterSearch(leaves, 0),
-        *(FilterSearch(term_leaves(leaves, t), 0 if t in common else term_pool, fields) for t in terms),
+        *(
+            FilterSearch(term_leaves(leaves, (t,)), term_pool, fields) if t == alone
+            else FilterSearch(term_leaves(leaves, (t,)), 0)
+            for t in terms
+        ),
+        *union,
         *(op for _, op in counts),
         *window_knn(window, vector, k, fields),
     ])  # fmt: skip
-    df: dict[str, int] = {}
-    postings: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for term, reply in zip(terms, replies[2:]):
-        df[term], rows = expect(reply)
-        if df[term] <= term_pool:
-            postings[term] = rows
-    rare_again = [t for t in postings if t in common]  # counted without rows, found rare: ask for them
-    if rare_again:
-        again = yield batch([FilterSearch(term_leaves(leaves, t), term_pool, fields) for t in rare_again])
-        for term, reply in zip(rare_again, again):
-            df[term], rows = expect(reply)
-            postings[term] = rows
-            if df[term] > term_pool:
-                del postings[term]
+    df = {term: expect(reply)[0] for term, reply in zip(terms, replies[2:])}
+    rare = [t for t in terms if df[t] <= term_pool]
+    rows: list[tuple[str, dict[str, Any]]] = []
+    complete = False
+    if asked:
+        total, rows = expect(replies[2 + (terms.index(alone) if alone is not None else len(terms))])
+        complete = total <= term_pool * len(asked) and set(rare) <= set(asked)
+    if rare and not complete:  # cut short, or a term known to be common is rare now
+        (again,) = yield batch([FilterSearch(term_leaves(leaves, rare), term_pool * len(rare), fields)])
+        rows = expect(again)[1]
     if ctx.terms is not None:
         ctx.terms.counted(selection, df.items())
     if plan is not None:  # the filter's count is the lexical channel's own (sent on every hybrid recall)
         plan.learn(
             [
                 (plan.key(flt), expect(replies[1])),
-                *((key, expect(r)) for (key, _), r in zip(counts, replies[2 + len(terms) :])),
+                *((key, expect(r)) for (key, _), r in zip(counts, replies[2 + len(terms) + len(union) :])),
             ]
         )
     keep = _keeper(ctx, predicate)
@@ -254,10 +270,10 @@ def hybrid_candidates_flow(
             if row.id not in live and keep(row.fields):
                 live[row.id] = Candidate(row.id, row.fields, row.distance, True)
     n_docs, _ = expect(replies[1])
-    for rows in postings.values():
-        for memory_id, row_fields in rows:
-            if memory_id not in live and keep(row_fields):
-                live[memory_id] = Candidate(memory_id, row_fields, None, False)
+    wanted_rare = frozenset(rare)
+    for memory_id, row_fields in rows:
+        if memory_id not in live and keep(row_fields) and _holds_any(row_fields, wanted_rare):
+            live[memory_id] = Candidate(memory_id, row_fields, None, False)
     wanted = set(terms)
     docs = {memory_id: lex_doc(as_text(c.fields.get(F.LEX) or b""), wanted) for memory_id, c in live.items()}
     avgdl = sum(length for _, length in docs.values()) / len(docs) if docs else 0.0

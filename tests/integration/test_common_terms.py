@@ -1,7 +1,8 @@
 """The lexical channel's common terms, on every backend: a query term more memories hold than
-``lexical_term_pool`` is counted, never enumerated (its rows are no candidates); the store remembers
-which terms were common and asks for their counts without rows next time; and a recall's result never
-depends on that memory (a term that became rare is asked for its rows again)."""
+``lexical_term_pool`` is counted, never enumerated (its memories are no candidates); the rare terms'
+memories come from one union query; the store remembers which terms were common and leaves them out of
+the union next time; and a recall's result never depends on that memory (a term that became rare is
+asked for again)."""
 
 from __future__ import annotations
 
@@ -40,10 +41,10 @@ OPTIONS: dict[str, Any] = {
 
 
 class TermSpy:
-    """Records the row limit of every term search a store's backend executes (``x_terms`` leaves)."""
+    """Records ``(terms, row limit)`` of every term search a store's backend executes (``x_terms`` leaves)."""
 
     def __init__(self, store: Any) -> None:
-        self.limits: list[list[tuple[str, int]]] = []
+        self.limits: list[list[tuple[tuple[str, ...], int]]] = []
         backend = store._backend
         if hasattr(backend, "aexecute"):
             inner_async = backend.aexecute
@@ -68,7 +69,7 @@ class TermSpy:
             if isinstance(op, FilterSearch):
                 for leaf in op.leaves:
                     if getattr(leaf, "field", None) == F.X_TERMS:
-                        seen.append((leaf.tokens[0], op.limit))
+                        seen.append((tuple(leaf.tokens), op.limit))
         if seen:
             self.limits.append(seen)
 
@@ -94,10 +95,12 @@ async def test_a_common_terms_rows_are_no_candidates_and_its_count_is_sent_witho
         spy = TermSpy(store.store)
         first = await store.recall("weather passport", k=5, namespace=NS, reinforce=False)
         assert first.hits[0].memory.id == target
-        assert dict(spy.limits[0]) == {"weather": POOL, "passport": POOL}
+        # a count per term, and the union of the terms not known to be common, up to POOL rows per term
+        assert spy.limits[0] == [(("weather",), 0), (("passport",), 0), (("weather", "passport"), 2 * POOL)]
+        assert spy.limits[1] == [(("passport",), POOL)]  # that union was cut short: the rare terms' one
         second = await store.recall("weather passport", k=5, namespace=NS, reinforce=False)
-        assert dict(spy.limits[1]) == {"weather": 0, "passport": POOL}  # known common: a count only
-        assert len(spy.limits) == 2  # and no second round trip for it
+        assert spy.limits[2] == [(("weather",), 0), (("passport",), POOL)]  # one term: its count's rows
+        assert len(spy.limits) == 3  # known common, "weather" is left out: one round trip
         assert _ids(second) == _ids(first)
     finally:
         await store.close()
@@ -115,7 +118,7 @@ async def test_a_term_that_became_rare_is_asked_for_its_rows_again(mem: Facade, 
         await store.forget_many(mangoes[:-2])  # two left: rare now
         spy = TermSpy(store.store)
         warm = await store.recall("mango", k=5, namespace=NS, reinforce=False)
-        assert spy.limits == [[("mango", 0)], [("mango", POOL)]]  # counted, found rare, rows asked
+        assert spy.limits == [[(("mango",), 0)], [(("mango",), POOL)]]  # counted, found rare, asked
         assert {h.memory.id for h in warm.hits[:2]} == set(mangoes[-2:])
         fresh = await _store(mem, unique_name + "_b")  # the same memories, a store that remembers nothing
         try:
@@ -139,7 +142,7 @@ async def test_the_pool_is_the_boundary(mem: Facade, unique_name: str, held_by: 
         spy = TermSpy(store.store)
         for _ in range(2):
             await store.recall("kiwi", k=3, namespace=NS, reinforce=False)
-        assert spy.limits[1] == [("kiwi", POOL if held_by <= POOL else 0)]
+        assert spy.limits[1] == [(("kiwi",), POOL if held_by <= POOL else 0)]
     finally:
         await store.close()
 
@@ -159,7 +162,27 @@ async def test_a_recall_ranks_the_same_whether_or_not_the_store_knew_a_term_was_
         spy = TermSpy(store.store)
         cold = await store.recall("hail", k=3, namespace=NS, reinforce=False)
         warm = await store.recall("hail", k=3, namespace=NS, reinforce=False)
-        assert [limits for limits in spy.limits] == [[("hail", POOL)], [("hail", 0)]]
+        assert spy.limits == [[(("hail",), POOL)], [(("hail",), 0)]]
+        assert _ids(cold) == _ids(warm)
+    finally:
+        await store.close()
+
+
+async def test_a_common_term_in_a_whole_union_brings_no_candidates(mem: Facade, unique_name: str) -> None:
+    """A union that came back whole may still hold a common term's memories: they are dropped, so the
+    first recall (the union of both terms) ranks as the next (the rare term's union alone)."""
+    store = await _store(mem, unique_name + "_e", hybrid_pool=1, candidate_multiplier=1)
+    try:
+        await store.remember_many(
+            [{"content": f"sleet {i}", "namespace": NS} for i in range(POOL + 1)]  # common, barely
+            + [{"content": "the ferry leaves at noon", "namespace": NS}]
+            + [{"content": f"filler {i} about nothing", "namespace": NS} for i in range(80)]
+        )
+        spy = TermSpy(store.store)
+        cold = await store.recall("sleet ferry", k=3, namespace=NS, reinforce=False)
+        warm = await store.recall("sleet ferry", k=3, namespace=NS, reinforce=False)
+        assert spy.limits[0][-1] == (("sleet", "ferri"), 2 * POOL)  # POOL + 2 rows: it came back whole
+        assert spy.limits[1][-1] == (("ferri",), POOL) and len(spy.limits) == 2
         assert _ids(cold) == _ids(warm)
     finally:
         await store.close()
