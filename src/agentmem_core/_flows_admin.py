@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from agentmem_core._encoding import Keys, ScopeKey
-from agentmem_core._parse import as_text, has_attribute, pairs, parse_vector_dim
+from agentmem_core._parse import as_text, has_attribute, pairs, parse_vector_algorithm, parse_vector_dim
 from agentmem_core._plan import Call, Flow, batch, expect
 from agentmem_core._scope_index import scope_members
 from agentmem_core._scripts import ALL_SCRIPTS
@@ -40,6 +40,9 @@ class SetupResult:
     lexical: bool
 
 
+_ALGORITHMS: dict[str, Literal["HNSW", "FLAT"]] = {"HNSW": "HNSW", "FLAT": "FLAT"}
+
+
 def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
     """Create the index, or validate an existing one; detect the engine; load scripts.
 
@@ -66,7 +69,8 @@ def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
         if not isinstance(created, BaseException):
             yield from _load_scripts()
             yield from _index_scopes(spec.keys)
-            return SetupResult(engine, spec, lexical)
+            made = replace(spec.config, algorithm=spec.config.created_algorithm)
+            return SetupResult(engine, replace(spec, config=made), lexical)
     (info,) = yield batch([Call(("FT.INFO", spec.name))])
     info = expect(info)
     existing = parse_vector_dim(info)
@@ -74,6 +78,19 @@ def setup_flow(spec: IndexSpec, hybrid: bool) -> Flow[SetupResult]:
         raise SchemaMismatchError(f"index {spec.name!r} exists but has no vector field agentmem can read")
     if existing != spec.config.dims:
         raise DimensionMismatchError(spec.name, existing, spec.config.dims)
+    found = parse_vector_algorithm(info)  # None: an engine that does not say (then not checked)
+    wanted = spec.config.algorithm
+    if found is not None and wanted is not None and found != wanted:
+        # queries are planned for the algorithm (EF_RUNTIME, the KNN plan): an exact store must not
+        # search an approximate index unknowingly, nor an HNSW store send HNSW options to a FLAT one
+        raise SchemaMismatchError(
+            f"index {spec.name!r} on the server is {found}, but this store is configured for {wanted}: "
+            f"configure IndexConfig(algorithm={found!r}) (or None: the index's own) to use it, or use "
+            "another store name"
+        )
+    adopted = _ALGORITHMS.get(found or "")
+    if wanted is None and adopted is not None:  # the store plans its queries for the index it has
+        spec = replace(spec, config=replace(spec.config, algorithm=adopted))
     missing = [key for key in spec.numeric if not has_attribute(info, numeric_field(key))]
     if missing:
         raise SchemaMismatchError(

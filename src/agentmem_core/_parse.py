@@ -15,6 +15,7 @@ __all__ = [
     "index_health",
     "pairs",
     "parse_search",
+    "parse_vector_algorithm",
     "parse_vector_dim",
     "returned_rows",
 ]
@@ -108,19 +109,58 @@ def returned_rows(reply: Any) -> int:
     return (len(reply) - 1) // 2 if isinstance(reply, (list, tuple)) and reply else 0
 
 
-def parse_vector_dim(info: Any) -> int | None:
-    """The vector dimension from FT.INFO (RediSearch flat ``dim`` or valkey-search nested ``dimensions``)."""
-    top = pairs(info)
-    attributes = top.get("attributes") or []
-    for attribute in attributes:
+def _vector_attributes(info: Any) -> list[Sequence[Any]]:
+    """The FT.INFO attribute arrays of vector fields (either engine's layout)."""
+    out: list[Sequence[Any]] = []
+    for attribute in pairs(info).get("attributes") or []:
         if not isinstance(attribute, (list, tuple)):
             continue
-        flat = [as_text(x) if isinstance(x, (bytes, str)) else x for x in attribute]
-        if not any(isinstance(x, str) and x.upper() == "VECTOR" for x in flat):
-            continue
+        if any(isinstance(x, (bytes, str)) and as_text(x).upper() == "VECTOR" for x in attribute):
+            out.append(attribute)
+    return out
+
+
+def parse_vector_dim(info: Any) -> int | None:
+    """The vector dimension from FT.INFO (RediSearch flat ``dim`` or valkey-search nested ``dimensions``)."""
+    for attribute in _vector_attributes(info):
         found = _find_dim(attribute)
         if found is not None:
             return found
+    return None
+
+
+def parse_vector_algorithm(info: Any) -> str | None:
+    """The vector index algorithm (``"HNSW"``, ``"FLAT"``...) from FT.INFO; ``None`` when it says none.
+
+    RediSearch lists ``algorithm HNSW`` flat in the attribute; valkey-search nests it:
+    ``index [... algorithm [name HNSW m 16 ...]]``.
+    """
+    for attribute in _vector_attributes(info):
+        found = _find_algorithm(attribute)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_algorithm(node: Sequence[Any]) -> str | None:
+    for j in range(len(node) - 1):
+        name = node[j]
+        if not (isinstance(name, (bytes, str)) and as_text(name).lower() == "algorithm"):
+            continue
+        value = node[j + 1]
+        if isinstance(value, (bytes, str)):
+            return as_text(value).upper()
+        if isinstance(value, (list, tuple)):
+            for k in range(len(value) - 1):
+                key, named = value[k], value[k + 1]
+                if isinstance(key, (bytes, str)) and as_text(key).lower() == "name":
+                    if isinstance(named, (bytes, str)):
+                        return as_text(named).upper()
+    for child in node:
+        if isinstance(child, (list, tuple)):
+            found = _find_algorithm(child)
+            if found is not None:
+                return found
     return None
 
 

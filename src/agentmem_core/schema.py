@@ -174,9 +174,9 @@ class IndexSpec:
                     "DISTANCE_METRIC",
                     "COSINE",
                 ]
-                if self.config.algorithm == "HNSW":
+                if self.config.created_algorithm == "HNSW":
                     params += ["M", self.config.m, "EF_CONSTRUCTION", self.config.ef_construction]
-                args += [name, "VECTOR", self.config.algorithm, len(params), *params]
+                args += [name, "VECTOR", self.config.created_algorithm, len(params), *params]
             elif ftype == "TAG":
                 args += [name, "TAG", "SEPARATOR", "|"]
             else:

@@ -1,8 +1,9 @@
 """Select :class:`ValkeyStorage` by a string: CrewAI's ``set_memory_storage_factory`` hook.
 
 After ``register_valkey_storage(dims=1536)``, ``Memory(storage="valkey://localhost:6379/0?name=crew")``
-is a :class:`ValkeyStorage` on the store ``crew``. ``name`` and ``dims`` are read from the URL's query
-(and removed from it); the rest of the URL goes to the core store. With ``default=url``, CrewAI's
+is a :class:`ValkeyStorage` on the store ``crew``. ``name``, ``dims`` and ``index`` (``flat``, the default,
+or ``hnsw``: the vector index algorithm) are read from the URL's query (and removed from it); the rest of
+the URL goes to the core store. With ``default=url``, CrewAI's
 default spec (``"lancedb"``, what ``Crew(memory=True)`` and agents use) is routed to Valkey too.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from crewai.memory.storage.factory import set_memory_storage_factory
 
+from agentmem_core import IndexConfig
 from agentmem_core.errors import ConfigurationError
 from agentmem_crewai.storage import ValkeyStorage
 
@@ -53,7 +55,27 @@ class ValkeyStorageFactory:
         if not isinstance(spec, str) or urlsplit(spec).scheme not in SCHEMES:
             return None
         url, name, dims = self.parse(spec)
-        return ValkeyStorage.from_url(url, dims=dims, name=name, core_options=self.core_options)
+        options = dict(self.core_options)
+        algorithm = self.algorithm(spec)
+        if algorithm is not None:
+            options["index"] = IndexConfig(dims=dims, algorithm=algorithm)
+        return ValkeyStorage.from_url(url, dims=dims, name=name, core_options=options)
+
+    @staticmethod
+    def algorithm(spec: str) -> Literal["FLAT", "HNSW"] | None:
+        """The ``index=`` of a spec's query (``None`` when it has none).
+
+        Raises:
+            ConfigurationError: a value other than ``flat`` or ``hnsw``.
+        """
+        raw = dict(parse_qsl(urlsplit(spec).query, keep_blank_values=True)).get("index")
+        if raw is None:
+            return None
+        if raw.lower() == "flat":
+            return "FLAT"
+        if raw.lower() == "hnsw":
+            return "HNSW"
+        raise ConfigurationError(f"index in the storage URL must be flat or hnsw, got {raw!r}")
 
     def parse(self, spec: str) -> tuple[str, str, int]:
         """Split a spec into the core URL, the store name and the dimension.
@@ -64,6 +86,7 @@ class ValkeyStorageFactory:
         parts = urlsplit(spec)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         name = query.pop("name", self.name)
+        query.pop("index", None)  # the algorithm (see algorithm())
         raw = query.pop("dims", None)
         dims: int | None = self.dims
         if raw is not None:

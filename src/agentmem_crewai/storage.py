@@ -44,6 +44,15 @@ are visible through the core API and the other adapters:
   ``get_record`` returns the embedding; ``search`` and ``list_records`` return records without it.
 * every memory is of core kind ``semantic`` (no TTL unless the core store configures one).
 
+Index: an exact (``FLAT``) vector index by default, as LanceDB's scan is exact: searches return the
+true nearest records (the differential tests compare orders), and a save costs no graph insertion
+(``benchmarks/crewai_bench.py``: at 100k records a FLAT search is about 10x faster than LanceDB's and
+a save of 10 at least as fast, where an HNSW insertion alone costs more than LanceDB's whole save). Past
+a few hundred thousand records per store, pass ``core_options={"index": IndexConfig(dims,
+algorithm="HNSW")}`` (or ``?index=hnsw`` in a factory URL) for approximate, constant-time search; an
+existing index keeps the algorithm it was created with (``setup()`` raises ``SchemaMismatchError`` when
+the configured one differs).
+
 Search: the core's KNN over the vectors, ranked by cosine similarity only (Memory applies its own
 recency and importance on top), with the scope prefix, categories, metadata filter and ``min_score``
 inside the query. The score is cosine similarity clamped to ``[0, 1]`` (``1 - cosine distance``), so
@@ -84,7 +93,7 @@ from typing import Any, TypeVar
 from crewai.memory.types import MemoryRecord, ScopeInfo
 from typing_extensions import Self
 
-from agentmem_core import AsyncMemoryStore, DimensionMismatchError, EngineInfo, MemoryStore
+from agentmem_core import AsyncMemoryStore, DimensionMismatchError, EngineInfo, IndexConfig, MemoryStore
 from agentmem_core.errors import ConfigurationError, EmbeddingError
 from agentmem_crewai._mapping import PrivateRule, StorageDimensionMismatchError
 from agentmem_crewai._plan import (
@@ -109,6 +118,25 @@ __all__ = ["ValkeyStorage", "never_embeds"]
 T = TypeVar("T")
 
 _RESERVED_OPTIONS = ("name", "embedder", "dims", "owns_client")
+
+
+def _check_same_store(core: MemoryStore, acore: AsyncMemoryStore) -> None:
+    """``acore`` must be the async view of ``core``'s store: the same name and the same index config.
+
+    The same config, not only a compatible one: with ``algorithm=None`` on one side, which algorithm the
+    index gets would depend on which of the two ran ``setup()`` first.
+    """
+    try:
+        theirs = (acore.config.name, acore.config.index)
+    except ConfigurationError:  # its dims are known after its setup(), which checks them then
+        return
+    ours = (core.config.name, core.config.index)
+    if theirs != ours:
+        raise ConfigurationError(
+            f"acore (store {theirs[0]!r}, {theirs[1]}) is not the same store as core ({ours[0]!r}, "
+            f"{ours[1]}): give both the same name and index (ValkeyStorage.from_url's default index is "
+            "IndexConfig(dims, algorithm='FLAT'))"
+        )
 
 
 def never_embeds(texts: list[str]) -> list[list[float]]:
@@ -163,6 +191,8 @@ class ValkeyStorage:
             raise ConfigurationError(f"dims must be a positive int (the embedding dimension), got {dims!r}")
         if core_dims is not None and core_dims != dims:
             raise ConfigurationError(f"dims={dims} differs from the core store's dimension {core_dims}")
+        if acore is not None and core_dims is not None:
+            _check_same_store(core, acore)
         self.core = core
         self.acore = acore
         self.settings = Settings(dims=dims, private_rule=private_view)
@@ -188,12 +218,14 @@ class ValkeyStorage:
             dims: the embedding dimension of CrewAI's embedder.
             name: the core store name (``[A-Za-z0-9_-]{1,48}``).
             private_view: push the private rule into every search.
-            core_options: more ``MemoryStore.from_url`` options (``cluster=True``, ``max_content_chars``...).
+            core_options: more ``MemoryStore.from_url`` options (``cluster=True``, ``max_content_chars``,
+                ``index=IndexConfig(dims, algorithm="HNSW")``...; the default index is ``FLAT``).
         """
         options = dict(core_options or {})
         reserved = sorted(set(options) & set(_RESERVED_OPTIONS))
         if reserved:
             raise ConfigurationError(f"core_options cannot set {reserved}: the storage sets them")
+        options.setdefault("index", IndexConfig(dims=dims, algorithm="FLAT"))  # exact, as LanceDB is
         core = MemoryStore.from_url(url, name=name, embedder=never_embeds, dims=dims, **options)
         return cls(core, dims=dims, private_view=private_view, owns_core=True)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agentmem_core import AsyncMemoryStore, MemoryStore
+from agentmem_core import AsyncMemoryStore, IndexConfig, MemoryStore
 from agentmem_core.embeddings import CallableEmbedder, HashingEmbedder
 from agentmem_core.errors import (
     AgentMemError,
@@ -584,6 +584,83 @@ def test_dimension_mismatch_names_both_dimensions(seeded: Seeded, valkey_url: st
         assert seeded.store.setup().kind == "redisearch"  # the right dimension still validates
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(("created", "configured"), [("HNSW", "FLAT"), ("FLAT", "HNSW")])
+def test_an_index_of_another_algorithm_is_a_schema_mismatch(
+    valkey_url: str, unique_name: str, created: str, configured: str
+) -> None:
+    """An exact (FLAT) store must not silently search an approximate index, nor the reverse."""
+    first = MemoryStore.from_url(
+        valkey_url, name=unique_name, embedder=HashingEmbedder(DIMS),
+        index=IndexConfig(dims=DIMS, algorithm=created),  # type: ignore[arg-type]
+    )  # fmt: skip
+    other = MemoryStore.from_url(
+        valkey_url, name=unique_name, embedder=HashingEmbedder(DIMS),
+        index=IndexConfig(dims=DIMS, algorithm=configured),  # type: ignore[arg-type]
+    )  # fmt: skip
+    try:
+        first.setup()
+        first.remember("the index's first memory", user_id="u1")
+        with pytest.raises(SchemaMismatchError) as raised:
+            other.setup()
+        assert created in str(raised.value) and configured in str(raised.value)
+        with pytest.raises(SchemaMismatchError, match="setup\\(\\) failed"):
+            other.remember("not written under an index of another algorithm", user_id="u1")
+        assert first.count(user_id="u1") == 1
+        assert first.setup().kind == "redisearch"  # the right algorithm still validates
+    finally:
+        first.close()
+        other.close()
+
+
+def test_a_store_without_an_algorithm_uses_the_index_it_finds(valkey_url: str, unique_name: str) -> None:
+    """``algorithm=None`` (the default) creates HNSW, and opens an existing index as what it is."""
+    flat = MemoryStore.from_url(
+        valkey_url, name=unique_name, embedder=HashingEmbedder(DIMS),
+        index=IndexConfig(dims=DIMS, algorithm="FLAT"),
+    )  # fmt: skip
+    adopting = MemoryStore.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(DIMS))
+    fresh = MemoryStore.from_url(valkey_url, name=unique_name + "n", embedder=HashingEmbedder(DIMS))
+    try:
+        flat.setup()
+        flat.remember("a memory of the exact index", user_id="u1")
+        adopting.setup()
+        assert adopting.config.index.algorithm is None and adopting.spec.config.algorithm == "FLAT"
+        hits = adopting.recall("a memory of the exact index", user_id="u1")
+        assert [h.memory.content for h in hits] == ["a memory of the exact index"]
+        fresh.setup()
+        assert fresh.spec.config.algorithm == "HNSW"
+        again = MemoryStore.from_url(
+            valkey_url, name=unique_name + "n", embedder=HashingEmbedder(DIMS),
+            index=IndexConfig(dims=DIMS, algorithm="FLAT"),
+        )  # fmt: skip
+        with again, pytest.raises(SchemaMismatchError, match="HNSW"):
+            again.setup()
+    finally:
+        for store in (flat, adopting, fresh):
+            store.close()
+
+
+async def test_async_index_of_another_algorithm_is_a_schema_mismatch(
+    valkey_url: str, unique_name: str
+) -> None:
+    first = AsyncMemoryStore.from_url(
+        valkey_url, name=unique_name, embedder=HashingEmbedder(DIMS), index=IndexConfig(dims=DIMS)
+    )
+    other = AsyncMemoryStore.from_url(
+        valkey_url, name=unique_name, embedder=HashingEmbedder(DIMS),
+        index=IndexConfig(dims=DIMS, algorithm="FLAT"),
+    )  # fmt: skip
+    try:
+        await first.setup()
+        with pytest.raises(SchemaMismatchError, match="HNSW"):
+            await other.setup()
+        with pytest.raises(SchemaMismatchError, match="setup\\(\\) failed"):
+            await other.recall(QUERY)
+    finally:
+        await first.close()
+        await other.close()
 
 
 def test_store_whose_setup_failed_refuses_to_write(seeded: Seeded, valkey_url: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from agentmem_core import ScoringConfig, ScoringWeights
 from agentmem_core._encoding import NONE_TAG, Keys, ScopeKey, encode_tag, namespace_tokens, parse_id
-from agentmem_core._parse import parse_search, parse_vector_dim
+from agentmem_core._parse import parse_search, parse_vector_algorithm, parse_vector_dim
 from agentmem_core.config import DAY, IndexConfig, Kind, StoreConfig
 from agentmem_core.engine import detect_engine
 from agentmem_core.errors import BackendError, ConfigurationError, InvalidMemoryError, QueryTooComplexError
@@ -250,6 +250,22 @@ def test_parse_vector_dim_both_layouts() -> None:
     valkey_search = ["attributes", [["identifier", "v", "type", "VECTOR", "index", ["dimensions", "8"]]]]
     assert parse_vector_dim(redisearch) == 4
     assert parse_vector_dim(valkey_search) == 8
+
+
+def test_parse_vector_algorithm_both_layouts() -> None:
+    # RediSearch 2.10 lists it flat; valkey-search nests it: index [... algorithm [name HNSW m 16 ...]]
+    vector = [b"identifier", b"v", b"type", b"VECTOR", b"algorithm", b"FLAT", b"dim", 4]
+    redisearch = [b"attributes", [[b"identifier", b"t", b"type", b"TAG"], vector]]
+    valkey_search = ["attributes", [["identifier", "v", "type", "VECTOR", "index",
+                                     ["capacity", 10, "dimensions", "8", "algorithm",
+                                      ["name", "HNSW", "m", 16, "ef_construction", 200]]]]]
+    assert parse_vector_algorithm(redisearch) == "FLAT"
+    assert parse_vector_algorithm(valkey_search) == "HNSW"
+    # an engine that does not say: not known (setup then does not check it)
+    unsaid = [b"identifier", b"v", b"type", b"VECTOR", b"dim", 4]
+    assert parse_vector_algorithm([b"attributes", [unsaid]]) is None
+    assert parse_vector_algorithm([b"attributes", [[b"identifier", b"a", b"type", b"TAG",
+                                                    b"algorithm", b"HNSW"]]]) is None  # not a vector field
 
 
 def test_engine_detection() -> None:

@@ -92,7 +92,7 @@ class ValkeyOps:
         """
         filter_text = render_query(leaves, max_leaves=self.engine.max_leaves)
         knn = f"[KNN {pool} @{F.EMBEDDING} $vec"
-        if self.spec.config.algorithm == "HNSW":
+        if self.spec.config.created_algorithm == "HNSW":
             ef = self.spec.config.ef_runtime or max(pool, 64)
             knn += f" EF_RUNTIME {min(4096, max(ef, pool if pool <= 4096 else 4096))}"
         if batches and self.engine.kind == "redisearch" and filter_text != "*":

@@ -22,7 +22,7 @@ import pytest
 from _crewai_support import DIMS, Driver, embed
 from crewai.memory.storage.lancedb_storage import LanceDBStorage
 
-from agentmem_core import AsyncMemoryStore
+from agentmem_core import AsyncMemoryStore, IndexConfig
 from agentmem_crewai import ValkeyStorage
 from agentmem_crewai.storage import never_embeds
 
@@ -54,7 +54,9 @@ async def driver(request: pytest.FixtureRequest, core_url: str, unique_name: str
     on every backend."""
     acore = None
     if request.param == "async":
-        acore = AsyncMemoryStore.from_url(core_url, name=unique_name, embedder=never_embeds, dims=DIMS)
+        acore = AsyncMemoryStore.from_url(
+            core_url, name=unique_name, embedder=never_embeds, index=IndexConfig(dims=DIMS, algorithm="FLAT")
+        )
     storage = ValkeyStorage.from_url(core_url, name=unique_name, dims=DIMS)
     if acore is not None:
         storage = ValkeyStorage(storage.core, acore=acore, owns_core=True)

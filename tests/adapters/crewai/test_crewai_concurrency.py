@@ -11,7 +11,7 @@ from crewai import Memory
 from crewai.llms.base_llm import BaseLLM
 from crewai.memory.types import MemoryRecord
 
-from agentmem_core import AsyncMemoryStore
+from agentmem_core import AsyncMemoryStore, IndexConfig
 from agentmem_crewai import ValkeyStorage
 from agentmem_crewai.storage import never_embeds
 
@@ -117,7 +117,9 @@ def test_parallel_direct_saves_and_deletes_are_exact(storage: ValkeyStorage) -> 
 
 
 async def test_async_saves_and_searches_interleave(valkey_url: str, unique_name: str) -> None:
-    acore = AsyncMemoryStore.from_url(valkey_url, name=unique_name, embedder=never_embeds, dims=DIMS)
+    acore = AsyncMemoryStore.from_url(
+        valkey_url, name=unique_name, embedder=never_embeds, index=IndexConfig(dims=DIMS, algorithm="FLAT")
+    )
     storage = ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS)
     storage = ValkeyStorage(storage.core, acore=acore, owns_core=True)
     try:

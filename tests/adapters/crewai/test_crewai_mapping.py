@@ -8,7 +8,7 @@ import pytest
 import valkey
 from crewai.memory.types import MemoryRecord
 
-from agentmem_core import InvalidMemoryError, Kind, MemoryStore
+from agentmem_core import AsyncMemoryStore, IndexConfig, InvalidMemoryError, Kind, MemoryStore
 from agentmem_core.errors import ConfigurationError, EmbeddingError
 from agentmem_crewai import LAST_ACCESSED_KEY, PRIVATE_KEY, VISIBLE_TO_KEY, PrivateRule, ValkeyStorage
 from agentmem_crewai._mapping import (
@@ -158,3 +158,46 @@ def test_factory_urls() -> None:
     assert factory("lancedb") is None and factory("./memory-dir") is None
     with pytest.raises(ConfigurationError):
         ValkeyStorageFactory().parse("valkey://h:1")
+    # index= picks the vector index algorithm and never reaches the core URL
+    assert factory.parse("valkey://h:1?index=hnsw&dims=4") == ("valkey://h:1", "dflt", 4)
+    assert factory.algorithm("valkey://h:1?index=HNSW") == "HNSW"
+    assert factory.algorithm("valkey://h:1?index=flat") == "FLAT"
+    assert factory.algorithm("valkey://h:1") is None
+    with pytest.raises(ConfigurationError, match="flat or hnsw"):
+        factory.algorithm("valkey://h:1?index=ivf")
+
+
+def test_the_default_index_is_exact_and_hnsw_is_an_option() -> None:
+    """FLAT by default (exact like LanceDB's scan, saves without a graph insertion); HNSW on request."""
+    chosen = IndexConfig(dims=8, algorithm="HNSW", m=24)
+    default = ValkeyStorage.from_url("valkey://127.0.0.1:1", dims=8)  # no I/O until the first call
+    storage = ValkeyStorage.from_url("valkey://127.0.0.1:1", dims=8, core_options={"index": chosen})
+    by_url = ValkeyStorageFactory(dims=8)("valkey://127.0.0.1:1?index=hnsw")
+    assert by_url is not None
+    try:
+        assert default.core.config.index == IndexConfig(dims=8, algorithm="FLAT")
+        assert storage.core.config.index == chosen
+        assert by_url.core.config.index.algorithm == "HNSW"
+    finally:
+        for each in (default, storage, by_url):
+            each.close()
+
+
+def test_an_async_core_of_another_store_or_index_is_refused() -> None:
+    sync = ValkeyStorage.from_url("valkey://127.0.0.1:1", name="s", dims=8)
+    url = "valkey://127.0.0.1:1"
+    hnsw = AsyncMemoryStore.from_url(
+        url, name="s", embedder=never_embeds, index=IndexConfig(dims=8, algorithm="HNSW")
+    )
+    other = AsyncMemoryStore.from_url(url, name="t", embedder=never_embeds, dims=8)
+    unsaid = AsyncMemoryStore.from_url(url, name="s", embedder=never_embeds, dims=8)  # setup order decides
+    flat = AsyncMemoryStore.from_url(
+        url, name="s", embedder=never_embeds, index=IndexConfig(dims=8, algorithm="FLAT")
+    )
+    try:
+        for wrong in (hnsw, other, unsaid):
+            with pytest.raises(ConfigurationError, match="same name and index"):
+                ValkeyStorage(sync.core, acore=wrong)
+        assert ValkeyStorage(sync.core, acore=flat).acore is flat
+    finally:
+        sync.close()

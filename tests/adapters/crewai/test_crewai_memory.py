@@ -13,9 +13,11 @@ from crewai import Agent, Crew, Memory, Task
 from crewai.llms.base_llm import BaseLLM
 from crewai.memory.analyze import _get_prompt
 from crewai.memory.storage.factory import set_memory_storage_factory
+from crewai.memory.types import MemoryRecord
 from pydantic import Field
 
-from agentmem_core.errors import ConfigurationError
+from agentmem_core import IndexConfig
+from agentmem_core.errors import ConfigurationError, SchemaMismatchError
 from agentmem_crewai import ValkeyStorage, ValkeyStorageFactory, register_valkey_storage
 
 
@@ -178,6 +180,18 @@ def test_factory_selects_valkey_by_string(valkey_url: str, unique_name: str) -> 
     for bad in (f"{valkey_url}?name=x", f"{valkey_url}?dims=zero", f"{valkey_url}?dims=0"):
         with pytest.raises(ConfigurationError):
             ValkeyStorageFactory()(bad)
+
+
+def test_an_index_made_with_hnsw_is_refused_by_a_flat_storage(valkey_url: str, unique_name: str) -> None:
+    """A store created with HNSW (the default before FLAT) opens with HNSW, and only with it."""
+    hnsw = {"index": IndexConfig(dims=DIMS, algorithm="HNSW")}
+    with ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS, core_options=hnsw) as first:
+        first.save([MemoryRecord(content="kept", scope="/s", embedding=embed(["kept"])[0])])
+    with ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS) as flat:
+        with pytest.raises(SchemaMismatchError, match="HNSW"):
+            flat.setup()
+    with ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS, core_options=hnsw) as again:
+        assert [r.content for r, _ in again.search(embed(["kept"])[0])] == ["kept"]
 
 
 @pytest.mark.parametrize("holder", ["crew", "agent"])
