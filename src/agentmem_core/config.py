@@ -137,11 +137,13 @@ class IndexConfig:
 
     Attributes:
         dims: vector dimension (1..32767, the portable range).
-        algorithm: ``HNSW`` (approximate, fast) or ``FLAT`` (exact); ``None`` (the default): ``HNSW``
-            when ``setup()`` creates the index, and an existing index's own algorithm otherwise. A
-            value given must be the existing index's (``setup()`` raises ``SchemaMismatchError``
-            otherwise: an exact store never searches an approximate index unknowingly). The embedded
-            (SQLite) backend always searches exactly, whatever this says.
+        algorithm: ``HNSW`` (approximate, fast) or ``FLAT`` (exact); ``None`` (the default):
+            ``default_algorithm`` when ``setup()`` creates the index, and an existing index's own
+            algorithm otherwise (so stores of several adapters can share one index). A value given must
+            be the existing index's (``setup()`` raises ``SchemaMismatchError`` otherwise: an exact store
+            never searches an approximate index unknowingly). The embedded (SQLite) backend always
+            searches exactly, whatever this says.
+        default_algorithm: what ``setup()`` creates when ``algorithm`` is ``None``.
         m: HNSW graph degree (2..512).
         ef_construction: HNSW build-time beam (1..4096).
         ef_runtime: HNSW query-time beam (1..4096); ``None`` uses ``max(k, 64)`` per query.
@@ -149,20 +151,25 @@ class IndexConfig:
 
     dims: int
     algorithm: Literal["HNSW", "FLAT"] | None = None
+    default_algorithm: Literal["HNSW", "FLAT"] = "HNSW"
     m: int = 16
     ef_construction: int = 200
     ef_runtime: int | None = None
 
     @property
     def created_algorithm(self) -> Literal["HNSW", "FLAT"]:
-        """The algorithm an index made from this config has (``algorithm``, or ``HNSW`` for ``None``)."""
-        return self.algorithm or "HNSW"
+        """The algorithm an index made from this config has (``algorithm``, else ``default_algorithm``)."""
+        return self.algorithm or self.default_algorithm
 
     def __post_init__(self) -> None:
         if not isinstance(self.dims, int) or not 1 <= self.dims <= 32767:
             raise ConfigurationError(f"dims must be an int in 1..32767, got {self.dims!r}")
         if self.algorithm not in ("HNSW", "FLAT", None):
             raise ConfigurationError(f"algorithm must be 'HNSW', 'FLAT' or None, got {self.algorithm!r}")
+        if self.default_algorithm not in ("HNSW", "FLAT"):
+            raise ConfigurationError(
+                f"default_algorithm must be 'HNSW' or 'FLAT', got {self.default_algorithm!r}"
+            )
         if not 2 <= self.m <= 512:
             raise ConfigurationError(f"m must be in 2..512, got {self.m!r}")
         if not 1 <= self.ef_construction <= 4096:

@@ -44,14 +44,14 @@ are visible through the core API and the other adapters:
   ``get_record`` returns the embedding; ``search`` and ``list_records`` return records without it.
 * every memory is of core kind ``semantic`` (no TTL unless the core store configures one).
 
-Index: an exact (``FLAT``) vector index by default, as LanceDB's scan is exact: searches return the
-true nearest records (the differential tests compare orders), and a save costs no graph insertion
-(``benchmarks/crewai_bench.py``: at 100k records a FLAT search is about 10x faster than LanceDB's and
-a save of 10 at least as fast, where an HNSW insertion alone costs more than LanceDB's whole save). Past
-a few hundred thousand records per store, pass ``core_options={"index": IndexConfig(dims,
-algorithm="HNSW")}`` (or ``?index=hnsw`` in a factory URL) for approximate, constant-time search; an
-existing index keeps the algorithm it was created with (``setup()`` raises ``SchemaMismatchError`` when
-the configured one differs).
+Index: a storage that creates the store's index makes it exact (``FLAT``), as LanceDB's scan is:
+searches return the true nearest records (the differential tests compare orders), and a save costs no
+graph insertion (``benchmarks/crewai_bench.py``: at 100k records a FLAT search is about 10x faster than
+LanceDB's and a save of 10 at least as fast, where an HNSW insertion alone costs more than LanceDB's
+whole save). An index that exists (made by another adapter or the core) is used with the algorithm it
+has. Past a few hundred thousand records per store, pass ``core_options={"index": IndexConfig(dims,
+algorithm="HNSW")}`` (or ``?index=hnsw`` in a factory URL) for approximate, sub-linear search; an
+algorithm given explicitly must be the existing index's (``setup()`` raises ``SchemaMismatchError``).
 
 Search: the core's KNN over the vectors, ranked by cosine similarity only (Memory applies its own
 recency and importance on top), with the scope prefix, categories, metadata filter and ``min_score``
@@ -135,7 +135,7 @@ def _check_same_store(core: MemoryStore, acore: AsyncMemoryStore) -> None:
         raise ConfigurationError(
             f"acore (store {theirs[0]!r}, {theirs[1]}) is not the same store as core ({ours[0]!r}, "
             f"{ours[1]}): give both the same name and index (ValkeyStorage.from_url's default index is "
-            "IndexConfig(dims, algorithm='FLAT'))"
+            "IndexConfig(dims, default_algorithm='FLAT'))"
         )
 
 
@@ -219,13 +219,14 @@ class ValkeyStorage:
             name: the core store name (``[A-Za-z0-9_-]{1,48}``).
             private_view: push the private rule into every search.
             core_options: more ``MemoryStore.from_url`` options (``cluster=True``, ``max_content_chars``,
-                ``index=IndexConfig(dims, algorithm="HNSW")``...; the default index is ``FLAT``).
+                ``index=IndexConfig(dims, algorithm="HNSW")``...; by default a new index is ``FLAT``).
         """
         options = dict(core_options or {})
         reserved = sorted(set(options) & set(_RESERVED_OPTIONS))
         if reserved:
             raise ConfigurationError(f"core_options cannot set {reserved}: the storage sets them")
-        options.setdefault("index", IndexConfig(dims=dims, algorithm="FLAT"))  # exact, as LanceDB is
+        # exact, as LanceDB is, when this storage creates the index; an existing one is used as it is
+        options.setdefault("index", IndexConfig(dims=dims, default_algorithm="FLAT"))
         core = MemoryStore.from_url(url, name=name, embedder=never_embeds, dims=dims, **options)
         return cls(core, dims=dims, private_view=private_view, owns_core=True)
 

@@ -55,7 +55,10 @@ async def driver(request: pytest.FixtureRequest, core_url: str, unique_name: str
     acore = None
     if request.param == "async":
         acore = AsyncMemoryStore.from_url(
-            core_url, name=unique_name, embedder=never_embeds, index=IndexConfig(dims=DIMS, algorithm="FLAT")
+            core_url,
+            name=unique_name,
+            embedder=never_embeds,
+            index=IndexConfig(dims=DIMS, default_algorithm="FLAT"),  # what ValkeyStorage.from_url configures
         )
     storage = ValkeyStorage.from_url(core_url, name=unique_name, dims=DIMS)
     if acore is not None:

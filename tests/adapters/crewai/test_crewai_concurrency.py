@@ -118,7 +118,10 @@ def test_parallel_direct_saves_and_deletes_are_exact(storage: ValkeyStorage) -> 
 
 async def test_async_saves_and_searches_interleave(valkey_url: str, unique_name: str) -> None:
     acore = AsyncMemoryStore.from_url(
-        valkey_url, name=unique_name, embedder=never_embeds, index=IndexConfig(dims=DIMS, algorithm="FLAT")
+        valkey_url,
+        name=unique_name,
+        embedder=never_embeds,
+        index=IndexConfig(dims=DIMS, default_algorithm="FLAT"),
     )
     storage = ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS)
     storage = ValkeyStorage(storage.core, acore=acore, owns_core=True)

@@ -168,14 +168,14 @@ def test_factory_urls() -> None:
 
 
 def test_the_default_index_is_exact_and_hnsw_is_an_option() -> None:
-    """FLAT by default (exact like LanceDB's scan, saves without a graph insertion); HNSW on request."""
+    """A new index is FLAT (exact like LanceDB's scan, saves without a graph insertion); HNSW on request."""
     chosen = IndexConfig(dims=8, algorithm="HNSW", m=24)
     default = ValkeyStorage.from_url("valkey://127.0.0.1:1", dims=8)  # no I/O until the first call
     storage = ValkeyStorage.from_url("valkey://127.0.0.1:1", dims=8, core_options={"index": chosen})
     by_url = ValkeyStorageFactory(dims=8)("valkey://127.0.0.1:1?index=hnsw")
     assert by_url is not None
     try:
-        assert default.core.config.index == IndexConfig(dims=8, algorithm="FLAT")
+        assert default.core.config.index == IndexConfig(dims=8, default_algorithm="FLAT")
         assert storage.core.config.index == chosen
         assert by_url.core.config.index.algorithm == "HNSW"
     finally:
@@ -192,7 +192,7 @@ def test_an_async_core_of_another_store_or_index_is_refused() -> None:
     other = AsyncMemoryStore.from_url(url, name="t", embedder=never_embeds, dims=8)
     unsaid = AsyncMemoryStore.from_url(url, name="s", embedder=never_embeds, dims=8)  # setup order decides
     flat = AsyncMemoryStore.from_url(
-        url, name="s", embedder=never_embeds, index=IndexConfig(dims=8, algorithm="FLAT")
+        url, name="s", embedder=never_embeds, index=IndexConfig(dims=8, default_algorithm="FLAT")
     )
     try:
         for wrong in (hnsw, other, unsaid):

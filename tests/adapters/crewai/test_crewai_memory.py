@@ -16,9 +16,10 @@ from crewai.memory.storage.factory import set_memory_storage_factory
 from crewai.memory.types import MemoryRecord
 from pydantic import Field
 
-from agentmem_core import IndexConfig
+from agentmem_core import IndexConfig, MemoryStore
 from agentmem_core.errors import ConfigurationError, SchemaMismatchError
 from agentmem_crewai import ValkeyStorage, ValkeyStorageFactory, register_valkey_storage
+from agentmem_crewai.storage import never_embeds
 
 
 def text_of(messages: Any) -> str:
@@ -182,16 +183,23 @@ def test_factory_selects_valkey_by_string(valkey_url: str, unique_name: str) -> 
             ValkeyStorageFactory()(bad)
 
 
-def test_an_index_made_with_hnsw_is_refused_by_a_flat_storage(valkey_url: str, unique_name: str) -> None:
-    """A store created with HNSW (the default before FLAT) opens with HNSW, and only with it."""
-    hnsw = {"index": IndexConfig(dims=DIMS, algorithm="HNSW")}
-    with ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS, core_options=hnsw) as first:
-        first.save([MemoryRecord(content="kept", scope="/s", embedding=embed(["kept"])[0])])
-    with ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS) as flat:
+def test_an_existing_hnsw_index_is_shared_and_an_explicit_flat_refused(
+    valkey_url: str, unique_name: str
+) -> None:
+    """An index another adapter made with HNSW is used as HNSW; a storage that asks FLAT is refused."""
+    with MemoryStore.from_url(valkey_url, name=unique_name, embedder=never_embeds, dims=DIMS) as other:
+        assert other.setup() is not None and other.spec.config.algorithm == "HNSW"  # the core's default
+    with ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS) as shared:
+        shared.save([MemoryRecord(content="kept", scope="/s", embedding=embed(["kept"])[0])])
+        assert shared.core.spec.config.algorithm == "HNSW"
+        assert [r.content for r, _ in shared.search(embed(["kept"])[0])] == ["kept"]
+    flat = {"index": IndexConfig(dims=DIMS, algorithm="FLAT")}
+    with ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS, core_options=flat) as exact:
         with pytest.raises(SchemaMismatchError, match="HNSW"):
-            flat.setup()
-    with ValkeyStorage.from_url(valkey_url, name=unique_name, dims=DIMS, core_options=hnsw) as again:
-        assert [r.content for r, _ in again.search(embed(["kept"])[0])] == ["kept"]
+            exact.setup()
+    with ValkeyStorage.from_url(valkey_url, name=unique_name + "new", dims=DIMS) as fresh:
+        fresh.setup()
+        assert fresh.core.spec.config.algorithm == "FLAT"  # what a storage creates
 
 
 @pytest.mark.parametrize("holder", ["crew", "agent"])
