@@ -259,7 +259,7 @@ class StoreBase:
                 self._unusable
             )
         config = self.effective_config
-        hnsw = self.spec is not None and self.spec.config.created_algorithm == "HNSW"
+        hnsw = self.spec is not None and self.spec.config.algorithm == "HNSW"  # known, not assumed
         planned = hnsw and self.engine.kind == "redisearch"
         return Context(
             self.keys, self.spec, config, self.engine, self._clock(), self._lexical, self._cluster,

@@ -146,7 +146,9 @@ class IndexConfig:
         default_algorithm: what ``setup()`` creates when ``algorithm`` is ``None``.
         m: HNSW graph degree (2..512).
         ef_construction: HNSW build-time beam (1..4096).
-        ef_runtime: HNSW query-time beam (1..4096); ``None`` uses ``max(k, 64)`` per query.
+        ef_runtime: HNSW query-time beam (1..4096); ``None`` uses ``max(k, 64)`` per query. Sent only
+            when the index is known to be HNSW (``algorithm="HNSW"``, or found or made by ``setup()``): a
+            store used before ``setup()`` searches with the engine's own beam.
     """
 
     dims: int

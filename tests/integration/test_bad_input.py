@@ -642,6 +642,29 @@ def test_a_store_without_an_algorithm_uses_the_index_it_finds(valkey_url: str, u
             store.close()
 
 
+def test_a_store_not_set_up_searches_another_adapters_flat_index(valkey_url: str, unique_name: str) -> None:
+    """Before ``setup()`` the algorithm is unknown: no HNSW option goes to an index that may be FLAT."""
+    flat = MemoryStore.from_url(
+        valkey_url, name=unique_name, embedder=HashingEmbedder(DIMS),
+        index=IndexConfig(dims=DIMS, default_algorithm="FLAT"),
+    )  # fmt: skip
+    unset = MemoryStore.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(DIMS))
+    try:
+        flat.setup()
+        flat.remember("a memory of the exact index", user_id="u1")
+        hits = unset.recall("a memory of the exact index", user_id="u1")  # no setup(): refused before
+        assert [h.memory.content for h in hits] == ["a memory of the exact index"]
+        assert [
+            h.memory.content
+            for h in unset.recall_by_vector(
+                HashingEmbedder(DIMS).embed(["a memory of the exact index"])[0], user_id="u1"
+            )
+        ] == ["a memory of the exact index"]
+    finally:
+        flat.close()
+        unset.close()
+
+
 async def test_async_index_of_another_algorithm_is_a_schema_mismatch(
     valkey_url: str, unique_name: str
 ) -> None:

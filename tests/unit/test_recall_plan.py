@@ -131,3 +131,21 @@ def test_knn_widens_when_nil_rows_were_dropped_from_a_full_page() -> None:
     with pytest.raises(StopIteration) as done:
         flow.send(_answer(ctx, first, _knn_reply(ctx, live=1, expired_nil=2)))
     assert len(done.value.value) == 1
+
+
+@pytest.mark.parametrize(
+    ("index", "beam"),
+    [
+        (IndexConfig(dims=4), None),  # not set up: the index may be another adapter's FLAT one
+        (IndexConfig(dims=4, algorithm="FLAT"), None),
+        (IndexConfig(dims=4, algorithm="HNSW"), "EF_RUNTIME 64"),  # configured, or found by setup()
+        (IndexConfig(dims=4, algorithm="HNSW", ef_runtime=200), "EF_RUNTIME 200"),
+    ],
+)
+def test_knn_sends_hnsw_options_only_to_a_known_hnsw_index(index: IndexConfig, beam: str | None) -> None:
+    keys = Keys("t")
+    ops = ValkeyOps(keys, IndexSpec(keys, index), EngineInfo("redisearch", (2, 10, 5)), 1000, False)
+    query = str(ops.knn_command(MemoryFilter().scope_leaves(), b"\0" * 16, 20, ("am_distance",)).args[2])
+    assert ("EF_RUNTIME" in query) == (beam is not None)
+    if beam is not None:
+        assert beam in query

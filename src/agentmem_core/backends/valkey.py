@@ -92,7 +92,10 @@ class ValkeyOps:
         """
         filter_text = render_query(leaves, max_leaves=self.engine.max_leaves)
         knn = f"[KNN {pool} @{F.EMBEDDING} $vec"
-        if self.spec.config.created_algorithm == "HNSW":
+        if self.spec.config.algorithm == "HNSW":
+            # only when the index is known to be HNSW (configured, or found or made by setup()): a store
+            # used before setup() may be searching a FLAT index (another adapter's), which refuses the
+            # option; it then searches with the engine's own beam, max(k, its default)
             ef = self.spec.config.ef_runtime or max(pool, 64)
             knn += f" EF_RUNTIME {min(4096, max(ef, pool if pool <= 4096 else 4096))}"
         if batches and self.engine.kind == "redisearch" and filter_text != "*":
