@@ -6,7 +6,7 @@ PY ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: demo test install valkey lint typecheck pytest bench clean
+.PHONY: demo test install valkey lint typecheck pytest bench bench-all clean
 
 demo:
 	@bash scripts/demo.sh
@@ -19,6 +19,10 @@ install:
 
 bench: install
 	$(VENV)/bin/python benchmarks/core_bench.py
+
+# every benchmark suite, then the README's Speed table and benchmarks/README.md regenerated from the runs
+bench-all: install
+	$(VENV)/bin/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import time
 import uuid
@@ -313,7 +314,7 @@ async def graph_async(
 # --- driver -------------------------------------------------------------------------------------------
 
 
-async def run(url: str, threads: int, graph_threads: int) -> str:
+async def run(url: str, threads: int, graph_threads: int) -> tuple[str, dict[str, Any]]:
     sync_client = valkey.Valkey.from_url(url)
     async_client = avalkey.Valkey.from_url(url)
     run_prefix = "bench" + uuid.uuid4().hex[:6]
@@ -371,8 +372,11 @@ async def run(url: str, threads: int, graph_threads: int) -> str:
         f"### 2-node graph, wall time per turn (ms; {graph_threads} threads x {TURNS} turns after a warm-up)"
     )
     lines.append("")
-    lines.append("| saver | turn p50 | turn p95 | overhead p50 (vs no checkpointer) | overhead vs aws |")
-    lines.append("|---|---|---|---|---|")
+    lines.append(
+        "| saver | turn p50 | turn p95 | overhead p50 (vs no checkpointer) | overhead vs aws "
+        "| overhead vs the PING floor |"
+    )
+    lines.append("|---|---|---|---|---|---|")
     sync_systems: dict[str, BaseCheckpointSaver[Any] | None] = {"no checkpointer (invoke)": None}
     sync_systems.update({name: make() for name, make in savers_sync.items()})
     async_systems: dict[str, BaseCheckpointSaver[Any] | None] = {"no checkpointer (ainvoke)": None}
@@ -387,17 +391,33 @@ async def run(url: str, threads: int, graph_threads: int) -> str:
         "sync": pct(turns["aws ValkeySaver"], 0.5) - base["sync"],
         "async": pct(turns["aws AsyncValkeySaver"], 0.5) - base["async"],
     }
+    ping = {
+        "sync": pct(turns["floor: InMemorySaver + 1 PING per call"], 0.5) - base["sync"],
+        "async": pct(turns["floor: InMemorySaver + 1 PING per call (async)"], 0.5) - base["async"],
+    }
+    data: dict[str, Any] = {"threads": threads, "graph_threads": graph_threads, "turns": {}, "micro": {}}
     for name, res in turns.items():
         mode = "async" if ("Async" in name or "async" in name or "ainvoke" in name) else "sync"
         overhead = pct(res, 0.5) - base[mode]
-        vs = f"{overhead / aws[mode]:.2f}x" if "no checkpointer" not in name else ""
-        lines.append(f"| {name} | {pct(res, 0.5):.3f} | {pct(res, 0.95):.3f} | {overhead:.3f} | {vs} |")
+        saver = "no checkpointer" not in name
+        vs = f"{overhead / aws[mode]:.2f}x" if saver else ""
+        vs_ping = f"{overhead / ping[mode]:.2f}x" if saver else ""
+        lines.append(
+            f"| {name} | {pct(res, 0.5):.3f} | {pct(res, 0.95):.3f} | {overhead:.3f} | {vs} | {vs_ping} |"
+        )
+        data["turns"][name] = {
+            "mode": mode, "p50_ms": pct(res, 0.5), "p95_ms": pct(res, 0.95), "overhead_ms": overhead,
+            "vs_aws": overhead / aws[mode] if saver else None,
+            "vs_ping_floor": overhead / ping[mode] if saver else None,
+        }  # fmt: skip
+    for name, res in micro.items():
+        data["micro"][name] = {op: {"p50_ms": pct(res[op], 0.5), "p95_ms": pct(res[op], 0.95)} for op in res}
 
     for key in sync_client.scan_iter(match=f"{run_prefix}:*", count=1000):
         sync_client.delete(key)
     sync_client.close()
     await async_client.aclose()
-    return "\n".join(lines)
+    return "\n".join(lines), data
 
 
 def main() -> None:
@@ -405,6 +425,7 @@ def main() -> None:
     parser.add_argument("--valkey-url", help="use this server instead of starting a throwaway one")
     parser.add_argument("--threads", type=int, default=10, help="threads for the saver micro benchmark")
     parser.add_argument("--graph-threads", type=int, default=5, help="threads of 20 turns for the graph")
+    parser.add_argument("--json", help="write the turn overheads and saver latencies to this file")
     args = parser.parse_args()
     server = None
     url = args.valkey_url
@@ -413,7 +434,7 @@ def main() -> None:
         url = server.url
     started = time.perf_counter()
     try:
-        table = asyncio.run(run(url, args.threads, args.graph_threads))
+        table, data = asyncio.run(run(url, args.threads, args.graph_threads))
     finally:
         if server is not None:
             server.stop()
@@ -422,6 +443,9 @@ def main() -> None:
         f"\n(total {time.perf_counter() - started:.1f} s; "
         f"valkey-server {'at ' + url if args.valkey_url else 'throwaway'})"
     )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(data, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -193,26 +193,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(data: dict[str, Any]) -> None:
+    """Print the rows as a markdown table (p50 / p95 ms; ratios SQLite p50 / Valkey p50)."""
     results = data["results"]
-    rows = list(results["valkey"])
     print(
-        f"LlamaIndex chat store, {data['session']}-message sessions, {data['rounds']} rounds (p50 / p95 ms)"
+        f"LlamaIndex chat store, {data['session']}-message sessions, {data['rounds']} rounds (p50 / p95 ms)\n"
     )
     columns = ("valkey", "sqlite file", "sqlite memory")
-    header = (
-        f"{'operation':<20}" + "".join(f"{c:>18}" for c in columns) + f"{'file/valkey':>13}{'mem/valkey':>12}"
-    )
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        cells = []
-        for label in ("valkey", "sqlite file", "sqlite memory"):
-            s = results[label][row]
-            cells.append(f"{s['p50_ms']:8.2f} / {s['p95_ms']:6.2f}")
+    print("| operation | " + " | ".join(columns) + " | file / valkey | memory / valkey |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for row in results["valkey"]:
+        cells = [f"{results[c][row]['p50_ms']:.2f} / {results[c][row]['p95_ms']:.2f}" for c in columns]
         ours = results["valkey"][row]["p50_ms"]
-        ratios = [results[label][row]["p50_ms"] / ours for label in ("sqlite file", "sqlite memory")]
-        print(f"{row:<20}{cells[0]:>18}{cells[1]:>18}{cells[2]:>18}{ratios[0]:>12.2f}x{ratios[1]:>11.2f}x")
-    print("ratio = SQLite p50 / Valkey p50 (> 1: Valkey faster). Memory.aget turn includes the same block.")
+        ratios = [f"{results[c][row]['p50_ms'] / ours:.2f}x" for c in columns[1:]]
+        print(f"| {row} | " + " | ".join(cells + ratios) + " |")
+    print("\nratio = SQLite p50 / Valkey p50 (> 1: Valkey faster); Memory.aget turn includes the block.")
 
 
 if __name__ == "__main__":
