@@ -35,13 +35,8 @@ from agentmem_core._flows_read import (
 )
 from agentmem_core._flows_recall import recall_flow
 from agentmem_core._flows_transfer import ImportResult, RecordSink, export_flow, import_flow, record_sink
-from agentmem_core._flows_write import (
-    forget_by_scope_flow,
-    forget_flow,
-    move_flow,
-    touch_flow,
-    update_flow,
-)
+from agentmem_core._flows_update import update_flow, update_many_flow
+from agentmem_core._flows_write import forget_by_scope_flow, forget_flow, move_flow, touch_flow
 from agentmem_core._knn_plan import KnnPlanner
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._query_cache import QueryCache, QueryCacheStats
@@ -502,6 +497,11 @@ class StoreBase:
             target = scope_of(scope.namespace, scope.thread_id, scope.agent_id, scope.user_id)
             memory_id = yield from move_flow(ctx, memory_id, target, self._registered)
         return (yield from update_flow(ctx, memory_id, **changes))
+
+    def _update_many(self, memory_ids: Sequence[str], **changes: Any) -> Flow[list[Memory | None]]:
+        if self._redact is not None:
+            changes["metadata"] = redact_metadata(self._redact, changes.get("metadata"))
+        return (yield from update_many_flow(self._context(), memory_ids, **changes))
 
     def _list(
         self,

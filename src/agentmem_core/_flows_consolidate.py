@@ -27,7 +27,8 @@ from typing_extensions import TypedDict
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey
 from agentmem_core._flows_read import get_by_key_flow, list_flow, scopes_flow
-from agentmem_core._flows_write import forget_flow, remember_flow, update_flow
+from agentmem_core._flows_update import update_flow
+from agentmem_core._flows_write import forget_flow, remember_flow
 from agentmem_core._plan import Flow, Invoke, batch, expect
 from agentmem_core._records import MemoryInput
 from agentmem_core.audit import audit_op

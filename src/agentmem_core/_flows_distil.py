@@ -35,7 +35,8 @@ from agentmem_core._flows_consolidate import (
 )
 from agentmem_core._flows_facts import Subjects, settle_flow
 from agentmem_core._flows_read import scopes_flow
-from agentmem_core._flows_write import remember_flow, update_flow
+from agentmem_core._flows_update import update_flow
+from agentmem_core._flows_write import remember_flow
 from agentmem_core._plan import Flow, Invoke
 from agentmem_core._records import MemoryInput, memory_scope
 from agentmem_core.config import Kind

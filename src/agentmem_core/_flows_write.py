@@ -12,17 +12,13 @@ import numpy as np
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, encode_tag, is_memory_id, local_id_for_caller_id
 from agentmem_core._flows_read import decode_gets, get_many_flow, get_op, resolve_flow, scopes_flow
-from agentmem_core._lexical import context_terms
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._records import (
     MemoryInput,
     PreparedMemory,
-    check_content,
-    content_fields,
     memory_scope,
     prepare,
-    prepare_patch,
 )
 from agentmem_core._scope_index import scope_members
 from agentmem_core.audit import Logged, audit_op
@@ -46,7 +42,6 @@ from agentmem_core.ops import (
     ScopeMembers,
     ScopeSize,
     Unregister,
-    Update,
     Write,
     WriteCounters,
 )
@@ -57,12 +52,10 @@ from agentmem_core.schema import (
     format_number,
     opt_from_texts,
     pack_opt_rest,
-    unpack_opt,
 )
 from agentmem_core.scoring import eviction_priority, recency
-from agentmem_core.types import Memory
 
-__all__ = ["forget_by_scope_flow", "forget_flow", "remember_flow", "update_flow"]
+__all__ = ["forget_by_scope_flow", "forget_flow", "remember_flow"]
 
 _NEVER = format_number(NEVER)
 
@@ -482,85 +475,6 @@ def unregister_if_empty(ctx: Context, scope: ScopeKey) -> Flow[None]:
     if expect(count) > 0:
         (again,) = yield batch([register_op(scope)])
         expect(again)
-
-
-def update_flow(
-    ctx: Context,
-    memory_id: str,
-    *,
-    content: str | None,
-    importance: float | None,
-    tags: Sequence[str] | None,
-    metadata: Mapping[str, Any] | None,
-    kind: str | None,
-    ttl: float | None,
-) -> Flow[Memory]:
-    """Change a memory in place (scope and id unchanged), atomically; re-embeds only when content changes.
-
-    The change is applied by one script that checks the memory still exists: two writers changing
-    different attributes both keep their change, and a concurrent delete is a clean "not found". The
-    updated memory comes back in the same round trip.
-
-    Raises:
-        NotFoundError: when the memory does not exist (or expired).
-    """
-    (internal,) = yield from resolve_flow(ctx, [memory_id])
-    if internal is None:
-        raise NotFoundError(f"memory {memory_id} does not exist")
-    caller_id, memory_id = memory_id, internal
-    patch = prepare_patch(
-        ctx.config,
-        ctx.now,
-        content=content,
-        importance=importance,
-        tags=tags,
-        metadata=metadata,
-        kind=kind,
-        ttl=ttl,
-    )  # fmt: skip  (validates everything before any I/O)
-    fields = dict(patch.set_fields)
-    removed = list(patch.removed)
-    vector: bytes | None = None
-    if patch.content is not None:
-        (current,) = yield batch([ReadMemories((memory_id,), (F.CONTENT, F.OPT, F.LEX))])
-        ((values, _),) = expect(current)
-        content_now, opt, lex = values or (None, None, None)
-        if content_now is None:
-            raise NotFoundError(f"memory {caller_id} does not exist")
-        embedded = unpack_opt(opt)[2]
-        from_texts = opt_from_texts(opt)  # its vectors are of texts: the content's words change alone
-        check_content(patch.content, ctx.config, embedded=embedded and not from_texts)
-        if as_text(content_now) != patch.content:  # the same text keeps its vector and terms
-            # its context still situates it: the context's terms stay
-            context = context_terms(as_text(lex)) if lex is not None else []
-            part, gone = content_fields(patch.content, embedded=embedded, context=context)
-            fields.update(part)
-            removed.extend(gone)
-            if embedded and not from_texts:
-                raw = yield Embed((patch.content,))
-                vector = vector_to_bytes(validate_vectors(raw, ctx.spec.config.dims, expected=1)[0])
-    change = Update(
-        id=memory_id, now=format_number(ctx.now), kind=patch.kind.value if patch.kind else "",
-        importance=patch.importance or "", ttl_ms=patch.ttl_ms, expires_at=patch.expires_text or "",
-        ttl_seconds="" if patch.ttl_ms is None else format_number(patch.ttl_ms / 1000),
-        set_fields=fields, removed=tuple(removed), vector=vector,
-    )  # fmt: skip
-    # one scope: the read runs after the change, in order (on Valkey: the same hash slot and node)
-    updated, read = yield batch([change, get_op([memory_id])])
-    if not expect(updated):
-        raise NotFoundError(f"memory {caller_id} does not exist")
-    (memory,) = decode_gets(ctx, [memory_id], read)
-    if memory is None:
-        raise NotFoundError(f"memory {caller_id} was deleted while it was being updated")
-    changes = sorted(
-        name for name, value in (("content", content), ("importance", importance), ("tags", tags),
-                                 ("metadata", metadata), ("kind", kind), ("ttl", ttl)) if value is not None
-    )  # fmt: skip
-    audit = audit_op(ctx, [("update", memory_scope(memory), [memory_id], {"changed": changes})])
-    if audit is not None:
-        (logged,) = yield batch([audit])
-        expect(logged)
-    return memory
 
 
 def touch_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:

@@ -265,6 +265,33 @@ class AsyncMemoryStore(StoreBase):
         memory: Memory = await self._run("update", flow)
         return memory
 
+    async def update_many(
+        self,
+        memory_ids: Sequence[str],
+        *,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        kind: Kind | str | None = None,
+        ttl: float | None = None,
+    ) -> list[Memory | None]:
+        """Apply one change to many memories in one round trip (each memory changes atomically).
+
+        The attributes work as in :meth:`update` (content is per memory: use :meth:`update` for it).
+        The change is validated once, before anything is written; a memory deleted meanwhile is
+        skipped, never recreated; one audit entry is logged per scope.
+
+        Returns:
+            Per given id, in order, the memory as updated, or ``None`` where it does not exist.
+
+        Raises:
+            InvalidMemoryError: an invalid change or id list (nothing is written).
+        """
+        flow = self._update_many(
+            memory_ids, importance=importance, tags=tags, metadata=metadata, kind=kind, ttl=ttl
+        )
+        return list(await self._run("update", flow))
+
     async def forget(self, memory_id: str) -> bool:
         """Delete one memory; ``False`` if it did not exist."""
         return bool(await self._run("forget", self._forget([memory_id])))

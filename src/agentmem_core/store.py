@@ -257,6 +257,33 @@ class MemoryStore(StoreBase):
         memory: Memory = self._run("update", flow)
         return memory
 
+    def update_many(
+        self,
+        memory_ids: Sequence[str],
+        *,
+        importance: float | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        kind: Kind | str | None = None,
+        ttl: float | None = None,
+    ) -> list[Memory | None]:
+        """Apply one change to many memories in one round trip (each memory changes atomically).
+
+        The attributes work as in :meth:`update` (content is per memory: use :meth:`update` for it).
+        The change is validated once, before anything is written; a memory deleted meanwhile is
+        skipped, never recreated; one audit entry is logged per scope.
+
+        Returns:
+            Per given id, in order, the memory as updated, or ``None`` where it does not exist.
+
+        Raises:
+            InvalidMemoryError: an invalid change or id list (nothing is written).
+        """
+        flow = self._update_many(
+            memory_ids, importance=importance, tags=tags, metadata=metadata, kind=kind, ttl=ttl
+        )
+        return list(self._run("update", flow))
+
     def forget(self, memory_id: str) -> bool:
         """Delete one memory; ``False`` if it did not exist."""
         return bool(self._run("forget", self._forget([memory_id])))

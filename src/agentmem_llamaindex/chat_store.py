@@ -43,7 +43,6 @@ from agentmem_core import (
     InvalidMemoryError,
     Memory,
     MemoryFilter,
-    NotFoundError,
 )
 from agentmem_llamaindex._chat_plan import (
     CHAT_NAMESPACE,
@@ -423,8 +422,11 @@ class ValkeyChatStore(AsyncDBChatStore):
                 if missing <= 0:
                     break
                 oldest = await self._list(key, MessageStatus.ACTIVE, missing)
-                done = await self._each(oldest, self._archive_one)
-                archived.extend(m for m, ok in zip(oldest, done) if ok)
+                # one round trip for all of them; a message deleted meanwhile comes back None
+                done = await self._core.update_many(
+                    [m.id for m in oldest], metadata={STATUS_KEY: MessageStatus.ARCHIVED.value}
+                )
+                archived.extend(m for m, now in zip(oldest, done) if now is not None)
                 if len(oldest) < missing:
                     break
         archived.sort(key=lambda m: (m.created_at, m.sequence))
@@ -432,13 +434,6 @@ class ValkeyChatStore(AsyncDBChatStore):
 
     async def _forget_one(self, memory: Memory) -> bool:
         return await self._core.forget(memory.id)
-
-    async def _archive_one(self, memory: Memory) -> bool:
-        try:
-            await self._core.update(memory.id, metadata={STATUS_KEY: MessageStatus.ARCHIVED.value})
-        except NotFoundError:  # deleted concurrently: not archived by this call
-            return False
-        return True
 
     async def _each(self, memories: Sequence[Memory], call: Any) -> list[bool]:
         """``call`` on every memory, at most ``_CONCURRENCY`` at once, results in order."""

@@ -10,6 +10,7 @@ from _support import Facade  # tests/integration is on sys.path (rootdir import 
 
 from agentmem_core import (
     DimensionMismatchError,
+    InvalidMemoryError,
     Kind,
     MemoryStore,
     NotFoundError,
@@ -159,6 +160,36 @@ async def test_update_reembeds_only_on_content_change(mem: Facade) -> None:
     assert (await mem.recall("green coffee", user_id="u", k=1))[0].memory.id == a
     with pytest.raises(NotFoundError):
         await mem.update(a[:16] + "f" * 16, importance=0.1)
+
+
+async def test_update_many_applies_one_change_to_each_memory(mem: Facade) -> None:
+    a = await mem.remember("likes tea", user_id="u", metadata={"status": "active", "n": 1})
+    b = await mem.remember("likes rain", user_id="v", metadata={"status": "active"}, id="caller-b")
+    other = await mem.remember("untouched", user_id="u", metadata={"status": "active"})
+    gone = a[:16] + "f" * 16
+    updated = await mem.update_many([a, gone, "caller-b", a], metadata={"status": "archived"}, importance=0.2)
+    assert [m.id if m else None for m in updated] == [a, None, "caller-b", a]  # per given id, in order
+    assert updated[0].metadata == {"status": "archived"} and updated[0].importance == 0.2  # type: ignore[union-attr]
+    assert updated[0].content == "likes tea" and updated[2].user_id == "v"  # type: ignore[union-attr]
+    assert updated[0].updated_at >= updated[0].created_at  # type: ignore[union-attr]
+    assert (await mem.get(b)).metadata == {"status": "archived"}
+    assert (await mem.get(other)).metadata == {"status": "active"} and (
+        await mem.get(other)
+    ).importance == 0.5
+    archived = await mem.list(user_id="u", metadata={"status": "archived"})
+    assert [m.id for m in archived.memories] == [a]  # the indexed metadata moved with the change
+    assert await mem.count(metadata={"status": "archived"}) == 2
+    logged = {e.scope.get("user_id"): e for e in await mem.audit() if e.action == "update"}
+    assert sorted(logged) == ["u", "v"]  # one entry per scope
+    assert logged["u"].ids == (a,) and len(logged["v"].ids) == 1  # each id once
+    assert logged["u"].detail == {"changed": ["importance", "metadata"]}
+    assert await mem.update_many([], importance=0.3) == []
+    assert await mem.update_many([gone], importance=0.3) == [None]
+    with pytest.raises(InvalidMemoryError):
+        await mem.update_many([a, b], importance=7.0)  # validated once, before anything is written
+    with pytest.raises(InvalidMemoryError):
+        await mem.update_many(a, importance=0.3)  # one id is not a list of ids
+    assert (await mem.get(a)).importance == 0.2
 
 
 async def test_key_upsert_replaces(mem: Facade) -> None:
