@@ -102,10 +102,11 @@ def resend_form(op: Any) -> Any | None:
 def resend_indexes(commands: Sequence[Command], replies: Sequence[Any], failed: Sequence[int]) -> list[int]:
     """What to send again, in order, once the failed commands of a batch can run.
 
-    The failed commands, and every plain command after the first of them: those ran before the failed
-    ones did, so a read would miss their effect. Plain commands are reads or idempotent writes (HSET,
-    ZADD, ZREM, HDEL), so running one twice is harmless; scripts that succeeded are not run again. The
-    one plain write that is not idempotent, an audit entry's XADD, is sent again only if it failed.
+    The failed commands, and every plain command and read-only script after the first of them: those
+    ran before the failed ones did, so a read would miss their effect. Plain commands are reads or
+    idempotent writes (HSET, ZADD, ZREM, HDEL), so running one twice is harmless; scripts that wrote and
+    succeeded are not run again. The one plain write that is not idempotent, an audit entry's XADD, is
+    sent again only if it failed.
     """
     if not failed:
         return []
@@ -114,8 +115,14 @@ def resend_indexes(commands: Sequence[Command], replies: Sequence[Any], failed: 
     return [
         i
         for i in range(first, len(commands))
-        if i in chosen or (isinstance(commands[i], Call) and not _appends(commands[i]))
+        if i in chosen or _repeatable(commands[i])
     ]
+
+
+def _repeatable(command: Command) -> bool:
+    if isinstance(command, ScriptCall):
+        return command.script.read_only
+    return not _appends(command)
 
 
 def _appends(command: Command) -> bool:

@@ -28,10 +28,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Script:
-    """A Lua script and its SHA1 (EVALSHA; the executor loads it on NOSCRIPT)."""
+    """A Lua script and its SHA1 (EVALSHA; the executor loads it on NOSCRIPT).
+
+    ``read_only``: it writes nothing, so running it again is harmless (after NOSCRIPT a read that ran
+    before a failed write of its batch runs again, to see that write).
+    """
 
     name: str
     body: str
+    read_only: bool = False
     sha: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -203,6 +208,7 @@ for i = 1, #KEYS, step do
 end
 return out
 """,
+    read_only=True,
 )
 
 UPDATE = Script(

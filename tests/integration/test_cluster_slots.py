@@ -475,6 +475,8 @@ def test_a_store_without_a_search_module_does_all_but_search_on_a_cluster(
         assert store.get(caller).content == "with a caller id"  # type: ignore[union-attr]
         assert store.get_by_key("k{1}", **scopes[3]).id == keyed  # type: ignore[union-attr]
         assert store.update(ids[0], content="changed", importance=0.9).content == "changed"
+        bulk = store.update_many([*ids, caller], importance=0.25)  # every scope, on every node
+        assert [m.importance for m in bulk if m is not None] == [0.25] * (len(ids) + 1)
         assert store.touch(ids) == len(ids)
         assert store.get(ids[1], refresh_ttl=True) is not None
         for n, scope in enumerate(scopes):

@@ -15,7 +15,7 @@ from agentmem_core._retry import (
     resend_form,
     resend_indexes,
 )
-from agentmem_core._scripts import WRITE
+from agentmem_core._scripts import READ, WRITE
 from agentmem_core.config import RetryPolicy, StoreConfig
 from agentmem_core.errors import (
     BackendAuthError,
@@ -107,6 +107,19 @@ def test_resend_indexes_keep_later_plain_commands_but_never_an_append_twice() ->
     assert resend_indexes(commands, replies, [1]) == [1, 3]  # the script that ran (4) is not run again
     assert resend_indexes(commands, replies, [1, 2]) == [1, 2, 3]
     assert resend_indexes(commands, replies, []) == []
+
+
+def test_resend_indexes_run_a_read_script_again_after_a_failed_write() -> None:
+    """A READ that ran before its batch's write (NOSCRIPT on the write) would return the old values."""
+    commands = [
+        ScriptCall(READ, ("k",), ("0", 0, "f")),
+        ScriptCall(WRITE, ("k",), ("1",)),
+        ScriptCall(READ, ("k",), ("0", 0, "f")),
+        ScriptCall(WRITE, ("j",), ("1",)),
+    ]
+    replies = [[["old"]], vex.ResponseError("NOSCRIPT No matching script."), [["old"]], 1]
+    assert READ.read_only and not WRITE.read_only
+    assert resend_indexes(commands, replies, [1]) == [1, 2]  # the read before the failure needs no rerun
 
 
 def test_a_lost_connection_resends_safe_forms_and_refuses_a_merge() -> None:
