@@ -88,8 +88,7 @@ class Line:
     ours: float | None
     floor: float | None = None
     floor_label: str = ""
-    peer: float | None = None
-    peer_label: str = ""
+    peers: tuple[tuple[str, float | None], ...] = ()  # (label, p50) of each peer in the same run
     rate: bool = False  # the values are items/s (higher is better), not ms
 
 
@@ -124,7 +123,7 @@ def _core(data: Mapping[str, Any]) -> list[Line]:
             _p50(_row(rows, size, "agentmem (async)", vec, "libvalkey")),
             _p50(_row(rows, size, "floor (async)",
                       "FT.SEARCH KNN-10 + tag filter (recall floor)", "libvalkey")), "one FT.SEARCH KNN-10",
-            _p50(_row(rows, size, peer, vec, "libvalkey")), "betterdb-agent-memory",
+            (("betterdb-agent-memory", _p50(_row(rows, size, peer, vec, "libvalkey"))),),
         ))  # fmt: skip
         out.append(Line(
             "core", f"recall_by_vector, k=10, reinforced ({n})",
@@ -142,7 +141,7 @@ def _core(data: Mapping[str, Any]) -> list[Line]:
             "core", f"remember, 1 memory ({n})",
             _p50(_row(rows, size, "agentmem", "remember (1 memory)", parser)),
             _p50(_row(rows, size, "floor", "HSET (1 memory, indexed)", parser)), "one indexed HSET",
-            _p50(_row(rows, size, peer, "remember (1 memory)", parser)), "betterdb-agent-memory",
+            (("betterdb-agent-memory", _p50(_row(rows, size, peer, "remember (1 memory)", parser))),),
         ))  # fmt: skip
     return out
 
@@ -157,12 +156,16 @@ def _store(data: Mapping[str, Any]) -> list[Line]:
             ("search (prefix, query, filter)", "FT.SEARCH KNN-10, agentmem's filter (prefix + value)",
              "filtered search"),
         ):  # fmt: skip
-            ours = _p50(_row(rows, size, "ValkeyMemoryStore", op))
             base = _p50(_row(rows, size, "floor", floor))
-            for peer, label in STORE_PEERS:
+            peers = tuple((label, _p50(_row(rows, size, peer, op))) for peer, label in STORE_PEERS)
+            for system, ranking in (
+                ("ValkeyMemoryStore", "ranking=similarity"),
+                ("ValkeyMemoryStore (composite)", "composite ranking, the default"),
+            ):
+                ours = _p50(_row(rows, size, system, op))
                 out.append(Line(
-                    "LangGraph store", f"{what}, limit 10, ranking=similarity ({n})", ours, base,
-                    "one FT.SEARCH KNN-10", _p50(_row(rows, size, peer, op)), label,
+                    "LangGraph store", f"{what}, limit 10, {ranking} ({n})", ours, base,
+                    "one FT.SEARCH KNN-10, same filter", peers,
                 ))  # fmt: skip
     return out
 
@@ -180,7 +183,7 @@ def _checkpoint(data: Mapping[str, Any]) -> list[Line]:
         out.append(Line(
             "checkpointer", f"per-turn overhead, 2-node graph ({mode})", turns[ours]["overhead_ms"],
             turns.get(ping, {}).get("overhead_ms"), "InMemorySaver + 1 PING per call",
-            turns.get(aws, {}).get("overhead_ms"), "langgraph-checkpoint-aws",
+            (("langgraph-checkpoint-aws", turns.get(aws, {}).get("overhead_ms")),),
         ))  # fmt: skip
     return out
 
@@ -200,7 +203,7 @@ def _crewai(data: Mapping[str, Any]) -> list[Line]:
                     "CrewAI storage", f"{what} ({which}, {n})", r[metric]["p50"],
                     floor["p50"] if floor and metric == "save_batch_10" else None,
                     "10 indexed HSETs" if floor and metric == "save_batch_10" else "",
-                    None if lance is None else lance[metric]["p50"], "LanceDBStorage",
+                    (("LanceDBStorage", None if lance is None else lance[metric]["p50"]),),
                 ))  # fmt: skip
     return out
 
@@ -210,7 +213,7 @@ def _llamaindex(data: Mapping[str, Any]) -> list[Line]:
     ours, sqlite = results.get("valkey", {}), results.get("sqlite file", {})
     return [
         Line("LlamaIndex chat store", f"{row} (50-message session)", ours[row]["p50_ms"],
-             peer=sqlite.get(row, {}).get("p50_ms"), peer_label="SQLAlchemyChatStore, SQLite file")
+             peers=(("SQLAlchemyChatStore, SQLite file", sqlite.get(row, {}).get("p50_ms")),))
         for row in ("add_messages(50)", "get 50", "get 50 again", "archive 10")
         if row in ours
     ]  # fmt: skip
@@ -231,15 +234,14 @@ def _x(num: float | None, den: float | None) -> str:
 
 
 def headline(results: Mapping[str, Mapping[str, Any]]) -> str:
-    """The Speed table: per operation agentmem's p50, ``ours / floor`` and ``peer / ours`` (> 1: faster).
+    """The Speed table: per operation agentmem's p50, ``ours / floor`` and each ``peer / ours`` (> 1: faster).
 
     ``results`` maps a suite name to its JSON; suites not in it (not run yet) are left out, and a cell of
     a row a run did not measure is ``–``.
     """
     lines = [
-        "| area | operation | agentmem p50 | floor p50 | agentmem ÷ floor | peer | peer p50 "
-        "| peer ÷ agentmem |",
-        "|---|---|--:|--:|--:|---|--:|--:|",
+        "| area | operation | agentmem p50 | floor p50 | agentmem ÷ floor | peers: p50 (peer ÷ agentmem) |",
+        "|---|---|--:|--:|--:|---|",
     ]
     for name, build in HEADLINES.items():
         if name not in results:
@@ -249,7 +251,8 @@ def headline(results: Mapping[str, Mapping[str, Any]]) -> str:
                 continue
             floor = f"{_ms(line.floor)} ({line.floor_label})" if line.floor is not None else "–"
             cells = [line.area, line.operation, _ms(line.ours), floor, _x(line.ours, line.floor)]
-            cells += [line.peer_label or "–", _ms(line.peer), _x(line.peer, line.ours)]
+            peers = [f"{label} {_ms(p50)} ({_x(p50, line.ours)})" for label, p50 in line.peers]
+            cells.append("; ".join(peers) or "–")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
