@@ -10,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agentmem_core._context import Context
+from agentmem_core._counts import live_count, live_count_ops
 from agentmem_core._encoding import ScopeKey, is_memory_id, local_id_for_caller_id
 from agentmem_core._limits import MAX_K
 from agentmem_core._plan import Flow, batch, expect
@@ -19,7 +20,6 @@ from agentmem_core._scope_index import dimension_range, namespace_range, tag_of
 from agentmem_core.errors import IndexNotFoundError, InvalidMemoryError
 from agentmem_core.ops import (
     AllScopes,
-    FilterSearch,
     Probe,
     Probed,
     ReadMemories,
@@ -421,10 +421,8 @@ def count_flow(ctx: Context, flt: MemoryFilter) -> Flow[int]:
         return 0
     flt = flt.with_numeric(ctx.config.numeric_fields)
     if ctx.engine.filter_only_queries and flt.client_predicate() is None:
-        leaves = flt.leaves(ctx.now)  # includes "not expired": a numeric match-all when nothing else is set
-        (reply,) = yield batch([FilterSearch(tuple(leaves), 0)])
-        total, _ = expect(reply)
-        return int(total)
+        replies = yield batch(list(live_count_ops(flt.scope_leaves(), ctx.now)))
+        return live_count(replies)
     return len((yield from matching_flow(ctx, flt)))
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from agentmem_core._context import Context
+from agentmem_core._counts import live_count, live_count_ops
 from agentmem_core._flows_scan import exhaustive_rows_flow
 from agentmem_core._lexical import bm25_scores, fuse_scores, lex_doc, query_terms
 from agentmem_core._limits import MAX_K
@@ -214,27 +215,42 @@ def hybrid_candidates_flow(
     asked = [t for t in terms if t not in common]
     # one term asked: its own count is its union (the query that counts it returns the rows too)
     alone = asked[0] if len(asked) == 1 else None
+    # every count is a live count (``_counts``); the one term asked alone returns its rows too
+    size_ops = live_count_ops(knn_leaves, ctx.now)
+    term_ops = [
+        (FilterSearch(term_leaves(leaves, (t,)), term_pool, fields),) if t == alone
+        else live_count_ops(term_leaves(knn_leaves, (t,)), ctx.now)
+        for t in terms
+    ]  # fmt: skip
     union = []
     if len(asked) > 1:
         union.append(FilterSearch(term_leaves(leaves, asked), term_pool * len(asked), fields))
+    window_ops = window_knn(window, vector, k, fields)
     replies = yield batch([
         _knn(ctx, knn_leaves, vector, pool, fields),
-        FilterSearch(leaves, 0),
-        *(
-            FilterSearch(term_leaves(leaves, (t,)), term_pool, fields) if t == alone
-            else FilterSearch(term_leaves(leaves, (t,)), 0)
-            for t in terms
-        ),
+        *size_ops,
+        *(op for ops in term_ops for op in ops),
         *union,
         *(op for _, op in counts),
-        *window_knn(window, vector, k, fields),
+        *window_ops,
     ])  # fmt: skip
-    df = {term: expect(reply)[0] for term, reply in zip(terms, replies[2:])}
+    at = 1 + len(size_ops)
+    n_docs = live_count(replies[1:at])
+    df: dict[str, int] = {}
+    alone_reply: Any = None
+    for term, ops in zip(terms, term_ops):
+        df[term] = live_count(replies[at : at + len(ops)]) if term != alone else expect(replies[at])[0]
+        if term == alone:
+            alone_reply = replies[at]
+        at += len(ops)
+    union_reply = replies[at] if union else None
+    at += len(union)
+    count_replies = replies[at : at + len(counts)]
     rare = [t for t in terms if df[t] <= term_pool]
     rows: list[tuple[str, dict[str, Any]]] = []
     complete = False
     if asked:
-        total, rows = expect(replies[2 + (terms.index(alone) if alone is not None else len(terms))])
+        total, rows = expect(alone_reply if alone is not None else union_reply)
         complete = total <= term_pool * len(asked) and set(rare) <= set(asked)
     if rare and not complete:  # cut short, or a term known to be common is rare now
         (again,) = yield batch([FilterSearch(term_leaves(leaves, rare), term_pool * len(rare), fields)])
@@ -244,8 +260,8 @@ def hybrid_candidates_flow(
     if plan is not None:  # the filter's count is the lexical channel's own (sent on every hybrid recall)
         plan.learn(
             [
-                (plan.key(flt), expect(replies[1])),
-                *((key, expect(r)) for (key, _), r in zip(counts, replies[2 + len(terms) + len(union) :])),
+                (plan.key(flt), (n_docs, [])),
+                *((key, expect(r)) for (key, _), r in zip(counts, count_replies)),
             ]
         )
     keep = _keeper(ctx, predicate)
@@ -265,11 +281,10 @@ def hybrid_candidates_flow(
     live: dict[str, Candidate] = {}
     for row in knn_rows:
         live[row.id] = Candidate(row.id, row.fields, row.distance, True)
-    if window is not None:  # the window's nearest memories join the vector channel
+    if window_ops:  # the window's nearest memories join the vector channel
         for row in expect(replies[-1]).rows:
             if row.id not in live and keep(row.fields):
                 live[row.id] = Candidate(row.id, row.fields, row.distance, True)
-    n_docs, _ = expect(replies[1])
     wanted_rare = frozenset(rare)
     for memory_id, row_fields in rows:
         if memory_id not in live and keep(row_fields) and _holds_any(row_fields, wanted_rare):

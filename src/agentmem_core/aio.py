@@ -735,6 +735,7 @@ class AsyncMemoryStore(StoreBase):
     aremember = remember
     aremember_many = remember_many
     aupdate = update
+    aupdate_many = update_many
     aforget = forget
     aforget_many = forget_many
     aforget_by_scope = forget_by_scope

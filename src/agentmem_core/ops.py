@@ -125,7 +125,8 @@ class KnnResult:
 class FilterSearch:
     """Memories matching ``leaves`` (a filter-only search): how many, and up to ``limit`` of them.
 
-    ``leaves`` always hold the expiry leaf (``x_expires_at`` after now). Result: ``(total, rows)``, rows
+    ``leaves`` hold the expiry leaf (``x_expires_at`` after now), except in a count of every match that
+    is paired with a count of the expired ones (``_counts``). Result: ``(total, rows)``, rows
     as ``(id, fields)`` with the named ``fields``, in no particular order; ``limit=0`` counts only.
     """
 

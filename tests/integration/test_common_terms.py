@@ -66,7 +66,12 @@ class TermSpy:
     def _see(self, ops: Any) -> None:
         seen = []
         for op in ops:
-            if isinstance(op, FilterSearch):
+            # a count's complement (its expired matches, subtracted: agentmem_core._counts) is not
+            # another term query
+            if isinstance(op, FilterSearch) and not any(
+                getattr(leaf, "field", None) == F.X_EXPIRES_AT and getattr(leaf, "hi", None) is not None
+                for leaf in op.leaves
+            ):
                 for leaf in op.leaves:
                     if getattr(leaf, "field", None) == F.X_TERMS:
                         seen.append((tuple(leaf.tokens), op.limit))

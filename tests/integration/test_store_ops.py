@@ -192,6 +192,25 @@ async def test_update_many_applies_one_change_to_each_memory(mem: Facade) -> Non
     assert (await mem.get(a)).importance == 0.2
 
 
+async def test_counts_leave_out_memories_past_their_ttl_the_server_still_holds(mem: Facade) -> None:
+    """A count is all matches minus the expired ones (``_counts``): both halves are exact."""
+    clock = mem.clock  # type: ignore[attr-defined]
+    for i in range(3):
+        await mem.remember(f"short-lived note {i} about ferries", user_id="u", ttl=60)
+    for i in range(2):
+        await mem.remember(f"lasting note {i} about ferries", user_id="u")
+    await mem.remember("another user's ferry note", user_id="v", ttl=60)
+    assert await mem.count(user_id="u") == 5
+    clock.now += 120  # past their TTL by the store's clock; the server's PEXPIRE has not run
+    assert await mem.count(user_id="u") == 2
+    assert await mem.count() == 2 and await mem.count(user_id="v") == 0
+    hits = await mem.recall("ferries note", user_id="u", k=5)
+    assert sorted(h.memory.content for h in hits) == [
+        "lasting note 0 about ferries",
+        "lasting note 1 about ferries",
+    ]
+
+
 async def test_key_upsert_replaces(mem: Facade) -> None:
     a = await mem.remember("home airport: LIS", user_id="u", key="home_airport")
     b = await mem.remember("home airport: OPO", user_id="u", key="home_airport")
