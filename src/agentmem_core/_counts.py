@@ -4,8 +4,10 @@
 future), and RediSearch pays for such a range per matching document: at 10k memories a filter's live
 count cost 0.67 ms with it and 0.29 ms without (``benchmarks``, session 19). So a filter with leaves of
 its own is counted as all its matches minus its expired ones: the second range holds only the few
-memories past their time the server has not reclaimed yet, which costs about nothing. Both counts go
-in the same round trip, so the answer is the one count's, exactly.
+memories past their time the server has not reclaimed yet, and the child vector documents of memories
+with several vectors (they match their memory's tags, and their ``x_expires_at`` is long past:
+``schema.CHILD_EXPIRES_AT``), which costs about nothing when few memories have several vectors. Both
+counts go in the same round trip, so the answer is the one count's, exactly.
 """
 
 from __future__ import annotations

@@ -112,11 +112,7 @@ def resend_indexes(commands: Sequence[Command], replies: Sequence[Any], failed: 
         return []
     first = failed[0]
     chosen = set(failed)
-    return [
-        i
-        for i in range(first, len(commands))
-        if i in chosen or _repeatable(commands[i])
-    ]
+    return [i for i in range(first, len(commands)) if i in chosen or _repeatable(commands[i])]
 
 
 def _repeatable(command: Command) -> bool:

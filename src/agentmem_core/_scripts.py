@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from agentmem_core.schema import CHILD_EXPIRES_AT
+
 __all__ = [
     "ALIAS_CLAIM",
     "ALIAS_RELEASE",
@@ -64,8 +66,9 @@ end
 
 # A memory's vectors after the first (remember(texts=...)) are indexed as child documents <mem>:<j>, j =
 # 1..nv: a copy of every field of the memory but its content, its lexical postings and the expiry index
-# field, plus one vector. KNN (filtered by the memory's own fields) finds them, and the client maps a
-# child's row to its memory; filter-only queries always carry the expiry leaf, so they never see a child.
+# field, plus one vector, and an expiry index field long past (schema.CHILD_EXPIRES_AT). KNN (filtered by
+# the memory's own fields) finds them, and the client maps a child's row to its memory; a filter-only
+# query carries "not expired", or subtracts its "expired" matches (_counts), so a child never counts.
 # Every script that changes an indexed field of such a memory rewrites its children from it.
 _CHILDREN = """
 local CHILD_SKIP = {
@@ -87,7 +90,8 @@ local function write_children(mem, pttl)
   local w = #vx / n
   for j = 1, n do
     local child = mem .. ':' .. j
-    redis.call('HSET', child, 'embedding', string.sub(vx, (j - 1) * w + 1, j * w), unpack(base))
+    redis.call('HSET', child, 'embedding', string.sub(vx, (j - 1) * w + 1, j * w),
+      'x_expires_at', '@CHILD_EXPIRES_AT@', unpack(base))
     if pttl > 0 then redis.call('PEXPIRE', child, pttl) end
   end
 end
@@ -98,7 +102,7 @@ local function rewrite_children(mem)
     write_children(mem, redis.call('PTTL', mem))
   end
 end
-"""
+""".replace("@CHILD_EXPIRES_AT@", str(CHILD_EXPIRES_AT))
 
 WRITE = Script(
     "write",

@@ -22,10 +22,15 @@ from agentmem_core.errors import BackendError
 from agentmem_core.facts import decode_state
 from agentmem_core.types import Memory, make_memory
 
-__all__ = ["DISTANCE_ALIAS", "F", "IndexSpec", "NEVER", "format_number", "rank_fields"]
+__all__ = ["CHILD_EXPIRES_AT", "DISTANCE_ALIAS", "F", "IndexSpec", "NEVER", "format_number", "rank_fields"]
 
 NEVER = 10_000_000_000_000
 """``x_expires_at`` of a memory that never expires (year ~318857): keeps "not expired" a single leaf."""
+
+CHILD_EXPIRES_AT = -1
+"""``x_expires_at`` of a memory's child vector document (:attr:`F.VX`): long past, so a filter-only
+query sees a child neither under "not expired" nor outside "expired" (``_counts`` counts the live
+memories as all matches minus the expired ones; a child matching the memory's tags is among both)."""
 
 DISTANCE_ALIAS = "am_distance"
 """KNN score alias: neither a schema attribute nor a hash field (RediSearch rejects clashes)."""

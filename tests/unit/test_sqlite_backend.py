@@ -690,7 +690,7 @@ def _filters(rng: np.random.Generator) -> list[tuple[Any, ...]]:
     for _ in range(40):
         leaves: list[Any] = []
         for _ in range(int(rng.integers(1, 4))):
-            pick = int(rng.integers(0, 6))
+            pick = int(rng.integers(0, 7))
             if pick == 0:
                 leaves.append(
                     TagIn(F.X_USER, tuple(rng.choice(users, int(rng.integers(1, 3)), replace=False)))
@@ -718,8 +718,10 @@ def _filters(rng: np.random.Generator) -> list[tuple[Any, ...]]:
                         )
                     )
                 )
-            else:
+            elif pick == 5:
                 leaves.append(TagIn(F.X_TERMS, ("common",), negate=bool(rng.integers(0, 2))))
+            else:  # the expired half of a live count (_counts): a child vector document is among it
+                leaves.append(NumRange(F.X_EXPIRES_AT, hi=NOW))
         out.append(tuple(leaves))
     return out
 

@@ -5,8 +5,9 @@ field holds one of the tokens (negated: holds none, a missing field included); `
 number lies in the range, with exclusive bounds, bounds rounded as the FT text renders them (fixed point,
 6 decimals); ``AnyOf``: an OR of AND-groups; no leaves: everything. Values are always parameters.
 
-A memory's extra vectors are separate documents on Valkey that lack ``x_terms`` and ``x_expires_at``
-(``_scripts._CHILDREN``): ``child=True`` renders the filter as those documents see it.
+A memory's extra vectors are separate documents on Valkey that lack ``x_terms`` and hold an
+``x_expires_at`` long past (``_scripts._CHILDREN``, ``schema.CHILD_EXPIRES_AT``): ``child=True`` renders
+the filter as those documents see it.
 
 :func:`row_mask` evaluates the same meaning in memory, over the vector cache's postings (a
 :class:`~agentmem_core.ops.Knn` filter: a few numpy operations per leaf instead of a SQL query that
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from agentmem_core._conditions import AnyOf, NumRange, TagIn
 from agentmem_core.errors import BackendError
-from agentmem_core.schema import F, format_number
+from agentmem_core.schema import CHILD_EXPIRES_AT, F, format_number
 
 from ._schema import Tables
 from ._vectors import VectorCache
@@ -90,6 +91,16 @@ def _subquery(leaf: Any, sql: Tables, child: bool) -> tuple[str, list[Any]] | No
     return None
 
 
+def _child_holds(leaf: NumRange) -> bool:
+    """Whether a child vector document matches (of the numbers it skips it holds CHILD_EXPIRES_AT only)."""
+    if leaf.field != F.X_EXPIRES_AT:
+        return False
+    value = float(CHILD_EXPIRES_AT)
+    if leaf.lo is not None and (value <= _bound(leaf.lo) if leaf.lo_exclusive else value < _bound(leaf.lo)):
+        return False
+    return leaf.hi is None or (value < _bound(leaf.hi) if leaf.hi_exclusive else value <= _bound(leaf.hi))
+
+
 def _range(leaf: NumRange) -> tuple[str, list[Any]]:
     parts = ["field = ?"]
     params: list[Any] = [leaf.field]
@@ -119,7 +130,7 @@ def _leaf(leaf: Any, sql: Tables, child: bool, params: list[Any]) -> str:
         return f"{'NOT ' if leaf.negate else ''}EXISTS ({probe})"
     if isinstance(leaf, NumRange):
         if child and leaf.field in CHILD_SKIP:
-            return "0"
+            return "1" if _child_holds(leaf) else "0"
         where, more = _range(leaf)
         params.extend(more)
         return f"EXISTS ({sql('SELECT 1 FROM {num} WHERE id = m.id AND ')}{where})"
@@ -234,7 +245,7 @@ def _leaf_mask(leaf: Any, postings: Postings, n: int, child: bool) -> Mask:
         return ~held if leaf.negate else held
     if isinstance(leaf, NumRange):
         if child and leaf.field in CHILD_SKIP:
-            return np.zeros(n, dtype=bool)
+            return np.full(n, _child_holds(leaf), dtype=bool)
         values = postings.cache.numbers[leaf.field][:n]
         out = ~np.isnan(values)
         if leaf.lo is not None:
