@@ -24,11 +24,11 @@ from agentmem_core.ops import (
     Probed,
     ReadMemories,
     ResolveIds,
-    ScopeByTime,
     ScopeCounts,
     ScopeDescriptors,
     ScopeIndexRange,
     ScopeMembers,
+    ScopePage,
 )
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import STORED_FIELDS, F, decode_memory, format_number
@@ -274,8 +274,8 @@ def list_flow(
     need = offset + limit
     fetch = need + 1
 
-    def first_reads(scopes: Sequence[ScopeKey]) -> list[Any]:
-        return [ScopeByTime(s.tag, newest, bound, fetch) for s in scopes]
+    def first_reads(scopes: Sequence[ScopeKey]) -> list[Any]:  # each scope's ids and their fields at once
+        return [ScopePage(s.tag, newest, bound, fetch, STORED_FIELDS, counters=True) for s in scopes]
 
     # the scopes' first reads go with the index read when the filter's scopes are known from last time
     scopes, ahead = yield from scopes_ahead_flow(ctx, flt, first_reads)
@@ -285,17 +285,20 @@ def list_flow(
         replies = ahead if ahead is not None else (yield batch(first_reads(scopes)))
         ahead = None
         ids: list[str] = []
+        reads: list[tuple[Any, Any]] = []
         # A full page of a scope says nothing about what lies at or past its last score: the scope orders
         # ties by id, not by write sequence. Only memories strictly before the nearest such edge are
         # certain to be in their final order.
         edge: float | None = None
         for reply in replies:
-            scored = expect(reply)
-            ids.extend(memory_id for memory_id, _ in scored)
-            if len(scored) >= fetch:
-                last = scored[-1][1]
+            listed = expect(reply)
+            for memory_id, _, values, counters in listed:
+                ids.append(memory_id)
+                reads.append((values, counters))
+            if len(listed) >= fetch:
+                last = listed[-1][1]
                 edge = last if edge is None else (max(edge, last) if newest else min(edge, last))
-        memories = yield from get_many_flow(ctx, ids)
+        memories = decode_gets(ctx, ids, reads)
         internal_of = {
             m.id: i for m, i in zip(memories, ids) if m is not None
         }  # Memory.id may be a caller id

@@ -21,6 +21,7 @@ __all__ = [
     "FETCH",
     "READ",
     "REFRESH",
+    "PAGE",
     "SCOPE_STATS",
     "UPDATE",
     "WRITE",
@@ -209,6 +210,41 @@ for i = 1, #KEYS, step do
   local c = {}
   if counters then c = redis.call('HMGET', KEYS[i + 1], unpack(names)) end
   out[#out + 1] = {values, c}
+end
+return out
+""",
+    read_only=True,
+)
+
+PAGE = Script(
+    "page",
+    """
+-- A scope's memories by creation time and their stored fields (and counters): ZRANGEBYSCORE and READ in
+-- one command, a page read in one round trip. The memory and counter hashes are named after the scope's
+-- hash tag, so they live in the slot of KEYS[1] (like the child vector documents, they are not in KEYS).
+-- KEYS: z   ARGV: newest ('1' | '0'), bound ('+inf' | '-inf' | number), limit, the scope's tag, the
+--               key prefixes of its memory and counter hashes (up to the tag's closing brace),
+--               counters ('1' | '0'), m, m counter names, fields...
+-- -> per listed member: {id, created_at, field values, counter values ({} without counters)}
+local newest, bound, limit, skip = ARGV[1] == '1', ARGV[2], ARGV[3], #ARGV[4]
+local mp, sp, counters, m = ARGV[5], ARGV[6], ARGV[7] == '1', tonumber(ARGV[8])
+local names, fields = {}, {}
+for i = 9, 8 + m do names[#names + 1] = ARGV[i] end
+for i = 9 + m, #ARGV do fields[#fields + 1] = ARGV[i] end
+if #fields == 0 then return redis.error_reply("wrong number of arguments for 'hmget' command") end
+local scored
+if newest then
+  scored = redis.call('ZREVRANGEBYSCORE', KEYS[1], bound, '-inf', 'WITHSCORES', 'LIMIT', 0, limit)
+else
+  scored = redis.call('ZRANGEBYSCORE', KEYS[1], bound, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+end
+local out = {}
+for i = 1, #scored, 2 do
+  local id = scored[i]
+  local rest = string.sub(id, skip + 1)  -- an id is its scope's tag and then its own part
+  local c = {}
+  if counters then c = redis.call('HMGET', sp .. rest, unpack(names)) end
+  out[#out + 1] = {id, scored[i + 1], redis.call('HMGET', mp .. rest, unpack(fields)), c}
 end
 return out
 """,
@@ -436,5 +472,5 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 )
 
 ALL_SCRIPTS = (
-    WRITE, UPDATE, FETCH, READ, DUPLICATE, DELETE, SCOPE_STATS, ALIAS_CLAIM, ALIAS_RELEASE, REFRESH,
+    WRITE, UPDATE, FETCH, READ, PAGE, DUPLICATE, DELETE, SCOPE_STATS, ALIAS_CLAIM, ALIAS_RELEASE, REFRESH,
 )  # fmt: skip

@@ -75,6 +75,7 @@ __all__ = [
     "ScopeMembers",
     "ScopeSize",
     "ScopeByTime",
+    "ScopePage",
     "SearchRow",
     "Setup",
     "Unregister",
@@ -380,6 +381,23 @@ class ScopeByTime:
 
 
 @dataclass(frozen=True, slots=True)
+class ScopePage:
+    """:class:`ScopeByTime` and a :class:`ReadMemories` of what it lists, in one step (a page read).
+
+    Result: per listed memory, in :class:`ScopeByTime`'s order, ``(id, created_at, values, counters)``:
+    ``values`` the named ``fields`` (``None`` for a memory that no longer exists), ``counters`` its
+    counters when ``counters`` (else ``None``), as :class:`ReadMemories` gives them.
+    """
+
+    tag: str
+    newest: bool
+    bound: float | None
+    limit: int
+    fields: tuple[str, ...]
+    counters: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class EvictionSample:
     """The sample capacity eviction reads.
 
@@ -492,8 +510,8 @@ class Probed(NamedTuple):
 Op = (
     Knn | FilterSearch | Write | Merge | Update | Delete | Fetch | Refresh | ReadMemories | ReadCounters
     | WriteCounters | Exists | ResolveIds | ClaimId | ReleaseIds | ScopeCounts | ScopeSize | ScopeMembers
-    | ScopeByTime | EvictionSample | Register | Unregister | AllScopes | ScopeDescriptors | ScopeIndexRange
-    | DropScopeIndexMembers | Setup | ReadConfig | WriteConfig | Probe
+    | ScopeByTime | ScopePage | EvictionSample | Register | Unregister | AllScopes | ScopeDescriptors
+    | ScopeIndexRange | DropScopeIndexMembers | Setup | ReadConfig | WriteConfig | Probe
 )  # fmt: skip
 """Every storage operation."""
 

@@ -40,7 +40,7 @@ from valkey.crc import key_slot
 from agentmem_core import AsyncMemoryStore, MemoryStore, ops
 from agentmem_core._encoding import Keys, ScopeKey
 from agentmem_core._plan import Call, ScriptCall
-from agentmem_core._scripts import FETCH
+from agentmem_core._scripts import FETCH, PAGE
 from agentmem_core.backends.valkey import _COMMANDS, ValkeyOps
 from agentmem_core.backends.valkey_client import ValkeyBackend
 from agentmem_core.config import IndexConfig
@@ -166,6 +166,8 @@ def _scope_ops(scope: ScopeKey) -> list[Any]:
         ops.ScopeMembers(tag, 0, -1),
         ops.ScopeByTime(tag, True, None, 10),
         ops.ScopeByTime(tag, False, 5.0, 10),
+        ops.ScopePage(tag, True, None, 10, (F.CONTENT,), counters=True),
+        ops.ScopePage(tag, False, 5.0, 10, (F.CONTENT, F.KIND)),
         ops.EvictionSample(tag, 8),
         ops.Register(scope, (b"member-a", b"member-b")),
         ops.Unregister(scope, (b"member-a",)),
@@ -215,9 +217,13 @@ def _keys_of(command: Any) -> tuple[str, ...]:
 
 
 def _child_keys(command: ScriptCall, extra_vectors: int) -> list[str]:
-    """The child vector documents a script creates next to each memory key it names (not in KEYS)."""
+    """The keys a script touches that are not in KEYS: the child vector documents it creates next to
+    each memory key it names, and the memory and counter hashes PAGE names from its key prefixes."""
     memory_keys = [k for k in command.keys if ":m:{" in k]
-    return [f"{k}:{j}" for k in memory_keys for j in range(1, extra_vectors + 1)]
+    out = [f"{k}:{j}" for k in memory_keys for j in range(1, extra_vectors + 1)]
+    if command.script is PAGE:
+        out += [f"{command.args[4]}{'f' * 16}", f"{command.args[5]}{'f' * 16}"]
+    return out
 
 
 def test_every_operation_type_is_checked() -> None:

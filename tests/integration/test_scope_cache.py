@@ -73,9 +73,10 @@ def test_a_known_scope_costs_one_round_trip_less(valkey_url: str, unique_name: s
             assert [m.content for m in page.memories] == [f"m{i}" for i in range(5)]
             counts.append(len(batches))
         cold, again, written = counts
-        # cold: the index range, the descriptors, the scope's time order, the memories; again: the time
-        # order rides with the index read (the same scopes as last time); the writer: no descriptors
-        assert (cold, again, written) == (4, 2, 3)
+        # cold: the index range, the descriptors, the scope's page (its time order and its memories in
+        # one script); again: the page rides with the index read (the same scopes as last time), one
+        # round trip in all; the writer: no descriptors
+        assert (cold, again, written) == (3, 1, 2)
     finally:
         writer.close()
         reader.close()

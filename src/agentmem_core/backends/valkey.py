@@ -32,6 +32,7 @@ from agentmem_core._scripts import (
     DELETE,
     DUPLICATE,
     FETCH,
+    PAGE,
     READ,
     REFRESH,
     SCOPE_STATS,
@@ -463,6 +464,31 @@ def _scored_result(
     return _scored(replies[0])
 
 
+def _page(v: ValkeyOps, op: ops.ScopePage) -> list[Command]:
+    if op.newest:
+        bound = "+inf" if op.bound is None else repr(float(op.bound))
+    else:
+        bound = "-inf" if op.bound is None else repr(float(op.bound))
+    args = (
+        "1" if op.newest else "0", bound, op.limit, op.tag, f"{v.keys.memory_prefix}{{{op.tag}}}",
+        f"{v.keys.prefix}s:{{{op.tag}}}", "1" if op.counters else "0", len(STATS_FIELDS), *STATS_FIELDS,
+        *op.fields,
+    )  # fmt: skip
+    return [ScriptCall(PAGE, (v.keys.created(op.tag),), args)]
+
+
+def _page_result(
+    v: ValkeyOps, op: ops.ScopePage, _c: Sequence[Command], replies: Sequence[Any]
+) -> list[tuple[str, float, list[Any] | None, list[Any] | None]]:
+    out: list[tuple[str, float, list[Any] | None, list[Any] | None]] = []
+    for memory_id, created, values, counters in replies[0]:
+        found = None if values is None or all(x is None for x in values) else list(values)
+        out.append(
+            (as_text(memory_id), float(as_text(created)), found, list(counters) if op.counters else None)
+        )
+    return out
+
+
 def _eviction(v: ValkeyOps, op: ops.EvictionSample) -> list[Command]:
     created, importance = v.keys.created(op.tag), v.keys.by_importance(op.tag)
     return [
@@ -608,7 +634,7 @@ _COMMANDS: dict[type, Translate] = {
     ops.ReadCounters: _read_counters, ops.WriteCounters: _write_counters, ops.Exists: _exists,
     ops.ResolveIds: _resolve, ops.ClaimId: _claim, ops.ReleaseIds: _release, ops.ScopeCounts: _scope_counts,
     ops.ScopeSize: _scope_size, ops.ScopeMembers: _scope_members, ops.ScopeByTime: _by_time,
-    ops.EvictionSample: _eviction, ops.Register: _register, ops.Unregister: _unregister,
+    ops.ScopePage: _page, ops.EvictionSample: _eviction, ops.Register: _register, ops.Unregister: _unregister,
     ops.AllScopes: _all_scopes, ops.ScopeDescriptors: _scope_descriptors, ops.ScopeIndexRange: _index_range,
     ops.DropScopeIndexMembers: _drop_members, ops.ReadConfig: _read_config, ops.WriteConfig: _write_config,
     ops.AcquireLease: _acquire_lease, ops.ReleaseLease: _release_lease,
@@ -621,8 +647,9 @@ _RESULTS: dict[type, Parse] = {
     ops.ReadMemories: _read_result, ops.ReadCounters: _pairs_result, ops.WriteCounters: _none_result,
     ops.Exists: _bool_result, ops.ResolveIds: _texts_or_none, ops.ClaimId: _text_result,
     ops.ReleaseIds: _int_result, ops.ScopeCounts: _scope_counts_result, ops.ScopeSize: _int_result,
-    ops.ScopeMembers: _ids_result, ops.ScopeByTime: _scored_result, ops.EvictionSample: _eviction_result,
-    ops.Register: _none_result, ops.Unregister: _none_result, ops.AllScopes: _descriptors_result,
+    ops.ScopeMembers: _ids_result, ops.ScopeByTime: _scored_result, ops.ScopePage: _page_result,
+    ops.EvictionSample: _eviction_result, ops.Register: _none_result, ops.Unregister: _none_result,
+    ops.AllScopes: _descriptors_result,
     ops.ScopeDescriptors: _scope_descriptors_result, ops.ScopeIndexRange: _bytes_result,
     ops.DropScopeIndexMembers: _int_result, ops.ReadConfig: _pairs_result, ops.WriteConfig: _none_result,
     ops.AcquireLease: _bool_result, ops.ReleaseLease: _bool_result,

@@ -463,6 +463,14 @@ def _by_time(tx: Tx, op: ops.ScopeByTime) -> list[tuple[str, float]]:
     return [(str(m), float(s)) for m, s in rows]
 
 
+def _page(tx: Tx, op: ops.ScopePage) -> list[tuple[str, float, list[Any] | None, list[Any] | None]]:
+    if not op.fields:
+        raise wrong_args("hmget")
+    scored = _by_time(tx, ops.ScopeByTime(op.tag, op.newest, op.bound, op.limit))
+    reads = _read(tx, ops.ReadMemories(tuple(m for m, _ in scored), op.fields, op.counters))
+    return [(m, created, values, counters) for (m, created), (values, counters) in zip(scored, reads)]
+
+
 def _eviction(
     tx: Tx, op: ops.EvictionSample
 ) -> tuple[int, int, list[tuple[str, float]], list[tuple[str, float]]]:
@@ -572,7 +580,7 @@ HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
     ops.ReadCounters: _read_counters, ops.WriteCounters: _write_counters, ops.Exists: _exists,
     ops.ResolveIds: _resolve, ops.ClaimId: _claim, ops.ReleaseIds: _release, ops.ScopeCounts: _scope_counts,
     ops.ScopeSize: _scope_size, ops.ScopeMembers: _scope_members, ops.ScopeByTime: _by_time,
-    ops.EvictionSample: _eviction, ops.Register: _register, ops.Unregister: _unregister,
+    ops.ScopePage: _page, ops.EvictionSample: _eviction, ops.Register: _register, ops.Unregister: _unregister,
     ops.AllScopes: _all_scopes, ops.ScopeDescriptors: _scope_descriptors, ops.ScopeIndexRange: _index_range,
     ops.DropScopeIndexMembers: _drop_members, ops.ReadConfig: _read_config, ops.WriteConfig: _write_config,
     ops.AcquireLease: acquire_lease, ops.ReleaseLease: release_lease,
@@ -582,7 +590,7 @@ HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
 
 READ_ONLY = frozenset({
     ops.Knn, ops.FilterSearch, ops.ReadMemories, ops.ReadCounters, ops.Exists, ops.ResolveIds, ops.ScopeSize,
-    ops.ScopeMembers, ops.ScopeByTime, ops.EvictionSample, ops.AllScopes, ops.ScopeDescriptors,
+    ops.ScopeMembers, ops.ScopeByTime, ops.ScopePage, ops.EvictionSample, ops.AllScopes, ops.ScopeDescriptors,
     ops.ScopeIndexRange, ops.ReadConfig,
     ops.AuditRange, ops.Probe,
 })  # fmt: skip
