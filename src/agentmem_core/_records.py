@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from agentmem_core._encoding import (
@@ -404,6 +405,33 @@ def metadata_fields(
     return fields, tuple(removed)
 
 
+_MEMO_TEXT = 512
+"""Metadata texts up to this length have their fields memoised (a batch's memories often share one)."""
+
+
+@lru_cache(maxsize=256)
+def _memo_metadata_fields(text: str, numeric: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(metadata_fields(json.loads(text), text, numeric)[0].items())
+
+
+@lru_cache(maxsize=256)
+def _scope_fields(scope: ScopeKey) -> tuple[tuple[str, str], ...]:
+    """The index and stored fields a scope gives each of its memories (pure: memoised)."""
+    namespace = scope.namespace
+    return (
+        (F.NAMESPACE, _json_list(namespace)),
+        (F.X_NS, namespace_token(namespace)),
+        (F.X_THREAD, encode_tag(scope.thread_id) if scope.thread_id is not None else NONE_TAG),
+        (F.X_AGENT, encode_tag(scope.agent_id) if scope.agent_id is not None else NONE_TAG),
+        (F.X_USER, encode_tag(scope.user_id) if scope.user_id is not None else NONE_TAG),
+    )
+
+
+@lru_cache(maxsize=256)
+def _ancestry(namespace: tuple[str, ...]) -> str:
+    return "|".join(namespace_tokens(namespace))
+
+
 def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemory:
     """Validate a :class:`MemoryInput` and build its hash fields.
 
@@ -454,27 +482,23 @@ def prepare(item: MemoryInput, config: StoreConfig, now: float) -> PreparedMemor
         F.EXPIRES_AT: expires_text,
         F.X_CREATED_AT: created_text,
         F.X_EXPIRES_AT: expires_text,
-        F.NAMESPACE: _json_list(namespace),
-        F.X_NS: namespace_token(namespace),
-        F.X_THREAD: encode_tag(scope.thread_id) if scope.thread_id is not None else NONE_TAG,
-        F.X_AGENT: encode_tag(scope.agent_id) if scope.agent_id is not None else NONE_TAG,
-        F.X_USER: encode_tag(scope.user_id) if scope.user_id is not None else NONE_TAG,
-        F.X_SOURCE: encode_tag(source) if source is not None else NONE_TAG,
     }
+    fields.update(_scope_fields(scope))
+    fields[F.X_SOURCE] = encode_tag(source) if source is not None else NONE_TAG
     # Omit a field rather than writing an empty string (portable-subset rule for TAG fields).
     if namespace:
-        fields[F.X_NS_ANC] = "|".join(namespace_tokens(namespace))
+        fields[F.X_NS_ANC] = _ancestry(namespace)
     # The lexical channel reads the content; a memory of texts alone is found by the words of its texts.
     lexical_text = item.content if texts is None or item.content.strip() else "\n".join(texts)
     context = check_context(item.context, config, embedded=item.embed)
     content_part, _gone = content_fields(lexical_text, embedded=item.embed, context=context)
     content_part[F.CONTENT] = item.content
-    for part, _removed in (
-        (content_part, _gone),
-        tag_fields(tags),
-        metadata_fields(metadata, metadata_text, config.numeric_fields),
-    ):
-        fields.update(part)
+    fields.update(content_part)
+    fields.update(tag_fields(tags)[0])
+    if len(metadata_text) <= _MEMO_TEXT:  # metadata is json.loads(metadata_text): the text decides
+        fields.update(_memo_metadata_fields(metadata_text, config.numeric_fields))
+    else:
+        fields.update(metadata_fields(metadata, metadata_text, config.numeric_fields)[0])
 
     for name, value in ((F.THREAD_ID, scope.thread_id), (F.AGENT_ID, scope.agent_id),
                         (F.USER_ID, scope.user_id), (F.SOURCE, source), (F.KEY, key)):  # fmt: skip
