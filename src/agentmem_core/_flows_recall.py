@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from agentmem_core._context import Context
-from agentmem_core._counts import live_count, live_count_ops
+from agentmem_core._counts import TermCounts, live_count, live_count_ops
 from agentmem_core._flows_scan import exhaustive_rows_flow
 from agentmem_core._lexical import bm25_scores, fuse_scores, lex_doc, query_terms
 from agentmem_core._limits import MAX_K
@@ -197,9 +197,9 @@ def hybrid_candidates_flow(
     by a rarer term or the KNN pool) is scored for it anyway. When the union came back cut short (a term
     not known to be common was), or a term known to be common is rare now, the union of the rare terms
     is asked for in one more round trip, so the result never depends on what the store knew. One more
-    count gives the filter's size. The ``pool`` best-scoring documents form the lexical channel. The
-    filter-only queries keep the expiry leaf (a numeric match-all when the filter is empty, and
-    live-only counts).
+    count gives the filter's size. The ``pool`` best-scoring documents form the lexical channel. Every
+    count is of live memories (``_counts``): the filter's size is its matches minus its expired ones,
+    each term's frequency its matches minus the listed expired memories that hold it.
     """
     leaves = tuple(flt.leaves(ctx.now))
     knn_leaves = tuple(flt.scope_leaves())
@@ -217,11 +217,9 @@ def hybrid_candidates_flow(
     alone = asked[0] if len(asked) == 1 else None
     # every count is a live count (``_counts``); the one term asked alone returns its rows too
     size_ops = live_count_ops(knn_leaves, ctx.now)
-    term_ops = [
-        (FilterSearch(term_leaves(leaves, (t,)), term_pool, fields),) if t == alone
-        else live_count_ops(term_leaves(knn_leaves, (t,)), ctx.now)
-        for t in terms
-    ]  # fmt: skip
+    alone_ops = [FilterSearch(term_leaves(leaves, (alone,)), term_pool, fields)] if alone is not None else []
+    counted = TermCounts(knn_leaves, tuple(t for t in terms if t != alone), ctx.now)
+    term_ops = counted.ops()
     union = []
     if len(asked) > 1:
         union.append(FilterSearch(term_leaves(leaves, asked), term_pool * len(asked), fields))
@@ -229,20 +227,25 @@ def hybrid_candidates_flow(
     replies = yield batch([
         _knn(ctx, knn_leaves, vector, pool, fields),
         *size_ops,
-        *(op for ops in term_ops for op in ops),
+        *alone_ops,
+        *term_ops,
         *union,
         *(op for _, op in counts),
         *window_ops,
     ])  # fmt: skip
     at = 1 + len(size_ops)
     n_docs = live_count(replies[1:at])
-    df: dict[str, int] = {}
-    alone_reply: Any = None
-    for term, ops in zip(terms, term_ops):
-        df[term] = live_count(replies[at : at + len(ops)]) if term != alone else expect(replies[at])[0]
-        if term == alone:
-            alone_reply = replies[at]
-        at += len(ops)
+    alone_reply: Any = replies[at] if alone_ops else None
+    at += len(alone_ops)
+    term_replies = replies[at : at + len(term_ops)]
+    at += len(term_ops)
+    live_df = counted.read(term_replies)
+    if live_df is None:  # the expired memories could not all be listed: count them per term
+        fallback = yield batch(counted.fallback_ops())
+        live_df = counted.read_fallback(term_replies, fallback)
+    if alone is not None:
+        live_df[alone] = expect(alone_reply)[0]
+    df: dict[str, int] = {t: live_df[t] for t in terms}
     union_reply = replies[at] if union else None
     at += len(union)
     count_replies = replies[at : at + len(counts)]

@@ -104,7 +104,7 @@ async def test_a_common_terms_rows_are_no_candidates_and_its_count_is_sent_witho
         assert spy.limits[0] == [(("weather",), 0), (("passport",), 0), (("weather", "passport"), 2 * POOL)]
         assert spy.limits[1] == [(("passport",), POOL)]  # that union was cut short: the rare terms' one
         second = await store.recall("weather passport", k=5, namespace=NS, reinforce=False)
-        assert spy.limits[2] == [(("weather",), 0), (("passport",), POOL)]  # one term: its count's rows
+        assert spy.limits[2] == [(("passport",), POOL), (("weather",), 0)]  # one term: its count's rows
         assert len(spy.limits) == 3  # known common, "weather" is left out: one round trip
         assert _ids(second) == _ids(first)
     finally:
@@ -187,7 +187,7 @@ async def test_a_common_term_in_a_whole_union_brings_no_candidates(mem: Facade, 
         cold = await store.recall("sleet ferry", k=3, namespace=NS, reinforce=False)
         warm = await store.recall("sleet ferry", k=3, namespace=NS, reinforce=False)
         assert spy.limits[0][-1] == (("sleet", "ferri"), 2 * POOL)  # POOL + 2 rows: it came back whole
-        assert spy.limits[1][-1] == (("ferri",), POOL) and len(spy.limits) == 2
+        assert spy.limits[1] == [(("ferri",), POOL), (("sleet",), 0)] and len(spy.limits) == 2
         assert _ids(cold) == _ids(warm)
     finally:
         await store.close()

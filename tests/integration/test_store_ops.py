@@ -211,6 +211,39 @@ async def test_counts_leave_out_memories_past_their_ttl_the_server_still_holds(m
     ]
 
 
+@pytest.mark.parametrize("listing", ["listed", "cut short"])
+async def test_term_frequencies_leave_out_memories_past_their_ttl_the_server_still_holds(
+    mem: Facade, valkey_url: str, unique_name: str, listing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lexical channel's counts are live counts too (``_counts.TermCounts``): a store holding expired
+    memories scores a hybrid recall exactly as a store that never had them, whether the expired memories
+    fit the listing or their per-term counts are asked for instead."""
+    from _support import open_like
+
+    if listing == "cut short":
+        monkeypatch.setattr("agentmem_core._counts.EXPIRED_LISTING", 1)
+
+    lasting = ["ferry to the harbour", "ferry times", "harbour walk"] + [f"filler {i}" for i in range(6)]
+    clock = mem.clock  # type: ignore[attr-defined]
+    other = await open_like(mem, valkey_url, unique_name + "_never", clock=clock)
+    try:
+        for store, expiring in ((mem, 3), (other, 0)):
+            for n, text in enumerate(lasting):
+                await store.remember(text, user_id="u", created_at=1000.0 + n)
+            for i in range(expiring):  # "ferry" only: its frequency, not harbour's, would be wrong
+                await store.remember(f"ferry note {i}", user_id="u", created_at=900.0 + i, ttl=60)
+        clock.now += 120  # past their TTL by the store's clock; the server's PEXPIRE has not run
+        scored = []
+        for store in (mem, other):
+            hits = await store.recall("ferry harbour", user_id="u", k=9, reinforce=False)
+            scored.append(sorted((h.memory.content, round(h.scores.lexical, 9)) for h in hits))
+        assert scored[0] == scored[1]
+        assert any(lexical > 0 for _, lexical in scored[0])
+    finally:
+        await other.forget_by_scope(user_id="u")
+        await other.close()
+
+
 async def test_key_upsert_replaces(mem: Facade) -> None:
     a = await mem.remember("home airport: LIS", user_id="u", key="home_airport")
     b = await mem.remember("home airport: OPO", user_id="u", key="home_airport")
