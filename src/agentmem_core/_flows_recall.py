@@ -95,17 +95,20 @@ def knn_rows_flow(
     k: int,
     predicate: Predicate | None,
     window: MemoryFilter | None = None,
+    multiplier: int | None = None,
 ) -> Flow[list[SearchRow]]:
     """KNN rows that are alive and pass ``predicate``; widens the pool until ``k`` pass or none are left.
 
-    When the widest pool still holds fewer than ``k`` passing rows, the exhaustive channel answers
-    (a page is never short because a condition ran on the client). With a ``window`` (the filter
-    narrowed to the query's time), its nearest rows join the first pool, in the same round trip.
+    The first pool is ``k × multiplier`` (default: the store's ``candidate_multiplier``). When the widest
+    pool still holds fewer than ``k`` passing rows, the exhaustive channel answers (a page is never short
+    because a condition ran on the client). With a ``window`` (the filter narrowed to the query's time),
+    its nearest rows join the first pool, in the same round trip.
     """
     leaves = tuple(flt.scope_leaves())
     fields = rank_fields(lexical=False, extra=flt.client_fields())
     keep = _keeper(ctx, predicate)
-    pool = first = min(MAX_POOL, k * ctx.config.candidate_multiplier)
+    times = ctx.config.candidate_multiplier if multiplier is None else multiplier
+    pool = first = min(MAX_POOL, k * times)
     plan = ctx.knn_plan
     near: list[SearchRow] = []
     extra = window_knn(window, vector, k, fields)
@@ -436,6 +439,12 @@ def _near_miss(candidates: Sequence[Candidate], threshold: float) -> NearMiss | 
     return None if closest is None else NearMiss(closest.id, float(closest.distance or 0.0), threshold)
 
 
+def _by_similarity_alone(scoring: ScoringConfig, window: TimeWindow | None, reranker: Any) -> bool:
+    """Whether the ranking is the KNN order: no recency, importance, time fit or reranker weighs in."""
+    weights = scoring.weights
+    return weights.recency == 0 and weights.importance == 0 and window is None and reranker is None
+
+
 def recall_flow(
     ctx: Context,
     query: str | Sequence[float] | np.ndarray,
@@ -474,14 +483,23 @@ def recall_flow(
     predicate = flt.client_predicate()
     terms = query_terms(query) if ctx.lexical and isinstance(query, str) and lexical_fits(ctx, flt) else []
     window = query_window(ctx, query, scoring)
+    reranker = ctx.reranker if isinstance(query, str) else None
     candidates: list[Candidate]
     if terms:
         candidates = yield from hybrid_candidates_flow(
             ctx, blob, flt, terms, page_end, predicate, window_filter(ctx, flt, window)
         )
     else:
-        rows = yield from knn_rows_flow(ctx, blob, flt, page_end, predicate, window_filter(ctx, flt, window))
+        # Ranked by similarity alone, the KNN order is the ranking: the k nearest are the hits, no spare
+        # candidates needed, unless a fact and its source among them take one place (asked again below).
+        nearest = _by_similarity_alone(scoring, window, reranker)
+        rows = yield from knn_rows_flow(
+            ctx, blob, flt, page_end, predicate, window_filter(ctx, flt, window), 1 if nearest else None
+        )
         candidates = [Candidate(r.id, r.fields, r.distance, True) for r in rows]
+        if nearest and derivations(candidates):  # spares to fill the places such pairs free
+            rows = yield from knn_rows_flow(ctx, blob, flt, page_end, predicate, None)
+            candidates = [Candidate(r.id, r.fields, r.distance, True) for r in rows]
     if threshold is not None:
         in_range = [c for c in candidates if c.distance is None or c.distance <= threshold]
         if not in_range:
@@ -493,7 +511,6 @@ def recall_flow(
     assign_relevance(candidates, ctx.config.lexical_weight)
     # a fact and its sources take one place: rank enough candidates to fill the page without the spares
     partners = derivations(candidates)
-    reranker = ctx.reranker if isinstance(query, str) else None
     depth = max(page_end, ctx.config.rerank_depth) if reranker is not None else page_end
     wanted = depth + len(partners)
     # With a threshold, lexical-only candidates need their distance before ranking: read them all.

@@ -201,3 +201,22 @@ async def test_facts_and_their_history_survive_an_export_and_import(mem: Facade)
         assert [h.memory.id for h in hits] == [new]
     finally:
         await target.close()
+
+
+async def test_a_fact_and_its_source_among_the_nearest_still_fill_a_page_ranked_by_similarity(
+    mem: Facade,
+) -> None:
+    """Ranked by similarity alone, recall asks the KNN for the k nearest only; when a distilled fact and its
+    source are among them (one place), it asks again for the spares that fill the page."""
+    from agentmem_core.embeddings import HashingEmbedder
+
+    source = await mem.remember("diet: vegan since 2020", **ANA)
+    (fact,) = await mem.remember_many(
+        [MemoryInput("vegan since 2020", subject="diet", derived_from=(source,), **ANA)]
+    )
+    await mem.remember_many([{"content": f"other note {i}", **ANA} for i in range(5)])
+    vector = HashingEmbedder(64).embed(["vegan since 2020"])[0]
+    only = {"similarity": 1.0, "recency": 0.0, "importance": 0.0}
+    hits = await mem.recall_by_vector(vector, k=3, weights=only, reinforce=False, **ANA)
+    ids = [h.memory.id for h in hits]
+    assert len(ids) == 3 and ids[0] == fact and source not in ids

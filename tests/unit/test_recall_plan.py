@@ -11,7 +11,7 @@ from agentmem_core._encoding import Keys, ScopeKey
 from agentmem_core._flows_recall import Candidate, _keeper, fetch_op, knn_rows_flow
 from agentmem_core._plan import Batch, ScriptCall
 from agentmem_core.backends.valkey import ValkeyOps
-from agentmem_core.config import IndexConfig, StoreConfig
+from agentmem_core.config import IndexConfig, ScoringConfig, ScoringWeights, StoreConfig
 from agentmem_core.engine import EngineInfo
 from agentmem_core.query import MemoryFilter, render_query
 from agentmem_core.schema import NEVER, STORED_FIELDS, F, IndexSpec, format_number, rank_fields
@@ -149,3 +149,25 @@ def test_knn_sends_hnsw_options_only_to_a_known_hnsw_index(index: IndexConfig, b
     assert ("EF_RUNTIME" in query) == (beam is not None)
     if beam is not None:
         assert beam in query
+
+
+@pytest.mark.parametrize(
+    ("weights", "pool"),
+    [(ScoringWeights(similarity=1.0, recency=0.0, importance=0.0), 5), (ScoringWeights(), 10)],
+)
+def test_a_ranking_by_similarity_alone_asks_the_knn_for_the_k_nearest_only(
+    weights: ScoringWeights, pool: int
+) -> None:
+    """With recency and importance weighing nothing the KNN order is the ranking: no spare candidates."""
+    from agentmem_core import ops
+    from agentmem_core._flows_recall import recall_flow
+
+    ctx = _ctx(False)
+    flow = recall_flow(
+        ctx, [1.0, 0.0, 0.0, 0.0], k=5, flt=MemoryFilter.build(user_id="ana"), threshold=None,
+        scoring=ScoringConfig(weights=weights), reinforce=False,
+    )  # fmt: skip
+    first = next(flow)
+    assert isinstance(first, Batch)
+    (knn,) = [op for op in first.commands if isinstance(op, ops.Knn)]
+    assert knn.pool == pool
