@@ -36,7 +36,13 @@ from agentmem_core._flows_read import (
 from agentmem_core._flows_recall import recall_flow
 from agentmem_core._flows_transfer import ImportResult, RecordSink, export_flow, import_flow, record_sink
 from agentmem_core._flows_update import update_flow, update_many_flow
-from agentmem_core._flows_write import forget_by_scope_flow, forget_flow, move_flow, touch_flow
+from agentmem_core._flows_write import (
+    forget_by_scope_flow,
+    forget_each_flow,
+    forget_flow,
+    move_flow,
+    touch_flow,
+)
 from agentmem_core._knn_plan import KnnPlanner
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._query_cache import QueryCache, QueryCacheStats
@@ -548,6 +554,9 @@ class StoreBase:
 
     def _forget(self, ids: Sequence[str]) -> Flow[int]:
         return (yield from forget_flow(self._context(), list(ids)))
+
+    def _forget_each(self, ids: Sequence[str]) -> Flow[list[bool]]:
+        return (yield from forget_each_flow(self._context(), list(ids)))
 
     def _forget_by_scope(self, flt: MemoryFilter) -> Flow[int]:
         if flt == MemoryFilter():

@@ -385,6 +385,11 @@ def _delete_op(ctx: Context, tag: str, ids: Sequence[str], keep: int, limit: int
 
 def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
     """Delete memories by id (agentmem's or the caller's; grouped per scope). Returns how many existed."""
+    return sum((yield from forget_each_flow(ctx, ids)))
+
+
+def forget_each_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[bool]]:
+    """Delete memories by id; per id, whether this call deleted it (an id given twice: its first place)."""
     internal = yield from resolve_flow(ctx, ids)
     by_scope: dict[str, list[str]] = {}
     for memory_id in internal:
@@ -394,7 +399,7 @@ def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
         if memory_id not in group:
             group.append(memory_id)
     if not by_scope:
-        return 0
+        return [False] * len(ids)
     tags = tuple(by_scope)
     deletes: list[Any] = [_delete_op(ctx, tag, group, keep=-1) for tag, group in by_scope.items()]
     *raw, described = yield batch([*deletes, ScopeDescriptors(tags)])  # the scopes: for the audit entries
@@ -407,7 +412,12 @@ def forget_flow(ctx: Context, ids: Sequence[str]) -> Flow[int]:
     emptied = [tag for tag, reply in zip(tags, replies) if reply.remaining == 0 and tag in scopes]
     for tag in emptied:  # a scope that lost its last memory leaves the registry (and list_namespaces)
         yield from unregister_if_empty(ctx, scopes[tag])
-    return sum(len(reply.removed) for reply in replies)
+    removed: set[str | None] = {memory_id for reply in replies for memory_id in reply.removed}
+    out = []
+    for memory_id in internal:
+        out.append(memory_id is not None and memory_id in removed)
+        removed.discard(memory_id)  # an id given twice was deleted at its first place
+    return out
 
 
 def _released(deletions: Iterable[tuple[str, Deleted]], audit: AuditAppend | None = None) -> Flow[None]:

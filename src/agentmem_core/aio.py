@@ -300,6 +300,15 @@ class AsyncMemoryStore(StoreBase):
         """Delete memories by id; returns how many existed."""
         return int(await self._run("forget", self._forget(memory_ids)))
 
+    async def forget_each(self, memory_ids: Sequence[str]) -> builtins.list[bool]:
+        """Delete memories by id, in one round trip per step like :meth:`forget_many`.
+
+        Returns:
+            Per id, whether this call deleted it (``False``: it did not exist, or another call deleted it
+            first; an id given twice counts at its first place).
+        """
+        return list(await self._run("forget", self._forget_each(memory_ids)))
+
     async def forget_by_scope(self, **filters: Unpack[FilterArgs]) -> int:
         """Delete every memory matching the filters (batched per scope, cluster-slot safe).
 
@@ -738,6 +747,7 @@ class AsyncMemoryStore(StoreBase):
     aupdate_many = update_many
     aforget = forget
     aforget_many = forget_many
+    aforget_each = forget_each
     aforget_by_scope = forget_by_scope
     aset_live_config = set_live_config
     arecall = recall

@@ -292,6 +292,15 @@ class MemoryStore(StoreBase):
         """Delete memories by id; returns how many existed."""
         return int(self._run("forget", self._forget(memory_ids)))
 
+    def forget_each(self, memory_ids: Sequence[str]) -> builtins.list[bool]:
+        """Delete memories by id, in one round trip per step like :meth:`forget_many`.
+
+        Returns:
+            Per id, whether this call deleted it (``False``: it did not exist, or another call deleted it
+            first; an id given twice counts at its first place).
+        """
+        return list(self._run("forget", self._forget_each(memory_ids)))
+
     def forget_by_scope(self, **filters: Unpack[FilterArgs]) -> int:
         """Delete every memory matching the filters (batched per scope, cluster-slot safe).
 

@@ -26,7 +26,6 @@ adds never interleave. Across processes, each message is deleted by exactly one 
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -64,9 +63,6 @@ __all__ = ["DEFAULT_MAX_MESSAGE_CHARS", "ValkeyChatStore"]
 
 DEFAULT_MAX_MESSAGE_CHARS = 4 * 1024 * 1024
 """The longest message JSON a store made by :meth:`ValkeyChatStore.from_url` accepts (images inline)."""
-
-_CONCURRENCY = 32
-"""Per-message core calls (archive, delete) in flight at once (a big flush opens few connections)."""
 
 _ROUNDS = 16
 """Top-up rounds of ``delete_oldest_messages`` when concurrent deleters took some of its messages."""
@@ -400,7 +396,8 @@ class ValkeyChatStore(AsyncDBChatStore):
                 if missing <= 0:
                     break
                 oldest = await self._list(key, MessageStatus.ACTIVE, missing)
-                won = await self._each(oldest, self._forget_one)
+                # one round trip for all of them; what a concurrent call deleted first is not ours
+                won = await self._core.forget_each([m.id for m in oldest])
                 deleted.extend(m for m, ok in zip(oldest, won) if ok)
                 if len(oldest) < missing:
                     break
@@ -431,14 +428,3 @@ class ValkeyChatStore(AsyncDBChatStore):
                     break
         archived.sort(key=lambda m: (m.created_at, m.sequence))
         return [decode_message(memory) for memory in archived]
-
-    async def _forget_one(self, memory: Memory) -> bool:
-        return await self._core.forget(memory.id)
-
-    async def _each(self, memories: Sequence[Memory], call: Any) -> list[bool]:
-        """``call`` on every memory, at most ``_CONCURRENCY`` at once, results in order."""
-        out: list[bool] = []
-        for start in range(0, len(memories), _CONCURRENCY):
-            chunk = memories[start : start + _CONCURRENCY]
-            out.extend(await asyncio.gather(*(call(m) for m in chunk)))
-        return out

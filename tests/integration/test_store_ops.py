@@ -244,6 +244,17 @@ async def test_term_frequencies_leave_out_memories_past_their_ttl_the_server_sti
         await other.close()
 
 
+async def test_forget_each_says_which_ids_this_call_deleted(mem: Facade) -> None:
+    a = await mem.remember("a", user_id="u")
+    await mem.remember("b", user_id="v", id="caller-b")
+    gone = await mem.remember("c", user_id="u")
+    assert await mem.forget(gone)
+    # agentmem's id, a caller's id (another scope), one already deleted, one nobody holds, a repeat
+    assert await mem.forget_each([a, "caller-b", gone, "nobody", a]) == [True, True, False, False, False]
+    assert await mem.count(user_id="u") == 0 and await mem.count(user_id="v") == 0
+    assert await mem.forget_each([]) == [] and await mem.forget_each([a]) == [False]
+
+
 async def test_key_upsert_replaces(mem: Facade) -> None:
     a = await mem.remember("home airport: LIS", user_id="u", key="home_airport")
     b = await mem.remember("home airport: OPO", user_id="u", key="home_airport")
