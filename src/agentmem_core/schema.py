@@ -287,9 +287,31 @@ def _namespace(raw: Any) -> tuple[str, ...]:
     return tuple(_json(raw, ()))
 
 
+_MEMO_METADATA = 256
+"""Stored metadata texts up to this length are parsed once (memoised) when their values are all scalars."""
+
+
 def decode_metadata(raw: Any) -> Any:
-    """A stored ``metadata`` field (JSON text, ``str`` or ``bytes``; missing or empty = ``{}``)."""
+    """A stored ``metadata`` field (JSON text, ``str`` or ``bytes``; missing or empty = ``{}``).
+
+    Every call returns its own dict (a caller may change it).
+    """
+    if isinstance(raw, (str, bytes)) and len(raw) <= _MEMO_METADATA and raw not in _EMPTY_JSON:
+        flat = _flat_metadata(raw)
+        if flat is not None:
+            return dict(flat)  # scalars only: a shallow copy shares nothing mutable
     return _json(raw, {})
+
+
+@functools.lru_cache(maxsize=1024)
+def _flat_metadata(raw: str | bytes) -> dict[str, Any] | None:
+    """The parsed metadata when it is a JSON object of scalars (a chat message's status); else ``None``."""
+    value = _json(raw, {})
+    if isinstance(value, dict) and all(
+        v is None or isinstance(v, (str, int, float, bool)) for v in value.values()
+    ):
+        return value
+    return None
 
 
 def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any] | None) -> Memory:

@@ -119,7 +119,7 @@ def encode_message(message: ChatMessage) -> str:
 
 def decode_message(memory: Memory) -> ChatMessage:
     """The message a memory holds (the inverse of :func:`encode_message`)."""
-    return ChatMessage.model_validate(json.loads(memory.content))
+    return ChatMessage.model_validate_json(memory.content)
 
 
 def next_timestamp(last: float, now: float) -> float:
