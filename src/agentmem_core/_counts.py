@@ -92,16 +92,15 @@ class TermCounts:
         }
 
     def fallback_ops(self) -> list[FilterSearch]:
-        """Each term's expired count (when :meth:`read` could not tell), in order."""
-        expired = NumRange(F.X_EXPIRES_AT, hi=self.now)
-        return [FilterSearch((expired, *self.leaves, TagIn(F.X_TERMS, (t,))), 0) for t in self.terms]
+        """Each term's expired count (when :meth:`read` could not tell), in order.
+
+        The second half of the term's :func:`live_count_ops` (its leaf is positive, so there are two).
+        """
+        return [live_count_ops((*self.leaves, TagIn(F.X_TERMS, (t,))), self.now)[1] for t in self.terms]
 
     def read_fallback(self, replies: Sequence[Any], fallback: Sequence[Any]) -> dict[str, int]:
         """Each term's live count from the replies to :meth:`ops` and to :meth:`fallback_ops`."""
-        return {
-            t: int(expect(reply)[0]) - int(expect(gone)[0])
-            for t, reply, gone in zip(self.terms, replies, fallback)
-        }
+        return {t: live_count([reply, gone]) for t, reply, gone in zip(self.terms, replies, fallback)}
 
 
 def _terms(fields: Mapping[str, Any]) -> list[str]:

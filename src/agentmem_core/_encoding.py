@@ -223,12 +223,20 @@ class Keys:
     def memory(self, memory_id: str) -> str:
         """Key of a memory hash."""
         tag, local = parse_id(memory_id)
-        return f"{self.memory_prefix}{{{tag}}}{local}"
+        return self.memory_of_scope(tag) + local
 
     def stats(self, memory_id: str) -> str:
         """Key of a memory's counter hash."""
         tag, local = parse_id(memory_id)
-        return f"{self.prefix}s:{{{tag}}}{local}"
+        return self.stats_of_scope(tag) + local
+
+    def memory_of_scope(self, tag: str) -> str:
+        """What the keys of scope ``tag``'s memory hashes start with (then the id's own part)."""
+        return f"{self.memory_prefix}{{{tag}}}"
+
+    def stats_of_scope(self, tag: str) -> str:
+        """What the keys of scope ``tag``'s counter hashes start with (then the id's own part)."""
+        return f"{self.prefix}s:{{{tag}}}"
 
     def id_from_memory_key(self, key: str) -> str:
         """Inverse of :meth:`memory`."""

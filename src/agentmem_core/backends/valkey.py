@@ -352,11 +352,12 @@ def _read_result(
         pairs_ = [
             (replies[step * n], replies[step * n + 1] if op.counters else None) for n in range(len(op.ids))
         ]
-    out: list[tuple[list[Any] | None, list[Any] | None]] = []
-    for values, counters in pairs_:
-        found = None if values is None or all(x is None for x in values) else list(values)
-        out.append((found, list(counters) if op.counters else None))
-    return out
+    return [(_found(values), list(counters) if op.counters else None) for values, counters in pairs_]
+
+
+def _found(values: Any) -> list[Any] | None:
+    """A hash's HMGET values, or ``None`` when it does not exist (every value nil)."""
+    return None if values is None or all(x is None for x in values) else list(values)
 
 
 def _read_counters(v: ValkeyOps, op: ops.ReadCounters) -> list[Command]:
@@ -431,27 +432,20 @@ def _ids_result(v: ValkeyOps, op: Any, _c: Sequence[Command], replies: Sequence[
     return [as_text(m) for m in replies[0]]
 
 
+def _time_bound(newest: bool, bound: float | None) -> str:
+    """The ZSET score a by-time read starts from (inclusive; the end when ``bound`` is ``None``)."""
+    if bound is None:
+        return "+inf" if newest else "-inf"
+    return repr(float(bound))
+
+
 def _by_time(v: ValkeyOps, op: ops.ScopeByTime) -> list[Command]:
+    start = _time_bound(op.newest, op.bound)
     if op.newest:
-        bound = "+inf" if op.bound is None else repr(float(op.bound))
-        return [
-            Call(
-                (
-                    "ZREVRANGEBYSCORE",
-                    v.keys.created(op.tag),
-                    bound,
-                    "-inf",
-                    "WITHSCORES",
-                    "LIMIT",
-                    0,
-                    op.limit,
-                )
-            )
-        ]
-    bound = "-inf" if op.bound is None else repr(float(op.bound))
-    return [
-        Call(("ZRANGEBYSCORE", v.keys.created(op.tag), bound, "+inf", "WITHSCORES", "LIMIT", 0, op.limit))
-    ]
+        args = ("ZREVRANGEBYSCORE", v.keys.created(op.tag), start, "-inf")
+    else:
+        args = ("ZRANGEBYSCORE", v.keys.created(op.tag), start, "+inf")
+    return [Call((*args, "WITHSCORES", "LIMIT", 0, op.limit))]
 
 
 def _scored(flat: Sequence[Any]) -> list[tuple[str, float]]:
@@ -465,14 +459,10 @@ def _scored_result(
 
 
 def _page(v: ValkeyOps, op: ops.ScopePage) -> list[Command]:
-    if op.newest:
-        bound = "+inf" if op.bound is None else repr(float(op.bound))
-    else:
-        bound = "-inf" if op.bound is None else repr(float(op.bound))
     args = (
-        "1" if op.newest else "0", bound, op.limit, op.tag, f"{v.keys.memory_prefix}{{{op.tag}}}",
-        f"{v.keys.prefix}s:{{{op.tag}}}", "1" if op.counters else "0", len(STATS_FIELDS), *STATS_FIELDS,
-        *op.fields,
+        "1" if op.newest else "0", _time_bound(op.newest, op.bound), op.limit, op.tag,
+        v.keys.memory_of_scope(op.tag), v.keys.stats_of_scope(op.tag),
+        "1" if op.counters else "0", len(STATS_FIELDS), *STATS_FIELDS, *op.fields,
     )  # fmt: skip
     return [ScriptCall(PAGE, (v.keys.created(op.tag),), args)]
 
@@ -482,10 +472,8 @@ def _page_result(
 ) -> list[tuple[str, float, list[Any] | None, list[Any] | None]]:
     out: list[tuple[str, float, list[Any] | None, list[Any] | None]] = []
     for memory_id, created, values, counters in replies[0]:
-        found = None if values is None or all(x is None for x in values) else list(values)
-        out.append(
-            (as_text(memory_id), float(as_text(created)), found, list(counters) if op.counters else None)
-        )
+        held = list(counters) if op.counters else None
+        out.append((as_text(memory_id), float(as_text(created)), _found(values), held))
     return out
 
 

@@ -95,10 +95,7 @@ def _child_holds(leaf: NumRange) -> bool:
     """Whether a child vector document matches (of the numbers it skips it holds CHILD_EXPIRES_AT only)."""
     if leaf.field != F.X_EXPIRES_AT:
         return False
-    value = float(CHILD_EXPIRES_AT)
-    if leaf.lo is not None and (value <= _bound(leaf.lo) if leaf.lo_exclusive else value < _bound(leaf.lo)):
-        return False
-    return leaf.hi is None or (value < _bound(leaf.hi) if leaf.hi_exclusive else value <= _bound(leaf.hi))
+    return bool(_in_range(leaf, np.array([float(CHILD_EXPIRES_AT)]))[0])
 
 
 def _range(leaf: NumRange) -> tuple[str, list[Any]]:
@@ -246,18 +243,22 @@ def _leaf_mask(leaf: Any, postings: Postings, n: int, child: bool) -> Mask:
     if isinstance(leaf, NumRange):
         if child and leaf.field in CHILD_SKIP:
             return np.full(n, _child_holds(leaf), dtype=bool)
-        values = postings.cache.numbers[leaf.field][:n]
-        out = ~np.isnan(values)
-        if leaf.lo is not None:
-            lo = _bound(leaf.lo)
-            out &= (values > lo) if leaf.lo_exclusive else (values >= lo)
-        if leaf.hi is not None:
-            hi = _bound(leaf.hi)
-            out &= (values < hi) if leaf.hi_exclusive else (values <= hi)
-        return out
+        return _in_range(leaf, postings.cache.numbers[leaf.field][:n])
     if isinstance(leaf, AnyOf):
         out = np.zeros(n, dtype=bool)
         for group in leaf.groups:
             out |= _and_mask(group, postings, n, child)
         return out
     raise BackendError(f"not a filter leaf: {leaf!r}")
+
+
+def _in_range(leaf: NumRange, values: npt.NDArray[np.float64]) -> Mask:
+    """Which of ``values`` lie in the leaf's range (NaN: the document has no such number)."""
+    out = ~np.isnan(values)
+    if leaf.lo is not None:
+        lo = _bound(leaf.lo)
+        out &= (values > lo) if leaf.lo_exclusive else (values >= lo)
+    if leaf.hi is not None:
+        hi = _bound(leaf.hi)
+        out &= (values < hi) if leaf.hi_exclusive else (values <= hi)
+    return out
