@@ -117,8 +117,11 @@ def test_setup_is_wal_and_validates_dims_and_numeric_fields(tmp_path: Path) -> N
     assert one(backend, ops.ReadConfig()).__class__ is IndexNotFoundError  # before setup: in place
     backend.setup(spec_of(config(numeric=("price",))))
     backend.setup(spec_of(config(numeric=("price",))))  # idempotent
-    mode = backend._connection().execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
+    conn = backend._connection()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # checkpoints every 10,000 WAL pages, not SQLite's 1,000 (a save writes hundreds), WAL file bounded
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
+    assert conn.execute("PRAGMA journal_size_limit").fetchone()[0] == 64 * 1024 * 1024
     backend.close()
     other = SqliteBackend(path)
     bigger = StoreConfig(name="t", index=IndexConfig(dims=DIMS * 2), numeric_fields=("price",))

@@ -47,6 +47,18 @@ FORMAT = "1"
 BUSY_TIMEOUT_MS = 10_000
 """How long a transaction waits for another process's write lock before failing."""
 
+WAL_CHECKPOINT_PAGES = 10_000
+"""WAL pages (4 KiB each) written before a commit copies them back into the file (SQLite's default: 1,000).
+
+Each save touches a few hundred B-tree pages (its index entries land on random leaves), so the default
+checkpointed every third save of ten memories: the checkpoint's copy and fsync made that save 4x slower
+(CrewAI bench, 10k, embedded: save x10 p95 15.0 -> 5.0 ms, mean 6.9 -> 5.1 ms), and pages written
+again between two checkpoints are copied once. Durability is unchanged: a commit is in the WAL either way.
+"""
+
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+"""The WAL file is truncated back to this size after a checkpoint (it otherwise keeps its largest size)."""
+
 _TABLES = (
     "mem", "vec", "tok", "num", "stats", "zs", "counts", "scopes", "scopeix", "aliases", "config", "meta",
     "gen", "lease", "audit",
@@ -123,6 +135,8 @@ def connect(path: str) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     except sqlite3.Error as exc:
         raise BackendConnectionError(f"cannot open SQLite file {path!r}: {exc}") from exc
     if path != ":memory:" and (mode is None or str(mode[0]).lower() != "wal"):
