@@ -242,6 +242,62 @@ async def test_list_orders_and_offsets_keep_exact_write_order(mem: Facade) -> No
             await mem.list(thread_id="chat", **bad)
 
 
+async def test_a_listing_over_many_scopes_is_exact_at_ties_filters_and_cursors(mem: Facade) -> None:
+    """Six scopes listed together: their memories read by id first and only a page's worth read whole.
+
+    Creation times tie across scopes (three memories per instant, then five per scope at one), a client-side
+    filter (kind) drops some, and every listing agrees with the order the memories' own fields give.
+    """
+    items = [
+        MemoryInput(
+            f"note {i}", user_id="u", thread_id=f"t{i % 6}", created_at=1_000.0 + i // 3,
+            kind="episodic" if i % 2 else "semantic",
+        )
+        for i in range(72)
+    ]  # fmt: skip
+    # a batch of five per scope at one instant, newer than all, and one older than all: more tied at a
+    # cut than are read whole (write order picks them; ties of it across scopes go by id, a caller's
+    # where it gave one)
+    items += [
+        MemoryInput(
+            f"batch {i}", user_id="u", thread_id=f"t{i % 6}", created_at=at,
+            kind="episodic" if i % 3 else "semantic", id=f"zz-{at}-{i:03d}" if i % 2 == 0 else None,
+        )
+        for at in (2_000.0, 500.0)
+        for i in range(30)
+    ]  # fmt: skip
+    ids = await mem.remember_many(items)
+    memories = await mem.get_many(ids)
+
+    def key(m: Any) -> tuple[float, int, str]:
+        return (m.created_at, m.sequence, m.id)
+
+    for order in ("newest", "oldest"):
+        for kind in (None, "episodic"):
+            want = sorted(
+                (m for m in memories if kind is None or m.kind.value == kind),
+                key=key, reverse=order == "newest",
+            )  # fmt: skip
+            flt: dict[str, Any] = {"user_id": "u"} if kind is None else {"user_id": "u", "kinds": [kind]}
+            whole = await mem.list(order=order, limit=200, **flt)
+            assert [m.id for m in whole.memories] == [m.id for m in want]
+            assert whole.next_cursor is None
+            for limit in (5, 8, 9, 13):  # cuts inside the tie group
+                first = await mem.list(order=order, limit=limit, **flt)
+                assert [m.id for m in first.memories] == [m.id for m in want[:limit]]
+            offset = await mem.list(order=order, limit=7, offset=5, **flt)
+            assert [m.id for m in offset.memories] == [m.id for m in want[5:12]]
+            walked: list[str] = []
+            cursor = None
+            while True:
+                page = await mem.list(order=order, limit=4, cursor=cursor, **flt)
+                walked += [m.id for m in page.memories]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            assert walked == [m.id for m in want]
+
+
 async def test_recall_offset_pages_through_the_ranking(mem: Facade) -> None:
     await mem.remember_many(
         [MemoryInput(f"seat note {i}", user_id="o", importance=i / 10) for i in range(10)]
