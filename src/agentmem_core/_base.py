@@ -19,9 +19,9 @@ from agentmem_core._flows_admin import SetupResult, live_config_op, refresh_live
 from agentmem_core._flows_consolidate import ConsolidationResult, consolidate_flow, selection
 from agentmem_core._flows_distil import FactsResult, consolidate_facts_flow
 from agentmem_core._flows_facts import history_flow, remember_facts_flow, retract_flow
+from agentmem_core._flows_list import Order, list_flow
 from agentmem_core._flows_namespaces import list_namespaces_flow
 from agentmem_core._flows_read import (
-    Order,
     count_flow,
     facets_flow,
     get_by_key_flow,
@@ -29,7 +29,6 @@ from agentmem_core._flows_read import (
     get_many_flow,
     health_flow,
     keyed_ids,
-    list_flow,
     scopes_flow,
     stats_flow,
 )

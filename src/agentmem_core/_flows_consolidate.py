@@ -26,7 +26,8 @@ from typing_extensions import TypedDict
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey
-from agentmem_core._flows_read import get_by_key_flow, list_flow, scopes_flow
+from agentmem_core._flows_list import list_flow
+from agentmem_core._flows_read import get_by_key_flow, scopes_flow
 from agentmem_core._flows_update import update_flow
 from agentmem_core._flows_write import forget_flow, remember_flow
 from agentmem_core._plan import Flow, Invoke, batch, expect

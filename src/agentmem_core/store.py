@@ -39,7 +39,7 @@ from agentmem_core._flows_audit import audit_flow
 from agentmem_core._flows_consolidate import ConsolidationResult, SelectionArgs
 from agentmem_core._flows_distil import FactsResult
 from agentmem_core._flows_lease import acquire_lease_flow, release_lease_flow
-from agentmem_core._flows_read import Order
+from agentmem_core._flows_list import Order
 from agentmem_core._flows_transfer import EXPORT_PAGE, IMPORT_CHUNK, ImportResult, RecordSink
 from agentmem_core._records import scope_of
 from agentmem_core.audit import AuditEntry

@@ -1,8 +1,8 @@
-"""Listing over several scopes: which listed memories are read whole (``_flows_read``)."""
+"""Listing over several scopes: which listed memories are read whole (``_flows_list``)."""
 
 from __future__ import annotations
 
-from agentmem_core._flows_read import _first_written, _merged
+from agentmem_core._flows_list import _first_written, _merged
 
 
 def test_only_the_first_fetch_across_scopes_are_read_and_the_cut_is_where_they_stop() -> None:
