@@ -12,6 +12,7 @@ from agentmem_core._base import with_neighbour_context
 from agentmem_core._encoding import Keys
 from agentmem_core._flows_admin import setup_flow
 from agentmem_core._lexical import (
+    CONTEXT_ONLY_WEIGHT,
     CONTEXT_WEIGHT,
     MAX_TERMS,
     analyze,
@@ -81,13 +82,18 @@ def test_context_terms_count_at_their_weight_in_tf_and_length() -> None:
     assert weights == {"yes": 1 + CONTEXT_WEIGHT, "twice": 1.0, "kyoto": 2 * CONTEXT_WEIGHT}
     assert length == 2 + 3 * CONTEXT_WEIGHT
     assert encode_lex(["a", "b"]) == "a b" and lex_doc("a b a", {"a", "b"}) == ({"a": 2.0, "b": 1.0}, 3.0)
-    # the lab's definition (benchmarks/locomo.py _WeightedLexicalIndex): tf and length both weighted
+    # the lab's definition (benchmarks/locomo.py _WeightedLexicalIndex): tf and length both weighted;
+    # a memory whose own content holds no query term has its context terms at CONTEXT_ONLY_WEIGHT
+    assert lex_doc(lex, {"kyoto"}) == ({"kyoto": 2 * CONTEXT_ONLY_WEIGHT}, 2 + 3 * CONTEXT_WEIGHT)
+    supported = ({"twice": 1.0, "kyoto": 2 * CONTEXT_WEIGHT}, 2 + 3 * CONTEXT_WEIGHT)
+    assert lex_doc(lex, {"kyoto", "twice"}) == supported
     avgdl = 2.0
-    docs = {"d": lex_doc(lex, {"kyoto"})}
-    (score,) = bm25_scores(["kyoto"], docs, {"kyoto": 1}, n_docs=4, avgdl=avgdl).values()
-    idf = math.log(1 + (4 - 1 + 0.5) / 1.5)
-    dl = 2 + 3 * CONTEXT_WEIGHT
-    assert score == pytest.approx(idf * 1.0 * 2.2 / (1.0 + 1.2 * (0.25 + 0.75 * dl / avgdl)))
+    for query, tf in (({"kyoto", "twice"}, 2 * CONTEXT_WEIGHT), ({"kyoto"}, 2 * CONTEXT_ONLY_WEIGHT)):
+        docs = {"d": lex_doc(lex, query)}
+        score = bm25_scores(["kyoto"], docs, {"kyoto": 1}, n_docs=4, avgdl=avgdl)["d"]
+        idf = math.log(1 + (4 - 1 + 0.5) / 1.5)
+        dl = 2 + 3 * CONTEXT_WEIGHT
+        assert score == pytest.approx(idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * dl / avgdl)))
 
 
 def test_prepare_indexes_context_terms_after_the_content() -> None:
@@ -98,7 +104,7 @@ def test_prepare_indexes_context_terms_after_the_content() -> None:
     assert item.fields[F.CONTENT] == "Yes, twice!"
     only_context = prepare(MemoryInput(content="!!", context="Kyoto"), config, 1.0)
     assert only_context.fields[F.LEX] == "| kyoto"
-    assert lex_doc(only_context.fields[F.LEX], {"kyoto"}) == ({"kyoto": CONTEXT_WEIGHT}, CONTEXT_WEIGHT)
+    assert lex_doc(only_context.fields[F.LEX], {"kyoto"}) == ({"kyoto": CONTEXT_ONLY_WEIGHT}, CONTEXT_WEIGHT)
 
 
 def test_neighbour_context_is_the_previous_items_of_the_same_scope() -> None:
