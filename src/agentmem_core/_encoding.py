@@ -17,6 +17,9 @@ per-scope scripts are atomic and cluster-slot safe)::
     P x:{tag}           ZSET  "<kind>|<id>" of expiring memories by expires_at (bookkeeping of TTLs)
     P i:{tag}           ZSET  ids of the scope by importance (capacity eviction)
     P c:{tag}           HASH  live count per kind in the scope, and "#seq": the scope's write sequence
+    P t:{tag}           HASH  term -> how many of the scope's memories hold it (x_terms), and "#v": the
+                              counts are complete (the lexical channel's statistics, kept by the scripts)
+    P xt:{tag}          HASH  id -> x_terms of the scope's expiring memories (uncounted once reclaimed)
     P scopes            HASH  tag -> scope descriptor (JSON), for list/stats/namespace listing
     P scopeix           ZSET  the scope index: lexicographic members by namespace, user, thread, agent
     P ids               HASH  caller id -> scope tag of the memory it names (global ids, remember(id=...))
@@ -263,9 +266,20 @@ class Keys:
         """The scope's per-kind count hash."""
         return f"{self.prefix}c:{{{tag}}}"
 
-    def bookkeeping(self, tag: str) -> tuple[str, str, str, str]:
-        """The scope's bookkeeping keys in the order every script takes them: z, x, c, i."""
-        return (self.created(tag), self.expiring(tag), self.counts(tag), self.by_importance(tag))
+    def terms(self, tag: str) -> str:
+        """The scope's term count hash (see ``agentmem_core._scripts._TERMS``)."""
+        return f"{self.prefix}t:{{{tag}}}"
+
+    def expiring_terms(self, tag: str) -> str:
+        """The scope's hash of its expiring memories' terms."""
+        return f"{self.prefix}xt:{{{tag}}}"
+
+    def bookkeeping(self, tag: str) -> tuple[str, str, str, str, str, str]:
+        """The scope's bookkeeping keys in the order every script takes them: z, x, c, i, t, xt."""
+        return (
+            self.created(tag), self.expiring(tag), self.counts(tag), self.by_importance(tag),
+            self.terms(tag), self.expiring_terms(tag),
+        )  # fmt: skip
 
     @property
     def scopes(self) -> str:

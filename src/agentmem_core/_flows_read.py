@@ -147,7 +147,7 @@ def scopes_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[list[Scop
         return _matching_scopes(ctx, flt, expect(registry), [])
     (members,) = yield batch([ScopeIndexRange(*bounds)])
     assert flt is not None
-    return (yield from _indexed_scopes(ctx, flt, members))
+    return (yield from indexed_scopes(ctx, flt, members))
 
 
 def scopes_ahead_flow(
@@ -165,10 +165,24 @@ def scopes_ahead_flow(
     if guess is None or bounds is None:
         return (yield from scopes_flow(ctx, flt)), None
     members, *replies = yield batch([ScopeIndexRange(*bounds), *ahead(guess)])
-    scopes = yield from _indexed_scopes(ctx, flt, members)
+    scopes = yield from indexed_scopes(ctx, flt, members)
     if [s.tag for s in scopes] == [s.tag for s in guess]:
         return scopes, replies
     return scopes, None
+
+
+def scope_read(
+    ctx: Context, flt: MemoryFilter
+) -> tuple[ScopeIndexRange, tuple[ScopeKey, ...] | None] | None:
+    """The index read that finds a filter's scopes, and the scopes it matched last time (or ``None``).
+
+    ``None`` when the filter sets no scope field or the store keeps no scope cache. Send the read and
+    give its reply to :func:`indexed_scopes`: that confirms the guess, and makes one next time.
+    """
+    bounds = _index_range(flt)
+    if bounds is None or ctx.scopes is None:
+        return None
+    return ScopeIndexRange(*bounds), ctx.scopes.guess(_selection(flt))
 
 
 def _selection(flt: MemoryFilter) -> tuple[Any, ...]:
@@ -176,7 +190,7 @@ def _selection(flt: MemoryFilter) -> tuple[Any, ...]:
     return (flt.namespace, flt.namespace_prefix, flt.thread_id, flt.agent_id, flt.user_id)
 
 
-def _indexed_scopes(ctx: Context, flt: MemoryFilter, members: Any) -> Flow[list[ScopeKey]]:
+def indexed_scopes(ctx: Context, flt: MemoryFilter, members: Any) -> Flow[list[ScopeKey]]:
     """The scopes of an index range read (descriptors read only for tags not seen before)."""
     tags = list(dict.fromkeys(tag_of(m) for m in expect(members)))
     known = {tag: ctx.scopes.get(tag) for tag in tags} if ctx.scopes is not None else {}

@@ -24,6 +24,7 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._counts import TermCounts, live_count, live_count_ops
+from agentmem_core._flows_read import indexed_scopes, scope_read
 from agentmem_core._flows_scan import exhaustive_rows_flow
 from agentmem_core._lexical import bm25_scores, fuse_scores, lex_doc, query_terms
 from agentmem_core._limits import MAX_K
@@ -36,7 +37,7 @@ from agentmem_core.config import ScoringConfig
 from agentmem_core.embeddings import Vectors, validate_vectors, vector_to_bytes
 from agentmem_core.errors import InvalidMemoryError
 from agentmem_core.facts import decode_state
-from agentmem_core.ops import Fetch, FilterSearch, Knn, ReadMemories, SearchRow
+from agentmem_core.ops import Fetch, FilterSearch, Knn, ReadMemories, SearchRow, TermStats
 from agentmem_core.query import Leaf, MemoryFilter, TagIn, leaf_size
 from agentmem_core.schema import (
     NEVER,
@@ -54,6 +55,9 @@ __all__ = ["MAX_K", "MAX_POOL", "recall_flow"]
 MAX_POOL = MAX_K
 """The widest KNN pool a recall asks for; past it, a filter the client evaluates is served exhaustively
 (``_flows_scan``)."""
+
+STATS_SCOPES = 32
+"""The most scopes whose kept term counts (:class:`TermStats`) a recall sums; over more, it counts."""
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 """The client-side part of a filter, over a search row's stored fields (``MemoryFilter.client_predicate``)."""
@@ -176,6 +180,13 @@ def lexical_fits(ctx: Context, flt: MemoryFilter) -> bool:
     return sum(leaf_size(leaf) for leaf in flt.leaves(ctx.now)) < ctx.engine.max_leaves
 
 
+def _whole_scopes(flt: MemoryFilter) -> bool:
+    """Whether a recall's filter pushes only scope fields into the index (it selects whole scopes)."""
+    if flt.current is not None and not flt.current_on_client:
+        return False
+    return replace(flt, current=None, current_on_client=False).is_scope_only()
+
+
 def _holds_any(row_fields: Mapping[str, Any], terms: AbstractSet[str]) -> bool:
     """Whether a row's stored term sequence (content and context) holds one of ``terms``."""
     return any(token in terms for token in as_text(row_fields.get(F.LEX) or b"").split())
@@ -203,6 +214,13 @@ def hybrid_candidates_flow(
     count gives the filter's size. The ``pool`` best-scoring documents form the lexical channel. Every
     count is of live memories (``_counts``): the filter's size is its matches minus its expired ones,
     each term's frequency its matches minus the listed expired memories that hold it.
+
+    When the filter selects whole scopes (scope fields only) and they are known from the last recall of
+    that selection (at most :data:`STATS_SCOPES`), the counts come from the scopes' term counts kept at
+    write time (:class:`TermStats`: one script call in the same round trip, with the scope index read
+    that confirms the scopes) instead of a count of postings per term, whose cost grows with the
+    scope (at 100k memories one common term's count cost 0.3-12 ms of server time). When those counts
+    cannot tell, or the scopes changed, the index counts, in one more round trip: the same numbers.
     """
     leaves = tuple(flt.leaves(ctx.now))
     knn_leaves = tuple(flt.scope_leaves())
@@ -218,17 +236,29 @@ def hybrid_candidates_flow(
     asked = [t for t in terms if t not in common]
     # one term asked: its own count is its union (the query that counts it returns the rows too)
     alone = asked[0] if len(asked) == 1 else None
-    # every count is a live count (``_counts``); the one term asked alone returns its rows too
-    size_ops = live_count_ops(knn_leaves, ctx.now)
     alone_ops = [FilterSearch(term_leaves(leaves, (alone,)), term_pool, fields)] if alone is not None else []
     counted = TermCounts(knn_leaves, tuple(t for t in terms if t != alone), ctx.now)
-    term_ops = counted.ops()
+    # Whole scopes selected, and known from last time: their term counts kept at write time answer (one
+    # script call, a few hash reads) instead of a count of postings per term. Else, or when they cannot
+    # tell, every count is a live count of the index (``_counts``).
+    read = scope_read(ctx, flt) if _whole_scopes(flt) else None
+    guess = read[1] if read is not None else None
+    stats = guess is not None and len(guess) <= STATS_SCOPES
+    stat_ops: list[Any] = []
+    if read is not None and (guess is None or stats):  # the scopes, confirmed (or learnt for next time)
+        stat_ops.append(read[0])
+    if stats:
+        assert guess is not None
+        stat_ops.append(TermStats(tuple(s.tag for s in guess), knn_leaves, tuple(terms), ctx.now))
+    size_ops = () if stats else live_count_ops(knn_leaves, ctx.now)
+    term_ops = [] if stats else counted.ops()
     union = []
     if len(asked) > 1:
         union.append(FilterSearch(term_leaves(leaves, asked), term_pool * len(asked), fields))
     window_ops = window_knn(window, vector, k, fields)
     replies = yield batch([
         _knn(ctx, knn_leaves, vector, pool, fields),
+        *stat_ops,
         *size_ops,
         *alone_ops,
         *term_ops,
@@ -236,18 +266,35 @@ def hybrid_candidates_flow(
         *(op for _, op in counts),
         *window_ops,
     ])  # fmt: skip
-    at = 1 + len(size_ops)
-    n_docs = live_count(replies[1:at])
+    at = 1 + len(stat_ops)
+    size_replies = replies[at : at + len(size_ops)]
+    at += len(size_ops)
     alone_reply: Any = replies[at] if alone_ops else None
     at += len(alone_ops)
     term_replies = replies[at : at + len(term_ops)]
     at += len(term_ops)
-    live_df = counted.read(term_replies)
-    if live_df is None:  # the expired memories could not all be listed: count them per term
-        fallback = yield batch(counted.fallback_ops())
-        live_df = counted.read_fallback(term_replies, fallback)
-    if alone is not None:
-        live_df[alone] = expect(alone_reply)[0]
+    kept: Any = None
+    if stat_ops:
+        scopes = yield from indexed_scopes(ctx, flt, replies[1])
+        if stats and guess is not None and [s.tag for s in scopes] == [s.tag for s in guess]:
+            kept = expect(replies[2])
+    live_df: dict[str, int]
+    if kept is not None:
+        n_docs, frequencies = kept
+        live_df = dict(zip(terms, frequencies))
+    else:
+        if stats:  # the kept counts could not tell (or the scopes changed): count, one more round trip
+            size_ops, term_ops = live_count_ops(knn_leaves, ctx.now), counted.ops()
+            more = yield batch([*size_ops, *term_ops])
+            size_replies, term_replies = more[: len(size_ops)], more[len(size_ops) :]
+        n_docs = live_count(size_replies)
+        found_df = counted.read(term_replies)
+        if found_df is None:  # the expired memories could not all be listed: count them per term
+            fallback = yield batch(counted.fallback_ops())
+            found_df = counted.read_fallback(term_replies, fallback)
+        live_df = found_df
+        if alone is not None:
+            live_df[alone] = expect(alone_reply)[0]
     df: dict[str, int] = {t: live_df[t] for t in terms}
     union_reply = replies[at] if union else None
     at += len(union)

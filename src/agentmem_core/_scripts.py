@@ -23,6 +23,7 @@ __all__ = [
     "REFRESH",
     "PAGE",
     "SCOPE_STATS",
+    "TERM_STATS",
     "UPDATE",
     "WRITE",
     "Script",
@@ -46,18 +47,54 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.body.encode()).hexdigest())
 
 
+# The scope's term counts (t: term -> how many of its memories hold it in x_terms, the lexical channel's
+# document frequencies, kept at write time so a recall reads them instead of counting postings; "#v"
+# marks them complete: set when a write finds the scope empty, dropped when a memory's terms cannot be
+# found) and xt: the x_terms of its expiring memories (id -> terms), so a memory the server reclaimed is
+# still uncounted. A memory is counted while it is a member of z: every uncount goes with a ZREM of z.
+_TERMS = """
+local function add_terms(t, terms, by)
+  for term in string.gmatch(terms, '[^|]+') do
+    if redis.call('HINCRBY', t, term, by) <= 0 then redis.call('HDEL', t, term) end
+  end
+end
+-- a counted memory leaves the counts: its terms from xt, else from its hash (held: its x_terms; exists:
+-- whether the hash is still there), else they are unknown and the counts no longer complete
+local function uncount(t, xt, id, held, exists)
+  local terms = redis.call('HGET', xt, id)
+  if terms then
+    redis.call('HDEL', xt, id)
+  elseif exists then
+    terms = held or ''
+  else
+    redis.call('HDEL', t, '#v')
+    return
+  end
+  add_terms(t, terms, -1)
+end
+local function count(t, xt, id, terms, expiring)
+  if terms then add_terms(t, terms, 1) end
+  if expiring then redis.call('HSET', xt, id, terms or '') end
+end
+"""
+
 # Drop the scope's bookkeeping of memories whose TTL has passed (the keys themselves expire by PEXPIRE).
 # x holds "<kind>|<id>" so the per-kind counts stay exact without reading the expired hash.
 # i is the scope's ZSET of ids by importance: capacity eviction reads its low end, so choosing victims
 # costs the same whatever the scope's size.
-_PURGE = """
-local function purge(z, x, c, i, now)
+_PURGE = _TERMS + """
+local function purge(z, x, c, i, t, xt, now)
   local gone = redis.call('ZRANGEBYSCORE', x, '-inf', now)
   for _, m in ipairs(gone) do
     local sep = string.find(m, '|', 1, true)
     local kind = string.sub(m, 1, sep - 1)
     local id = string.sub(m, sep + 1)
-    if redis.call('ZREM', z, id) == 1 then redis.call('HINCRBY', c, kind, -1) end
+    if redis.call('ZREM', z, id) == 1 then
+      redis.call('HINCRBY', c, kind, -1)
+      uncount(t, xt, id, nil, false)
+    else
+      redis.call('HDEL', xt, id)
+    end
     redis.call('ZREM', i, id)
   end
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', x, '-inf', now) end
@@ -110,14 +147,18 @@ WRITE = Script(
     _PURGE
     + _CHILDREN
     + """
--- KEYS: mem, stats, z, x, c, i
+-- KEYS: mem, stats, z, x, c, i, t, xt
 -- ARGV: now, id, created_at ('' = keep a replaced memory's, else now), ttl_ms, expires_at, kind,
 --       importance, opt without its sequence ("ttl|flags|caller id"), the number of vectors after the
 --       first, those vectors (concatenated blobs), 'created_at', t, 'x_created_at', t, field, value, ...
 local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local nv = tonumber(ARGV[9])
-purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], now)
-local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'opt', 'nv')
+purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], now)
+if redis.call('ZCARD', KEYS[3]) == 0 then  -- an empty scope: its term counts start (again) complete
+  redis.call('DEL', KEYS[7], KEYS[8])
+  redis.call('HSET', KEYS[7], '#v', '1')
+end
+local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'opt', 'nv', 'x_terms')
 local old_kind = old[1]
 local is_new = 1
 local keep = created == ''
@@ -127,9 +168,16 @@ if keep then created = old[2] or now end
 local seq = (keep and old[3] and string.match(old[3], '^(%d+)|')) or redis.call('HINCRBY', KEYS[5], '#seq', 1)
 if old_kind then
   is_new = 0
-  if redis.call('ZREM', KEYS[3], id) == 1 then redis.call('HINCRBY', KEYS[5], old_kind, -1) end
+  if redis.call('ZREM', KEYS[3], id) == 1 then
+    redis.call('HINCRBY', KEYS[5], old_kind, -1)
+    uncount(KEYS[7], KEYS[8], id, old[5], true)
+  else
+    redis.call('HDEL', KEYS[8], id)
+  end
   redis.call('ZREM', KEYS[4], old_kind .. '|' .. id)
   redis.call('DEL', KEYS[1])
+elseif redis.call('ZSCORE', KEYS[3], id) then  -- reclaimed by the server before its expiry here
+  uncount(KEYS[7], KEYS[8], id, nil, false)
 end
 if old[4] then drop_children(KEYS[1], tonumber(old[4])) end
 -- ONE HSET: every write to an indexed hash re-indexes the whole document (the vector included), so
@@ -145,6 +193,11 @@ end
 redis.call('HINCRBY', KEYS[5], kind, 1)
 redis.call('ZADD', KEYS[3], created, id)
 redis.call('ZADD', KEYS[6], ARGV[7], id)
+local terms = nil
+for j = 11, #ARGV, 2 do
+  if ARGV[j] == 'x_terms' then terms = ARGV[j + 1]; break end
+end
+count(KEYS[7], KEYS[8], id, terms, ttl > 0)
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('ZADD', KEYS[4], exp, kind .. '|' .. id)
@@ -253,28 +306,34 @@ return out
 
 UPDATE = Script(
     "update",
-    _CHILDREN
+    _TERMS
+    + _CHILDREN
     + """
 -- Apply a partial change to one memory, atomically; nothing when it is gone or expired.
--- KEYS: mem, stats, z, x, c, i
+-- KEYS: mem, stats, z, x, c, i, t, xt
 -- ARGV: now, id, kind ('' = keep), importance ('' = keep), ttl_ms ('' = keep the TTL), expires_at,
 --       ttl in seconds ('' = keep), fact tokens ('' = keep, else '=' .. tokens joined by '|'), n,
 --       n field/value pairs to set, then the fields to remove
 -- -> 1, or -1 when the memory does not exist
 local now, id, kind, importance, ttl, exp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local old = redis.call('HMGET', KEYS[1], 'kind', 'expires_at', 'opt', 'x_meta')
+local old = redis.call('HMGET', KEYS[1], 'kind', 'expires_at', 'opt', 'x_meta', 'x_terms')
 if not old[1] then return -1 end
 if old[2] and tonumber(old[2]) <= tonumber(now) then return -1 end
 local facts = ARGV[8]
 local n = tonumber(ARGV[9])
 local set = {}
 local meta, meta_touched = nil, facts ~= ''
+local terms, terms_touched = old[5], false
 for j = 10, 9 + 2 * n, 2 do
   set[#set + 1] = ARGV[j]
   set[#set + 1] = ARGV[j + 1]
   if ARGV[j] == 'x_meta' then meta, meta_touched = ARGV[j + 1], true end
+  if ARGV[j] == 'x_terms' then terms, terms_touched = ARGV[j + 1], true end
 end
-for j = 10 + 2 * n, #ARGV do if ARGV[j] == 'x_meta' then meta, meta_touched = '', true end end
+for j = 10 + 2 * n, #ARGV do
+  if ARGV[j] == 'x_meta' then meta, meta_touched = '', true end
+  if ARGV[j] == 'x_terms' then terms, terms_touched = nil, true end
+end
 if ARGV[7] ~= '' and old[3] then  -- a new lifetime: rewrite the ttl inside opt, in the same HSET
   local seq, rest = string.match(old[3], '^([^|]*)|[^|]*|(.*)$')
   if seq then
@@ -323,6 +382,10 @@ if ttl ~= '' then
   redis.call('PEXPIRE', KEYS[1], ms)
   redis.call('ZADD', KEYS[4], exp, current .. '|' .. id)
   if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ms) end
+end
+if (terms_touched or ttl ~= '') and redis.call('ZSCORE', KEYS[3], id) then  -- its terms, counted again
+  uncount(KEYS[7], KEYS[8], id, old[5], true)
+  count(KEYS[7], KEYS[8], id, terms, redis.call('PTTL', KEYS[1]) > 0)
 end
 rewrite_children(KEYS[1])
 return 1
@@ -374,9 +437,9 @@ DELETE = Script(
 -- Delete memories of one scope, in the given order, while more than `keep` remain (keep < 0: all),
 -- and at most `limit` of them (limit < 0: no limit). Eviction passes limit = snapshot size - keep, so
 -- a ranking taken before other writers inserted can never delete past its own low-priority tail.
--- KEYS: z, x, c, i, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, limit, id1, id2, ...
+-- KEYS: z, x, c, i, t, xt, mem1, stats1, mem2, stats2, ...   ARGV: now, keep, limit, id1, id2, ...
 -- -> {memories left in the scope, {removed ids}, {the caller ids (ext_id) of the removed memories}}
-purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1])
 local keep = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
@@ -385,12 +448,17 @@ for i = 4, #ARGV do
   if keep >= 0 and n <= keep then break end
   if limit >= 0 and #removed >= limit then break end
   local id = ARGV[i]
-  local mem, stats = KEYS[3 + 2 * (i - 3)], KEYS[4 + 2 * (i - 3)]
-  local held = redis.call('HMGET', mem, 'kind', 'opt', 'nv')
+  local mem, stats = KEYS[2 * i - 1], KEYS[2 * i]
+  local held = redis.call('HMGET', mem, 'kind', 'opt', 'nv', 'x_terms')
   if held[3] then drop_children(mem, tonumber(held[3])) end
   local kind = held[1]
   local caller = held[2] and string.match(held[2], '^[^|]*|[^|]*|[^|]*|(.+)$')
   local member = redis.call('ZREM', KEYS[1], id)
+  if member == 1 then
+    uncount(KEYS[5], KEYS[6], id, held[4], kind ~= false and kind ~= nil)
+  else
+    redis.call('HDEL', KEYS[6], id)
+  end
   redis.call('ZREM', KEYS[4], id)
   if kind then
     if member == 1 then redis.call('HINCRBY', KEYS[3], kind, -1) end
@@ -438,11 +506,11 @@ REFRESH = Script(
     "refresh",
     """
 -- Restart the lifetime of memories of one scope that still exist (reads with refresh_ttl).
--- KEYS: x, mem1, stats1, mem2, stats2, ...   ARGV: then per memory: id, kind, new expires_at, ttl_ms
+-- KEYS: x, xt, mem1, stats1, mem2, stats2, ...   ARGV: then per memory: id, kind, new expires_at, ttl_ms
 -- -> how many were refreshed
 local n = 0
-for i = 2, #KEYS, 2 do
-  local j = 2 * (i - 2) + 1
+for i = 3, #KEYS, 2 do
+  local j = 2 * (i - 3) + 1
   local id, kind, exp, ms = ARGV[j], ARGV[j + 1], ARGV[j + 2], tonumber(ARGV[j + 3])
   if redis.call('PEXPIRE', KEYS[i], ms) == 1 then
     -- one HSET: a write to the indexed hash re-indexes it (x_expires_at keeps counts exact)
@@ -454,6 +522,10 @@ for i = 2, #KEYS, 2 do
     end
     if redis.call('EXISTS', KEYS[i + 1]) == 1 then redis.call('PEXPIRE', KEYS[i + 1], ms) end
     redis.call('ZADD', KEYS[1], exp, kind .. '|' .. id)
+    -- an expiring memory's terms are kept apart (see _TERMS): the write that made it expire did
+    if not redis.call('HGET', KEYS[2], id) then
+      redis.call('HSET', KEYS[2], id, redis.call('HGET', KEYS[i], 'x_terms') or '')
+    end
     n = n + 1
   end
 end
@@ -465,12 +537,61 @@ SCOPE_STATS = Script(
     "scope_stats",
     _PURGE
     + """
--- KEYS: z, x, c, i   ARGV: now   ->  {count, {kind, n, ...}}
-purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
+-- KEYS: z, x, c, i, t, xt   ARGV: now   ->  {count, {kind, n, ...}}
+purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1])
 return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 """,
 )
 
+TERM_STATS = Script(
+    "term_stats",
+    """
+-- The lexical channel's statistics of scopes, from their term counts (see _TERMS): how many memories
+-- are live at now, and how many of those hold each term. Memories past their time that no write purged
+-- yet are subtracted (their terms are in xt).
+-- KEYS: per scope z, x, t, xt   ARGV: now, limit, term1, term2, ...
+-- -> per scope {1, live memories, df1, df2, ...}, or {0} when its counts cannot tell (not complete, more
+--    than limit memories to subtract, or one whose terms are unknown): count with the index instead
+local now, limit = ARGV[1], tonumber(ARGV[2])
+local position = {}
+for j = 3, #ARGV do position[ARGV[j]] = j - 2 end
+local out = {}
+for s = 1, #KEYS, 4 do
+  local z, x, t, xt = KEYS[s], KEYS[s + 1], KEYS[s + 2], KEYS[s + 3]
+  local size = redis.call('ZCARD', z)
+  local row = {1, size}
+  for j = 3, #ARGV do row[j] = 0 end
+  if size > 0 then
+    local gone = redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, limit + 1)
+    if not redis.call('HGET', t, '#v') or #gone > limit then
+      row = {0}
+    else
+      if #ARGV > 2 then
+        local df = redis.call('HMGET', t, unpack(ARGV, 3))
+        for j = 1, #df do row[j + 2] = tonumber(df[j] or 0) end
+      end
+      for _, m in ipairs(gone) do
+        local id = string.sub(m, string.find(m, '|', 1, true) + 1)
+        if redis.call('ZSCORE', z, id) then
+          local terms = redis.call('HGET', xt, id)
+          if not terms then row = {0}; break end
+          row[2] = row[2] - 1
+          for term in string.gmatch(terms, '[^|]+') do
+            local p = position[term]
+            if p then row[p + 2] = row[p + 2] - 1 end
+          end
+        end
+      end
+    end
+  end
+  out[#out + 1] = row
+end
+return out
+""",
+    read_only=True,
+)
+
 ALL_SCRIPTS = (
     WRITE, UPDATE, FETCH, READ, PAGE, DUPLICATE, DELETE, SCOPE_STATS, ALIAS_CLAIM, ALIAS_RELEASE, REFRESH,
+    TERM_STATS,
 )  # fmt: skip

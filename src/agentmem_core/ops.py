@@ -70,6 +70,7 @@ __all__ = [
     "ReleaseLease",
     "ResolveIds",
     "ScopeCounts",
+    "TermStats",
     "ScopeDescriptors",
     "ScopeIndexRange",
     "ScopeMembers",
@@ -351,6 +352,26 @@ class ScopeCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class TermStats:
+    """The lexical channel's statistics over whole scopes (live memories, and those holding each term).
+
+    The live memories of scopes ``tags`` at ``now``, and how many of them hold each of ``terms`` in
+    ``x_terms``. ``leaves``: the filter leaves (no expiry leaf) that select exactly the memories of
+    these scopes, for a backend that counts them from its postings rather than from counts kept at
+    write time.
+
+    Result: ``(live memories, [count per term, in order])``, exactly what :class:`FilterSearch` counts
+    of the same selection give, or ``None`` when the backend's kept counts cannot tell (the caller
+    counts with :class:`FilterSearch` then).
+    """
+
+    tags: tuple[str, ...]
+    leaves: tuple[Leaf, ...]
+    terms: tuple[str, ...]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class ScopeSize:
     """How many memories scope ``tag``'s bookkeeping holds (no purge). Result: int."""
 
@@ -509,7 +530,8 @@ class Probed(NamedTuple):
 
 Op = (
     Knn | FilterSearch | Write | Merge | Update | Delete | Fetch | Refresh | ReadMemories | ReadCounters
-    | WriteCounters | Exists | ResolveIds | ClaimId | ReleaseIds | ScopeCounts | ScopeSize | ScopeMembers
+    | WriteCounters | Exists | ResolveIds | ClaimId | ReleaseIds | ScopeCounts | TermStats | ScopeSize
+    | ScopeMembers
     | ScopeByTime | ScopePage | EvictionSample | Register | Unregister | AllScopes | ScopeDescriptors
     | ScopeIndexRange | DropScopeIndexMembers | Setup | ReadConfig | WriteConfig | Probe
 )  # fmt: skip

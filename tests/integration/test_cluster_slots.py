@@ -162,6 +162,7 @@ def _scope_ops(scope: ScopeKey) -> list[Any]:
         ops.ClaimId("ext-" + tag, tag, "0" * 16),
         ops.ReleaseIds(tag, ("ext-" + tag,)),
         ops.ScopeCounts(tag, "1000"),
+        ops.TermStats((tag,), (), ("appl", "banana"), 1000.0),
         ops.ScopeSize(tag),
         ops.ScopeMembers(tag, 0, -1),
         ops.ScopeByTime(tag, True, None, 10),
@@ -180,6 +181,7 @@ def _store_ops(scopes: list[ScopeKey]) -> list[Any]:
     every = [memory_id for scope in scopes for memory_id in _memory_ids(scope)]
     return [
         ops.Fetch(tuple(every), True, "1000", (F.CONTENT, F.EXPIRES_AT)),
+        ops.TermStats(tuple(s.tag for s in scopes), (), ("appl",), 1000.0),
         ops.Refresh(tuple((memory_id, "semantic", "2000", 1000) for memory_id in every)),
         ops.ResolveIds(("a", "b{c}")),
         ops.AllScopes(),
@@ -262,6 +264,10 @@ def test_every_command_of_every_operation_touches_one_slot_on_a_cluster() -> Non
             assert all(len(t) == 1 for t in tags) and len(set().union(*tags)) == len(scopes)
             got = [keys.id_from_memory_key(k) for c in commands for k in c.keys if ":m:{" in k]  # type: ignore[union-attr]
             assert sorted(got) == sorted(m for s in scopes for m in _memory_ids(s))
+        if isinstance(op, ops.TermStats):  # one script call per scope, its four keys
+            assert [{k[k.index("{") + 1 : k.index("}")] for k in c.keys} for c in commands] == [  # type: ignore[union-attr]
+                {s.tag} for s in scopes
+            ]
     assert checked > 25 * len(scopes)
 
 

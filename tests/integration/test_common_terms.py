@@ -15,7 +15,7 @@ import pytest
 from _support import Facade, open_like
 
 from agentmem_core.embeddings import CallableEmbedder
-from agentmem_core.ops import FilterSearch
+from agentmem_core.ops import FilterSearch, TermStats
 from agentmem_core.schema import F
 
 DIMS = 32
@@ -40,8 +40,13 @@ OPTIONS: dict[str, Any] = {
 }
 
 
+KEPT = "kept"
+"""A TermSpy entry ``((KEPT, *terms), 0)``: the terms' counts read from the scopes' kept term counts."""
+
+
 class TermSpy:
-    """Records ``(terms, row limit)`` of every term search a store's backend executes (``x_terms`` leaves)."""
+    """Records ``(terms, row limit)`` of every term search a store's backend executes (``x_terms`` leaves),
+    and ``((KEPT, *terms), 0)`` for a read of the kept term counts (``TermStats``)."""
 
     def __init__(self, store: Any) -> None:
         self.limits: list[list[tuple[tuple[str, ...], int]]] = []
@@ -66,6 +71,8 @@ class TermSpy:
     def _see(self, ops: Any) -> None:
         seen = []
         for op in ops:
+            if isinstance(op, TermStats):
+                seen.append(((KEPT, *op.terms), 0))
             # a count's complement (its expired matches, subtracted: agentmem_core._counts) is not
             # another term query
             if isinstance(op, FilterSearch) and not any(
@@ -104,8 +111,9 @@ async def test_a_common_terms_rows_are_no_candidates_and_its_count_is_sent_witho
         assert spy.limits[0] == [(("weather",), 0), (("passport",), 0), (("weather", "passport"), 2 * POOL)]
         assert spy.limits[1] == [(("passport",), POOL)]  # that union was cut short: the rare terms' one
         second = await store.recall("weather passport", k=5, namespace=NS, reinforce=False)
-        assert spy.limits[2] == [(("passport",), POOL), (("weather",), 0)]  # one term: its count's rows
-        assert len(spy.limits) == 3  # known common, "weather" is left out: one round trip
+        # known common, "weather" is left out; both counts are the scope's kept ones: one round trip
+        assert spy.limits[2] == [((KEPT, "weather", "passport"), 0), (("passport",), POOL)]
+        assert len(spy.limits) == 3
         assert _ids(second) == _ids(first)
     finally:
         await store.close()
@@ -123,7 +131,7 @@ async def test_a_term_that_became_rare_is_asked_for_its_rows_again(mem: Facade, 
         await store.forget_many(mangoes[:-2])  # two left: rare now
         spy = TermSpy(store.store)
         warm = await store.recall("mango", k=5, namespace=NS, reinforce=False)
-        assert spy.limits == [[(("mango",), 0)], [(("mango",), POOL)]]  # counted, found rare, asked
+        assert spy.limits == [[((KEPT, "mango"), 0)], [(("mango",), POOL)]]  # counted, found rare, asked
         assert {h.memory.id for h in warm.hits[:2]} == set(mangoes[-2:])
         fresh = await _store(mem, unique_name + "_b")  # the same memories, a store that remembers nothing
         try:
@@ -147,7 +155,8 @@ async def test_the_pool_is_the_boundary(mem: Facade, unique_name: str, held_by: 
         spy = TermSpy(store.store)
         for _ in range(2):
             await store.recall("kiwi", k=3, namespace=NS, reinforce=False)
-        assert spy.limits[1] == [(("kiwi",), POOL if held_by <= POOL else 0)]
+        asked = [(("kiwi",), POOL)] if held_by <= POOL else []  # a common term: only counted
+        assert spy.limits[1] == [((KEPT, "kiwi"), 0), *asked]
     finally:
         await store.close()
 
@@ -167,7 +176,7 @@ async def test_a_recall_ranks_the_same_whether_or_not_the_store_knew_a_term_was_
         spy = TermSpy(store.store)
         cold = await store.recall("hail", k=3, namespace=NS, reinforce=False)
         warm = await store.recall("hail", k=3, namespace=NS, reinforce=False)
-        assert spy.limits == [[(("hail",), POOL)], [(("hail",), 0)]]
+        assert spy.limits == [[(("hail",), POOL)], [((KEPT, "hail"), 0)]]
         assert _ids(cold) == _ids(warm)
     finally:
         await store.close()
@@ -187,7 +196,7 @@ async def test_a_common_term_in_a_whole_union_brings_no_candidates(mem: Facade, 
         cold = await store.recall("sleet ferry", k=3, namespace=NS, reinforce=False)
         warm = await store.recall("sleet ferry", k=3, namespace=NS, reinforce=False)
         assert spy.limits[0][-1] == (("sleet", "ferri"), 2 * POOL)  # POOL + 2 rows: it came back whole
-        assert spy.limits[1] == [(("ferri",), POOL), (("sleet",), 0)] and len(spy.limits) == 2
+        assert spy.limits[1] == [((KEPT, "sleet", "ferri"), 0), (("ferri",), POOL)] and len(spy.limits) == 2
         assert _ids(cold) == _ids(warm)
     finally:
         await store.close()

@@ -36,13 +36,14 @@ from agentmem_core._scripts import (
     READ,
     REFRESH,
     SCOPE_STATS,
+    TERM_STATS,
     UPDATE,
     WRITE,
 )
 from agentmem_core.engine import EngineInfo
 from agentmem_core.errors import AgentMemError, BackendAuthError, BackendError, translate_backend_error
 from agentmem_core.query import render_query
-from agentmem_core.schema import DISTANCE_ALIAS, STATS_FIELDS, F, IndexSpec
+from agentmem_core.schema import DISTANCE_ALIAS, STATS_FIELDS, F, IndexSpec, format_number
 
 __all__ = ["ValkeyOps"]
 
@@ -303,7 +304,7 @@ def _refresh(v: ValkeyOps, op: ops.Refresh) -> list[Command]:
         keys += [v.keys.memory(memory_id), v.keys.stats(memory_id)]
         args += [memory_id, kind, expires, ms]
     return [
-        ScriptCall(REFRESH, (v.keys.expiring(tag), *keys), tuple(args))
+        ScriptCall(REFRESH, (v.keys.expiring(tag), v.keys.expiring_terms(tag), *keys), tuple(args))
         for tag, (keys, args) in groups.items()
     ]
 
@@ -418,6 +419,37 @@ def _scope_counts_result(
     # the count hash also holds the scope's write sequence ("#seq"), which is not a kind
     kinds = {k: int(as_text(x)) for k, x in pairs(raw).items() if not k.startswith("#")}
     return int(count), kinds
+
+
+STATS_EXPIRED = 200
+"""Expired memories a scope's term counts subtract in :class:`ops.TermStats` (more: ``None``, count them)."""
+
+
+def _term_stats(v: ValkeyOps, op: ops.TermStats) -> list[Command]:
+    groups = [[tag] for tag in op.tags] if v.cluster else [list(op.tags)]  # a cluster: one slot per call
+    args: tuple[str | int, ...] = (format_number(op.now), STATS_EXPIRED, *op.terms)
+    return [
+        ScriptCall(TERM_STATS, tuple(k for tag in tags for k in _term_keys(v, tag)), args)
+        for tags in groups
+        if tags
+    ]
+
+
+def _term_keys(v: ValkeyOps, tag: str) -> tuple[str, str, str, str]:
+    return (v.keys.created(tag), v.keys.expiring(tag), v.keys.terms(tag), v.keys.expiring_terms(tag))
+
+
+def _term_stats_result(
+    v: ValkeyOps, op: ops.TermStats, _c: Sequence[Command], replies: Sequence[Any]
+) -> tuple[int, list[int]] | None:
+    total, df = 0, [0] * len(op.terms)
+    for reply in replies:
+        for row in reply:
+            if int(row[0]) != 1:
+                return None
+            total += int(row[1])
+            df = [a + int(b) for a, b in zip(df, row[2:])]
+    return total, df
 
 
 def _scope_size(v: ValkeyOps, op: ops.ScopeSize) -> list[Command]:
@@ -621,6 +653,7 @@ _COMMANDS: dict[type, Translate] = {
     ops.Delete: _delete, ops.Fetch: _fetch, ops.Refresh: _refresh, ops.ReadMemories: _read,
     ops.ReadCounters: _read_counters, ops.WriteCounters: _write_counters, ops.Exists: _exists,
     ops.ResolveIds: _resolve, ops.ClaimId: _claim, ops.ReleaseIds: _release, ops.ScopeCounts: _scope_counts,
+    ops.TermStats: _term_stats,
     ops.ScopeSize: _scope_size, ops.ScopeMembers: _scope_members, ops.ScopeByTime: _by_time,
     ops.ScopePage: _page, ops.EvictionSample: _eviction, ops.Register: _register, ops.Unregister: _unregister,
     ops.AllScopes: _all_scopes, ops.ScopeDescriptors: _scope_descriptors, ops.ScopeIndexRange: _index_range,
@@ -634,7 +667,8 @@ _RESULTS: dict[type, Parse] = {
     ops.Refresh: _sum_result,
     ops.ReadMemories: _read_result, ops.ReadCounters: _pairs_result, ops.WriteCounters: _none_result,
     ops.Exists: _bool_result, ops.ResolveIds: _texts_or_none, ops.ClaimId: _text_result,
-    ops.ReleaseIds: _int_result, ops.ScopeCounts: _scope_counts_result, ops.ScopeSize: _int_result,
+    ops.ReleaseIds: _int_result, ops.ScopeCounts: _scope_counts_result, ops.TermStats: _term_stats_result,
+    ops.ScopeSize: _int_result,
     ops.ScopeMembers: _ids_result, ops.ScopeByTime: _scored_result, ops.ScopePage: _page_result,
     ops.EvictionSample: _eviction_result, ops.Register: _none_result, ops.Unregister: _none_result,
     ops.AllScopes: _descriptors_result,

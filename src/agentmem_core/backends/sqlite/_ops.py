@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from agentmem_core import ops
+from agentmem_core._conditions import NumRange, TagIn
 from agentmem_core._encoding import parse_id
 from agentmem_core.errors import BackendError
 from agentmem_core.facts import FACT_TOKEN_PREFIX
@@ -438,6 +439,14 @@ def _scope_counts(tx: Tx, op: ops.ScopeCounts) -> tuple[int, dict[str, int]]:
     return tx.zcard("z", op.tag), kinds
 
 
+def _term_stats(tx: Tx, op: ops.TermStats) -> tuple[int, list[int]]:
+    # counted from the postings, as FilterSearch counts (they are in memory): always able to tell
+    live = (NumRange(F.X_EXPIRES_AT, lo=op.now, lo_exclusive=True), *op.leaves)
+    total, _ = _filter(tx, ops.FilterSearch(live, 0))
+    df = [_filter(tx, ops.FilterSearch((*live, TagIn(F.X_TERMS, (t,))), 0))[0] for t in op.terms]
+    return total, df
+
+
 def _scope_size(tx: Tx, op: ops.ScopeSize) -> int:
     return tx.zcard("z", op.tag)
 
@@ -579,6 +588,7 @@ HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
     ops.Delete: _delete, ops.Fetch: _fetch, ops.Refresh: _refresh, ops.ReadMemories: _read,
     ops.ReadCounters: _read_counters, ops.WriteCounters: _write_counters, ops.Exists: _exists,
     ops.ResolveIds: _resolve, ops.ClaimId: _claim, ops.ReleaseIds: _release, ops.ScopeCounts: _scope_counts,
+    ops.TermStats: _term_stats,
     ops.ScopeSize: _scope_size, ops.ScopeMembers: _scope_members, ops.ScopeByTime: _by_time,
     ops.ScopePage: _page, ops.EvictionSample: _eviction, ops.Register: _register, ops.Unregister: _unregister,
     ops.AllScopes: _all_scopes, ops.ScopeDescriptors: _scope_descriptors, ops.ScopeIndexRange: _index_range,
@@ -591,7 +601,7 @@ HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
 READ_ONLY = frozenset({
     ops.Knn, ops.FilterSearch, ops.ReadMemories, ops.ReadCounters, ops.Exists, ops.ResolveIds, ops.ScopeSize,
     ops.ScopeMembers, ops.ScopeByTime, ops.ScopePage, ops.EvictionSample, ops.AllScopes, ops.ScopeDescriptors,
-    ops.ScopeIndexRange, ops.ReadConfig,
+    ops.ScopeIndexRange, ops.ReadConfig, ops.TermStats,
     ops.AuditRange, ops.Probe,
 })  # fmt: skip
 """Operations that never write (a batch of only these runs in a read transaction; Fetch without reinforce
