@@ -56,8 +56,12 @@ MAX_POOL = MAX_K
 """The widest KNN pool a recall asks for; past it, a filter the client evaluates is served exhaustively
 (``_flows_scan``)."""
 
-STATS_SCOPES = 32
-"""The most scopes whose kept term counts (:class:`TermStats`) a recall sums; over more, it counts."""
+STATS_SCOPES = 128
+"""The most scopes whose kept term counts (:class:`TermStats`) a recall sums; over more, it counts.
+
+Reading them costs about 10 µs of server time per scope (100 scopes: 1.0 ms at 100k memories, where the
+index's counts cost 2.9 ms); the index's counts cost about 0.06 µs per memory and term, so the kept
+counts win from about 17 memories per scope with 10 query terms."""
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 """The client-side part of a filter, over a search row's stored fields (``MemoryFilter.client_predicate``)."""

@@ -553,8 +553,11 @@ TERM_STATS = Script(
 -- -> per scope {1, live memories, df1, df2, ...}, or {0} when its counts cannot tell (not complete, more
 --    than limit memories to subtract, or one whose terms are unknown): count with the index instead
 local now, limit = ARGV[1], tonumber(ARGV[2])
-local position = {}
-for j = 3, #ARGV do position[ARGV[j]] = j - 2 end
+local position, fields = {}, {'#v'}
+for j = 3, #ARGV do
+  position[ARGV[j]] = j - 2
+  fields[j - 1] = ARGV[j]
+end
 local out = {}
 for s = 1, #KEYS, 4 do
   local z, x, t, xt = KEYS[s], KEYS[s + 1], KEYS[s + 2], KEYS[s + 3]
@@ -562,14 +565,12 @@ for s = 1, #KEYS, 4 do
   local row = {1, size}
   for j = 3, #ARGV do row[j] = 0 end
   if size > 0 then
-    local gone = redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, limit + 1)
-    if not redis.call('HGET', t, '#v') or #gone > limit then
+    local held = redis.call('HMGET', t, unpack(fields))  -- '#v', then each term's count
+    local gone = held[1] and redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, limit + 1) or {}
+    if not held[1] or #gone > limit then
       row = {0}
     else
-      if #ARGV > 2 then
-        local df = redis.call('HMGET', t, unpack(ARGV, 3))
-        for j = 1, #df do row[j + 2] = tonumber(df[j] or 0) end
-      end
+      for j = 2, #held do row[j + 1] = tonumber(held[j] or 0) end
       for _, m in ipairs(gone) do
         local id = string.sub(m, string.find(m, '|', 1, true) + 1)
         if redis.call('ZSCORE', z, id) then
