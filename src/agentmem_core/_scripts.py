@@ -550,44 +550,42 @@ TERM_STATS = Script(
 -- are live at now, and how many of those hold each term. Memories past their time that no write purged
 -- yet are subtracted (their terms are in xt).
 -- KEYS: per scope z, x, t, xt   ARGV: now, limit, term1, term2, ...
--- -> per scope {1, live memories, df1, df2, ...}, or {0} when its counts cannot tell (not complete, more
---    than limit memories to subtract, or one whose terms are unknown): count with the index instead
+-- -> {1, live memories, df1, df2, ...} summed over the scopes, or {0} when one scope's counts cannot
+--    tell (not complete, more than limit memories to subtract, or one whose terms are unknown): count
+--    with the index instead
 local now, limit = ARGV[1], tonumber(ARGV[2])
 local position, fields = {}, {'#v'}
 for j = 3, #ARGV do
   position[ARGV[j]] = j - 2
   fields[j - 1] = ARGV[j]
 end
-local out = {}
+local row = {1, 0}
+for j = 3, #ARGV do row[j] = 0 end
 for s = 1, #KEYS, 4 do
   local z, x, t, xt = KEYS[s], KEYS[s + 1], KEYS[s + 2], KEYS[s + 3]
   local size = redis.call('ZCARD', z)
-  local row = {1, size}
-  for j = 3, #ARGV do row[j] = 0 end
   if size > 0 then
     local held = redis.call('HMGET', t, unpack(fields))  -- '#v', then each term's count
-    local gone = held[1] and redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, limit + 1) or {}
-    if not held[1] or #gone > limit then
-      row = {0}
-    else
-      for j = 2, #held do row[j + 1] = tonumber(held[j] or 0) end
-      for _, m in ipairs(gone) do
-        local id = string.sub(m, string.find(m, '|', 1, true) + 1)
-        if redis.call('ZSCORE', z, id) then
-          local terms = redis.call('HGET', xt, id)
-          if not terms then row = {0}; break end
-          row[2] = row[2] - 1
-          for term in string.gmatch(terms, '[^|]+') do
-            local p = position[term]
-            if p then row[p + 2] = row[p + 2] - 1 end
-          end
+    if not held[1] then return {0} end
+    local gone = redis.call('ZRANGEBYSCORE', x, '-inf', now, 'LIMIT', 0, limit + 1)
+    if #gone > limit then return {0} end
+    row[2] = row[2] + size
+    for j = 2, #held do row[j + 1] = row[j + 1] + tonumber(held[j] or 0) end
+    for _, m in ipairs(gone) do
+      local id = string.sub(m, string.find(m, '|', 1, true) + 1)
+      if redis.call('ZSCORE', z, id) then
+        local terms = redis.call('HGET', xt, id)
+        if not terms then return {0} end
+        row[2] = row[2] - 1
+        for term in string.gmatch(terms, '[^|]+') do
+          local p = position[term]
+          if p then row[p + 2] = row[p + 2] - 1 end
         end
       end
     end
   end
-  out[#out + 1] = row
 end
-return out
+return row
 """,
     read_only=True,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from agentmem_core import ops
@@ -428,27 +428,30 @@ STATS_EXPIRED = 200
 def _term_stats(v: ValkeyOps, op: ops.TermStats) -> list[Command]:
     groups = [[tag] for tag in op.tags] if v.cluster else [list(op.tags)]  # a cluster: one slot per call
     args: tuple[str | int, ...] = (format_number(op.now), STATS_EXPIRED, *op.terms)
+    store = v.keys.store
     return [
-        ScriptCall(TERM_STATS, tuple(k for tag in tags for k in _term_keys(v, tag)), args)
+        ScriptCall(TERM_STATS, tuple(k for tag in tags for k in _term_keys(store, tag)), args)
         for tags in groups
         if tags
     ]
 
 
-def _term_keys(v: ValkeyOps, tag: str) -> tuple[str, str, str, str]:
-    return (v.keys.created(tag), v.keys.expiring(tag), v.keys.terms(tag), v.keys.expiring_terms(tag))
+@lru_cache(maxsize=8192)
+def _term_keys(store: str, tag: str) -> tuple[str, str, str, str]:
+    # the four keys of a scope's term counts, made once per scope (a recall may name 128 scopes)
+    keys = Keys(store)
+    return (keys.created(tag), keys.expiring(tag), keys.terms(tag), keys.expiring_terms(tag))
 
 
 def _term_stats_result(
     v: ValkeyOps, op: ops.TermStats, _c: Sequence[Command], replies: Sequence[Any]
 ) -> tuple[int, list[int]] | None:
     total, df = 0, [0] * len(op.terms)
-    for reply in replies:
-        for row in reply:
-            if int(row[0]) != 1:
-                return None
-            total += int(row[1])
-            df = [a + int(b) for a, b in zip(df, row[2:])]
+    for row in replies:  # one summed row per script call
+        if int(row[0]) != 1:
+            return None
+        total += int(row[1])
+        df = [a + int(b) for a, b in zip(df, row[2:])]
     return total, df
 
 
