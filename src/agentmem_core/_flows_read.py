@@ -159,16 +159,18 @@ def scopes_ahead_flow(
     as the index read; their replies come back when the index says those are still exactly the filter's
     scopes, else ``None`` (send them yourself, for the scopes returned).
     """
-    bounds = _index_range(flt)
-    selection = _selection(flt)
-    guess = ctx.scopes.guess(selection) if ctx.scopes is not None and bounds is not None else None
-    if guess is None or bounds is None:
+    read = scope_read(ctx, flt)
+    index_read, guess = read if read is not None else (None, None)
+    if index_read is None or guess is None:
         return (yield from scopes_flow(ctx, flt)), None
-    members, *replies = yield batch([ScopeIndexRange(*bounds), *ahead(guess)])
+    members, *replies = yield batch([index_read, *ahead(guess)])
     scopes = yield from indexed_scopes(ctx, flt, members)
-    if [s.tag for s in scopes] == [s.tag for s in guess]:
-        return scopes, replies
-    return scopes, None
+    return scopes, (replies if same_scopes(scopes, guess) else None)
+
+
+def same_scopes(scopes: Sequence[ScopeKey], guess: Sequence[ScopeKey]) -> bool:
+    """Whether an index read confirmed a guess: exactly the guessed scopes, in the same order."""
+    return [s.tag for s in scopes] == [s.tag for s in guess]
 
 
 def scope_read(

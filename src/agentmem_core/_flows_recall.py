@@ -24,7 +24,7 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._counts import TermCounts, live_count, live_count_ops
-from agentmem_core._flows_read import indexed_scopes, scope_read
+from agentmem_core._flows_read import indexed_scopes, same_scopes, scope_read
 from agentmem_core._flows_scan import exhaustive_rows_flow
 from agentmem_core._lexical import bm25_scores, fuse_scores, lex_doc, query_terms
 from agentmem_core._limits import MAX_K
@@ -280,7 +280,7 @@ def hybrid_candidates_flow(
     kept: Any = None
     if stat_ops:
         scopes = yield from indexed_scopes(ctx, flt, replies[1])
-        if stats and guess is not None and [s.tag for s in scopes] == [s.tag for s in guess]:
+        if stats and guess is not None and same_scopes(scopes, guess):
             kept = expect(replies[2])
     live_df: dict[str, int]
     if kept is not None:
