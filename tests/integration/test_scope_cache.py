@@ -90,3 +90,55 @@ def test_the_cache_is_bounded_and_keeps_the_recently_used() -> None:
     assert cache.get(a.tag) == a  # a is now the most recently used
     cache.put(c)
     assert cache.get(b.tag) is None and cache.get(a.tag) == a and cache.get(c.tag) == c
+
+
+def test_a_scope_whose_descriptor_is_missing_is_read_again(valkey_url: str, unique_name: str) -> None:
+    # The index read's members are kept with the scopes they gave only when every member's scope was
+    # read: a member whose descriptor is not there yet (a scope being registered) is looked up again on
+    # the next read, not taken as absent for as long as the index holds the same members.
+    import valkey
+
+    from agentmem_core._encoding import Keys
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        return [[1.0, 0.0]] * len(texts)
+
+    store = MemoryStore.from_url(valkey_url, name=unique_name, embedder=embed)
+    store.setup()
+    raw = valkey.Valkey.from_url(valkey_url)
+    try:
+        store.remember("in t1", user_id="ana", thread_id="t1", embed=False)
+        store.remember("in t2", user_id="ana", thread_id="t2", embed=False)
+        key = ScopeKey(user_id="ana", thread_id="t2")
+        scopes = Keys(unique_name).scopes
+        descriptor = raw.hget(scopes, key.tag)
+        assert descriptor is not None
+        raw.hdel(scopes, key.tag)
+        reader = MemoryStore.from_url(valkey_url, name=unique_name, embedder=embed)
+        reader.setup()
+        try:
+            for _ in range(2):  # t2 is in the index, its descriptor is not: only t1 is listed
+                assert [m.content for m in reader.list(user_id="ana").memories] == ["in t1"]
+            raw.hset(scopes, key.tag, descriptor)
+            assert sorted(m.content for m in reader.list(user_id="ana").memories) == ["in t1", "in t2"]
+            # the same members, every scope read: the next read takes the kept scopes, with the same answer
+            assert sorted(m.content for m in reader.list(user_id="ana").memories) == ["in t1", "in t2"]
+        finally:
+            reader.close()
+    finally:
+        raw.close()
+        store.close()
+
+
+def test_the_same_index_read_gives_the_kept_scopes() -> None:
+    cache = ScopeCache()
+    a, b = ScopeKey(user_id="a"), ScopeKey(user_id="b")
+    selection = (None, None, None, None, "a")
+    assert cache.same_read(selection, (b"m1",)) is None  # nothing kept yet
+    cache.matched(selection, [a], (b"m1",))
+    assert cache.same_read(selection, (b"m1",)) == (a,)
+    assert cache.same_read(selection, (b"m1", b"m2")) is None  # other members: read them
+    assert cache.same_read((None, None, None, None, "b"), (b"m1",)) is None  # another selection
+    cache.matched(selection, [a, b])  # matched without members (one was not read): nothing to reuse
+    assert cache.same_read(selection, (b"m1",)) is None
+    assert cache.guess(selection) == (a, b)

@@ -429,11 +429,13 @@ def _term_stats(v: ValkeyOps, op: ops.TermStats) -> list[Command]:
     groups = [[tag] for tag in op.tags] if v.cluster else [list(op.tags)]  # a cluster: one slot per call
     args: tuple[str | int, ...] = (format_number(op.now), STATS_EXPIRED, *op.terms)
     store = v.keys.store
-    return [
-        ScriptCall(TERM_STATS, tuple(k for tag in tags for k in _term_keys(store, tag)), args)
-        for tags in groups
-        if tags
-    ]
+    return [ScriptCall(TERM_STATS, _stats_keys(store, tuple(tags)), args) for tags in groups if tags]
+
+
+@lru_cache(maxsize=1024)
+def _stats_keys(store: str, tags: tuple[str, ...]) -> tuple[str, ...]:
+    # the keys of one call, made once per set of scopes (a user's recalls name the same ones each time)
+    return tuple(k for tag in tags for k in _term_keys(store, tag))
 
 
 @lru_cache(maxsize=8192)
