@@ -188,6 +188,9 @@ def _checkpoint(data: Mapping[str, Any]) -> list[Line]:
     return out
 
 
+_SQLITE_FLOOR = "10 memories' rows copied, one SQLite commit"
+
+
 def _crewai(data: Mapping[str, Any]) -> list[Line]:
     out: list[Line] = []
     for size, per in data.get("rows", {}).items():
@@ -202,7 +205,8 @@ def _crewai(data: Mapping[str, Any]) -> list[Line]:
                 out.append(Line(
                     "CrewAI storage", f"{what} ({which}, {n})", r[metric]["p50"],
                     floor["p50"] if floor and metric == "save_batch_10" else None,
-                    "10 indexed HSETs" if floor and metric == "save_batch_10" else "",
+                    (_SQLITE_FLOOR if which == "embedded" else "10 indexed HSETs")
+                    if floor and metric == "save_batch_10" else "",
                     (("LanceDBStorage", None if lance is None else lance[metric]["p50"]),),
                 ))  # fmt: skip
     return out
