@@ -221,8 +221,8 @@ def sqlite_floor(storage: ValkeyStorage, ops: int, batch: int) -> list[float]:
     """The file's own cost of a save: ``batch`` stored memories' rows copied to new ids, one transaction.
 
     The rows a new memory has in the store's tables (its fields, vector, TAG and NUMERIC index entries,
-    and its entries in the scope's sorted sets), copied as they are to new ids next to the
-    originals, on a second connection with the store's pragmas (WAL, ``synchronous = NORMAL``), and
+    and its entries in the scope's sorted sets), copied as they are to new ids in the originals'
+    scopes, on a second connection with the store's pragmas (WAL, ``synchronous = NORMAL``), and
     committed: nothing else (no reads, no scope bookkeeping, no client work). What writing ``batch``
     memories in this file format costs SQLite (mostly the B-tree pages the commit writes to the WAL), so
     no save of this format can be faster. The copies are deleted afterwards.
@@ -245,25 +245,27 @@ def sqlite_floor(storage: ValkeyStorage, ops: int, batch: int) -> list[float]:
     zs = conn.execute(f"SELECT * FROM {table('zs')} WHERE member IN ({marks})", ids).fetchall()
     made: list[str] = []
 
-    def copy(n: int) -> None:
-        suffix = f"f{n:04d}"
+    def copy(_: int) -> None:
+        # a new id in the original's scope (its tag, then a random part), as a save of a new memory makes:
+        # its entries land where a new memory's would, not next to the original's
+        fresh = {i: i[:16] + uuid.uuid4().hex[:16] for i in ids}
         conn.execute("BEGIN IMMEDIATE")
         for t, found in rows.items():
             at = columns[t].index("id")
             marks = ",".join("?" * len(columns[t]))
             conn.executemany(f"INSERT INTO {table(t)} VALUES ({marks})",
-                             [(*r[:at], r[at] + suffix, *r[at + 1 :]) for r in found])  # fmt: skip
+                             [(*r[:at], fresh[r[at]], *r[at + 1 :]) for r in found])  # fmt: skip
         at = columns["zs"].index("member")
         conn.executemany(f"INSERT INTO {table('zs')} VALUES ({','.join('?' * len(columns['zs']))})",
-                         [(*r[:at], r[at] + suffix, *r[at + 1 :]) for r in zs])  # fmt: skip
+                         [(*r[:at], fresh[r[at]], *r[at + 1 :]) for r in zs])  # fmt: skip
         conn.execute("COMMIT")
-        made.append(suffix)
+        made.extend(fresh.values())
 
     runs = iter(range(ops))
     out = timed(lambda: copy(next(runs)), ops)
     conn.execute("BEGIN IMMEDIATE")
-    for suffix in made:
-        copies = [i + suffix for i in ids]
+    for start in range(0, len(made), 500):
+        copies = made[start : start + 500]
         marks = ",".join("?" * len(copies))
         for t in _ROW_TABLES:
             conn.execute(f"DELETE FROM {table(t)} WHERE id IN ({marks})", copies)
