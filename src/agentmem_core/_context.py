@@ -71,6 +71,15 @@ class ScopeCache:
             return None
         return found[0]
 
+    def seed(self, selection: Hashable, scope: ScopeKey) -> None:
+        """Guess that ``selection`` matches ``scope`` alone, unless a read already told what it matches.
+
+        A store that just wrote a scope guesses so for the selection naming exactly that scope, so its
+        first read of it (a chat session just written, then read) sends its requests with the index read.
+        """
+        if selection not in self._selections:
+            self.matched(selection, (scope,))
+
     def matched(
         self, selection: Hashable, scopes: Sequence[ScopeKey], members: tuple[object, ...] | None = None
     ) -> None:

@@ -192,6 +192,11 @@ def _selection(flt: MemoryFilter) -> tuple[Any, ...]:
     return (flt.namespace, flt.namespace_prefix, flt.thread_id, flt.agent_id, flt.user_id)
 
 
+def scope_selection(scope: ScopeKey) -> tuple[Any, ...]:
+    """The selection of a filter naming exactly this scope's fields (``_selection`` of that filter)."""
+    return (scope.namespace, None, scope.thread_id, scope.agent_id, scope.user_id)
+
+
 def indexed_scopes(ctx: Context, flt: MemoryFilter, members: Any) -> Flow[list[ScopeKey]]:
     """The scopes of an index range read (descriptors read only for tags not seen before)."""
     raw = tuple(expect(members))

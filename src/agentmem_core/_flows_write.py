@@ -11,7 +11,14 @@ import numpy as np
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import ScopeKey, encode_tag, is_memory_id, local_id_for_caller_id
-from agentmem_core._flows_read import decode_gets, get_many_flow, get_op, resolve_flow, scopes_flow
+from agentmem_core._flows_read import (
+    decode_gets,
+    get_many_flow,
+    get_op,
+    resolve_flow,
+    scope_selection,
+    scopes_flow,
+)
 from agentmem_core._parse import as_text
 from agentmem_core._plan import Embed, Flow, batch, expect
 from agentmem_core._records import (
@@ -268,6 +275,7 @@ def remember_flow(
     if ctx.scopes is not None:  # what a tag stands for, so a read of these scopes skips their descriptors
         for scope in scopes.values():
             ctx.scopes.put(scope)
+            ctx.scopes.seed(scope_selection(scope), scope)  # and reads them ahead (a guess, checked)
     for start in range(0, len(requests), PIPELINE_CHUNK):
         chunk = requests[start : start + PIPELINE_CHUNK]
         # the chunk's audit entries travel after its writes, in the same round trip (no extra one on

@@ -104,6 +104,10 @@ async def test_a_common_terms_rows_are_no_candidates_and_its_count_is_sent_witho
             [{"content": f"note {i} about the weather", "namespace": NS} for i in range(60)]
         )
         target = await store.remember("the passport is in the hotel safe", namespace=NS)
+        await store.close()
+        # a store that did not write the scope: it knows neither its scopes nor its terms yet (the
+        # writer would guess the scope it wrote, and take the kept counts from its first recall on)
+        store = await _store(mem, unique_name + "_a")
         spy = TermSpy(store.store)
         first = await store.recall("weather passport", k=5, namespace=NS, reinforce=False)
         assert first.hits[0].memory.id == target
@@ -173,6 +177,8 @@ async def test_a_recall_ranks_the_same_whether_or_not_the_store_knew_a_term_was_
             [{"content": f"hail {i}", "namespace": NS} for i in range(POOL)]
             + [{"content": f"hail {i} and wind and rain and fog", "namespace": NS} for i in range(60)]
         )
+        await store.close()  # the reader did not write the scope: its first recall knows nothing yet
+        store = await _store(mem, unique_name + "_d", hybrid_pool=1, candidate_multiplier=1)
         spy = TermSpy(store.store)
         cold = await store.recall("hail", k=3, namespace=NS, reinforce=False)
         warm = await store.recall("hail", k=3, namespace=NS, reinforce=False)

@@ -75,8 +75,8 @@ def test_a_known_scope_costs_one_round_trip_less(valkey_url: str, unique_name: s
         cold, again, written = counts
         # cold: the index range, the descriptors, the scope's page (its time order and its memories in
         # one script); again: the page rides with the index read (the same scopes as last time), one
-        # round trip in all; the writer: no descriptors
-        assert (cold, again, written) == (3, 1, 2)
+        # round trip in all; the writer: it guessed the scope it wrote, so its page rides too
+        assert (cold, again, written) == (3, 1, 1)
     finally:
         writer.close()
         reader.close()
@@ -142,3 +142,22 @@ def test_the_same_index_read_gives_the_kept_scopes() -> None:
     cache.matched(selection, [a, b])  # matched without members (one was not read): nothing to reuse
     assert cache.same_read(selection, (b"m1",)) is None
     assert cache.guess(selection) == (a, b)
+
+
+async def test_a_writers_guess_of_its_own_scope_is_checked(
+    mem: Facade, valkey_url: str, unique_name: str
+) -> None:
+    # the store that wrote ("chat", "s1") guesses that a read of that namespace finds that scope alone;
+    # another store's scope under the same namespace (with a user) proves the guess wrong, and the read
+    # still returns both, on every backend
+    other = await open_like(mem, valkey_url, unique_name)
+    try:
+        await other.remember("the user's", namespace=("chat", "s1"), user_id="ana")
+        await mem.remember("the session's", namespace=("chat", "s1"))
+        page = await mem.list(namespace=("chat", "s1"), order="oldest")
+        assert [m.content for m in page.memories] == ["the user's", "the session's"]
+        assert await mem.count(namespace=("chat", "s1")) == 2
+        hits = await mem.recall("the", k=5, namespace=("chat", "s1"))
+        assert sorted(h.memory.content for h in hits) == ["the session's", "the user's"]
+    finally:
+        await other.close()
