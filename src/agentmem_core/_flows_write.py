@@ -269,9 +269,14 @@ def remember_flow(
             requests.append(register_op(item.scope))
         # the reply's scope size tells a new scope (1) and a scope over capacity: exact up to there
         requests.append(write_op(item, blob, max(1, ctx.config.max_items_per_scope or 0)))
+    scopes = {item.scope.tag: item.scope for item in items}
+    # A scope registered here is registered again after its writes, in the same round trip: a concurrent
+    # forget_by_scope that emptied and unregistered it in between (a new scope's first write then finds
+    # it empty) is undone without one more round trip for every new scope.
+    again = set(registering.values())
+    requests.extend(register_op(scopes[tag]) for tag in dict.fromkeys(registering.values()))
     replies: list[Any] = []
     logs: list[Any] = []
-    scopes = {item.scope.tag: item.scope for item in items}
     if ctx.scopes is not None:  # what a tag stands for, so a read of these scopes skips their descriptors
         for scope in scopes.values():
             ctx.scopes.put(scope)
@@ -307,7 +312,7 @@ def remember_flow(
             ids.append(duplicate)
             continue
         ids.append(item.external_id or item.id)
-        if result.scope_size == 1:
+        if result.scope_size == 1 and item.scope.tag not in again:  # emptied since it was registered
             reregister[item.scope.tag] = item.scope
         if capacity is not None and result.scope_size > capacity:
             over[item.scope.tag] = item.scope

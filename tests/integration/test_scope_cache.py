@@ -161,3 +161,53 @@ async def test_a_writers_guess_of_its_own_scope_is_checked(
         assert sorted(h.memory.content for h in hits) == ["the session's", "the user's"]
     finally:
         await other.close()
+
+
+def test_a_forget_between_a_new_scopes_registration_and_its_write_leaves_it_registered(
+    valkey_url: str, unique_name: str
+) -> None:
+    # A new scope is registered in the round trip of its first write, and registered again after the
+    # write in that same round trip. Here another client's forget_by_scope unregisters it between the
+    # two (the pipeline is not a transaction, so this interleaving can happen): the write still ends
+    # with its scope registered, so list finds the memory, and in one round trip.
+    import valkey
+
+    from agentmem_core._plan import ScriptCall
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        return [[1.0, 0.0]] * len(texts)
+
+    store = MemoryStore.from_url(valkey_url, name=unique_name, embedder=embed)
+    store.setup()
+    other = MemoryStore.from_url(valkey_url, name=unique_name, embedder=embed)
+    other.setup()
+    raw = valkey.Valkey.from_url(valkey_url)
+    backend = store._driver.backend  # type: ignore[attr-defined]
+    inner = backend._round_trip
+    trips: list[int] = []
+
+    def interleaved(commands: Any) -> list[Any]:
+        trips.append(len(commands))
+        first = next((i for i, c in enumerate(commands) if isinstance(c, ScriptCall)), None)
+        if first is None:
+            return list(inner(commands))
+        head = list(inner(commands[:first]))  # the registration
+        other.forget_by_scope(user_id="race")  # another client: empties and unregisters the scope
+        return head + list(inner(commands[first:]))
+
+    try:
+        other.remember("seen by the other store first", user_id="race", embed=False)
+        other.forget_by_scope(user_id="race")  # other now knows the scope, and it is gone
+        store.remember("warm-up", user_id="elsewhere", embed=False)  # its first call's own reads done
+        backend._round_trip = interleaved
+        try:
+            memory_id = store.remember("written after the forget", user_id="race", embed=False)
+        finally:
+            del backend._round_trip
+        assert trips == [trips[0]]  # one round trip
+        assert raw.hget(store.keys.scopes, ScopeKey(user_id="race").tag) is not None
+        assert [m.id for m in other.list(user_id="race").memories] == [memory_id]
+    finally:
+        raw.close()
+        other.close()
+        store.close()
