@@ -28,6 +28,8 @@ class ScopeCache:
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
+        # shared by a store's threads: a lookup and its move to the end must not race an eviction
+        self._lock = threading.Lock()
         self._scopes: OrderedDict[str, ScopeKey] = OrderedDict()
         # selection -> (the scopes it matched, the index read's members they came from, or None)
         self._selections: OrderedDict[Hashable, tuple[tuple[ScopeKey, ...], tuple[object, ...] | None]] = (
@@ -36,10 +38,11 @@ class ScopeCache:
 
     def get(self, tag: str) -> ScopeKey | None:
         """The scope of ``tag``, if read before."""
-        scope = self._scopes.get(tag)
-        if scope is not None:
-            self._scopes.move_to_end(tag)
-        return scope
+        with self._lock:
+            scope = self._scopes.get(tag)
+            if scope is not None:
+                self._scopes.move_to_end(tag)
+            return scope
 
     def peek(self, tag: str) -> ScopeKey | None:
         """The scope of ``tag``, if held (without marking it used)."""
@@ -47,18 +50,20 @@ class ScopeCache:
 
     def put(self, scope: ScopeKey) -> None:
         """Remember a scope read from the registry."""
-        self._scopes[scope.tag] = scope
-        self._scopes.move_to_end(scope.tag)
-        while len(self._scopes) > self._size:
-            self._scopes.popitem(last=False)
+        with self._lock:
+            self._scopes[scope.tag] = scope
+            self._scopes.move_to_end(scope.tag)
+            while len(self._scopes) > self._size:
+                self._scopes.popitem(last=False)
 
     def guess(self, selection: Hashable) -> tuple[ScopeKey, ...] | None:
         """The scopes a scope selection matched last time (a guess to read ahead with; never an answer)."""
-        found = self._selections.get(selection)
-        if found is None:
-            return None
-        self._selections.move_to_end(selection)
-        return found[0]
+        with self._lock:
+            found = self._selections.get(selection)
+            if found is None:
+                return None
+            self._selections.move_to_end(selection)
+            return found[0]
 
     def same_read(self, selection: Hashable, members: tuple[object, ...]) -> tuple[ScopeKey, ...] | None:
         """The scopes of the last index read of ``selection`` when this read returned the same members.
@@ -77,14 +82,22 @@ class ScopeCache:
         A store that just wrote a scope guesses so for the selection naming exactly that scope, so its
         first read of it (a chat session just written, then read) sends its requests with the index read.
         """
-        if selection not in self._selections:
-            self.matched(selection, (scope,))
+        with self._lock:
+            if selection in self._selections:
+                return
+            self._remember(selection, (scope,), None)
 
     def matched(
         self, selection: Hashable, scopes: Sequence[ScopeKey], members: tuple[object, ...] | None = None
     ) -> None:
         """Remember which scopes a selection matched (and the index read's members, when all were read)."""
-        self._selections[selection] = (tuple(scopes), members)
+        with self._lock:
+            self._remember(selection, tuple(scopes), members)
+
+    def _remember(
+        self, selection: Hashable, scopes: tuple[ScopeKey, ...], members: tuple[object, ...] | None
+    ) -> None:
+        self._selections[selection] = (scopes, members)
         self._selections.move_to_end(selection)
         while len(self._selections) > self._size:
             self._selections.popitem(last=False)
