@@ -187,14 +187,21 @@ def scope_read(
     return ScopeIndexRange(*bounds), ctx.scopes.guess(_selection(flt))
 
 
+def _selection_key(
+    namespace: Any, namespace_prefix: Any, thread_id: Any, agent_id: Any, user_id: Any
+) -> tuple[Any, ...]:
+    # the one shape of a selection key: a filter's scope fields, or a scope's own (scope_selection)
+    return (namespace, namespace_prefix, thread_id, agent_id, user_id)
+
+
 def _selection(flt: MemoryFilter) -> tuple[Any, ...]:
     """What decides which scopes a filter matches (its scope fields)."""
-    return (flt.namespace, flt.namespace_prefix, flt.thread_id, flt.agent_id, flt.user_id)
+    return _selection_key(flt.namespace, flt.namespace_prefix, flt.thread_id, flt.agent_id, flt.user_id)
 
 
 def scope_selection(scope: ScopeKey) -> tuple[Any, ...]:
     """The selection of a filter naming exactly this scope's fields (``_selection`` of that filter)."""
-    return (scope.namespace, None, scope.thread_id, scope.agent_id, scope.user_id)
+    return _selection_key(scope.namespace, None, scope.thread_id, scope.agent_id, scope.user_id)
 
 
 def indexed_scopes(ctx: Context, flt: MemoryFilter, members: Any) -> Flow[list[ScopeKey]]:

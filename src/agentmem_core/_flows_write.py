@@ -273,8 +273,8 @@ def remember_flow(
     # A scope registered here is registered again after its writes, in the same round trip: a concurrent
     # forget_by_scope that emptied and unregistered it in between (a new scope's first write then finds
     # it empty) is undone without one more round trip for every new scope.
-    again = set(registering.values())
-    requests.extend(register_op(scopes[tag]) for tag in dict.fromkeys(registering.values()))
+    again = dict.fromkeys(registering.values())  # each once, in order
+    requests.extend(register_op(scopes[tag]) for tag in again)
     replies: list[Any] = []
     logs: list[Any] = []
     if ctx.scopes is not None:  # what a tag stands for, so a read of these scopes skips their descriptors
