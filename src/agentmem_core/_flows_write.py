@@ -51,6 +51,7 @@ from agentmem_core.ops import (
     Unregister,
     Write,
     WriteCounters,
+    WriteMany,
 )
 from agentmem_core.query import MemoryFilter
 from agentmem_core.schema import (
@@ -72,6 +73,9 @@ _DEDUP_POOL = 4
 PIPELINE_CHUNK = 512
 """Commands per round trip for bulk writes (bounded so one huge batch cannot stall the server)."""
 
+WRITE_MANY_MAX = 64
+"""Writes of one scope sent as one call at most (one script call blocks the server while it runs)."""
+
 
 def write_op(item: PreparedMemory, vectors: Sequence[bytes], count_up_to: int | None = None) -> Write:
     """The Write of one prepared memory; ``vectors``: its blobs (none when it is not embedded).
@@ -92,6 +96,51 @@ def write_op(item: PreparedMemory, vectors: Sequence[bytes], count_up_to: int | 
         vectors=tuple(vectors),
         count_up_to=count_up_to,
     )
+
+
+def coalesce_writes(requests: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """``requests`` with each run of consecutive writes to one scope sent as one :class:`WriteMany`.
+
+    Returns the requests to send and, for each, how many of ``requests`` it stands for (a run of
+    :data:`WRITE_MANY_MAX` at most); :func:`expand_replies` gives every request its own reply back.
+    """
+    sent: list[Any] = []
+    sizes: list[int] = []
+    run: list[Write] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            sent.append(run[0])
+        elif run:
+            sent.append(WriteMany(tuple(run)))
+        if run:
+            sizes.append(len(run))
+            run.clear()
+
+    for request in requests:
+        if isinstance(request, Write):
+            if run and (run[0].tag != request.tag or len(run) == WRITE_MANY_MAX):
+                flush()
+            run.append(request)
+            continue
+        flush()
+        sent.append(request)
+        sizes.append(1)
+    flush()
+    return sent, sizes
+
+
+def expand_replies(replies: Sequence[Any], sizes: Sequence[int]) -> list[Any]:
+    """One reply per request again: a :class:`WriteMany`'s results in order (its error for each write)."""
+    out: list[Any] = []
+    for reply, size in zip(replies, sizes):
+        if size == 1:
+            out.append(reply)
+        elif isinstance(reply, BaseException):
+            out += [reply] * size
+        else:
+            out += list(reply)
+    return out
 
 
 def _merge_op(ctx: Context, existing_id: str, item: PreparedMemory) -> Merge:
@@ -286,9 +335,10 @@ def remember_flow(
         # the chunk's audit entries travel after its writes, in the same round trip (no extra one on
         # the hot path): an entry records what was sent, and a write that fails raises below
         audit = audit_op(ctx, _logged(chunk, scopes))
-        got = yield batch(chunk if audit is None else [*chunk, audit])
-        replies += got[: len(chunk)]
-        logs += got[len(chunk) :]
+        sent, sizes = coalesce_writes(chunk)
+        got = yield batch(sent if audit is None else [*sent, audit])
+        replies += expand_replies(got[: len(sent)], sizes)
+        logs += got[len(sent) :]
     # A scope counts as registered only once the backend confirmed its registry entries: if one is lost,
     # the next write registers again (list, stats and forget_by_scope find scopes there).
     for index, tag in registering.items():

@@ -26,6 +26,7 @@ __all__ = [
     "TERM_STATS",
     "UPDATE",
     "WRITE",
+    "WRITE_MANY",
     "Script",
 ]
 
@@ -142,74 +143,109 @@ local function rewrite_children(mem)
 end
 """.replace("@CHILD_EXPIRES_AT@", str(CHILD_EXPIRES_AT))
 
+# One memory's write (WRITE's body, and each memory of WRITE_MANY): A[o+1..o+10] are WRITE's ARGV[1..10]
+# and its field pairs are A[o+11..last].
+_WRITE_ONE = """
+local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last)
+  local now, id, created, ttl = A[o + 1], A[o + 2], A[o + 3], tonumber(A[o + 4])
+  local exp, kind = A[o + 5], A[o + 6]
+  local nv = tonumber(A[o + 9])
+  if redis.call('ZCARD', z) == 0 then  -- an empty scope: its term counts start (again) complete
+    redis.call('DEL', t, xt)
+    redis.call('HSET', t, '#v', '1')
+  end
+  local old = redis.call('HMGET', mem, 'kind', 'created_at', 'opt', 'nv', 'x_terms')
+  local old_kind = old[1]
+  local is_new = 1
+  local keep = created == ''
+  if keep then created = old[2] or now end
+  -- the scope's write sequence: listing breaks created_at ties by it (exact insertion order); a re-put
+  -- key keeps its place
+  local seq = (keep and old[3] and string.match(old[3], '^(%d+)|')) or redis.call('HINCRBY', c, '#seq', 1)
+  if old_kind then
+    is_new = 0
+    if redis.call('ZREM', z, id) == 1 then
+      redis.call('HINCRBY', c, old_kind, -1)
+      uncount(t, xt, id, old[5], true)
+    else
+      redis.call('HDEL', xt, id)
+    end
+    redis.call('ZREM', x, old_kind .. '|' .. id)
+    redis.call('DEL', mem)
+  elseif redis.call('ZSCORE', z, id) then  -- reclaimed by the server before its expiry here
+    uncount(t, xt, id, nil, false)
+  end
+  if old[4] then drop_children(mem, tonumber(old[4])) end
+  -- ONE HSET: every write to an indexed hash re-indexes the whole document (the vector included), so
+  -- the kept created_at and the sequence go into the same call. The client sends created_at and
+  -- x_created_at as the first two field pairs (A[o+11..o+14]), so a kept time replaces them in place
+  -- (unpack last in the call expands every remaining value, without copying A).
+  if keep then A[o + 12] = created; A[o + 14] = created end
+  if nv > 0 then
+    redis.call('HSET', mem, 'opt', seq .. '|' .. A[o + 8], 'nv', A[o + 9], 'vx', A[o + 10],
+      unpack(A, o + 11, last))
+  else
+    redis.call('HSET', mem, 'opt', seq .. '|' .. A[o + 8], unpack(A, o + 11, last))
+  end
+  redis.call('HINCRBY', c, kind, 1)
+  redis.call('ZADD', z, created, id)
+  redis.call('ZADD', i, A[o + 7], id)
+  local terms = nil
+  for j = o + 11, last, 2 do
+    if A[j] == 'x_terms' then terms = A[j + 1]; break end
+  end
+  count(t, xt, id, terms, ttl > 0)
+  if ttl > 0 then
+    redis.call('PEXPIRE', mem, ttl)
+    redis.call('ZADD', x, exp, kind .. '|' .. id)
+  end
+  if nv > 0 then write_children(mem, ttl) end
+  -- counters live in their own (non-indexed) hash, created on first reinforcement; keep its lifetime
+  if redis.call('EXISTS', stats) == 1 then
+    if is_new == 1 then redis.call('DEL', stats)
+    elseif ttl > 0 then redis.call('PEXPIRE', stats, ttl)
+    else redis.call('PERSIST', stats) end
+  end
+  return {is_new, redis.call('ZCARD', z)}
+end
+"""
+
 WRITE = Script(
     "write",
     _PURGE
     + _CHILDREN
+    + _WRITE_ONE
     + """
 -- KEYS: mem, stats, z, x, c, i, t, xt
 -- ARGV: now, id, created_at ('' = keep a replaced memory's, else now), ttl_ms, expires_at, kind,
 --       importance, opt without its sequence ("ttl|flags|caller id"), the number of vectors after the
 --       first, those vectors (concatenated blobs), 'created_at', t, 'x_created_at', t, field, value, ...
-local now, id, created, ttl, exp, kind = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local nv = tonumber(ARGV[9])
-purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], now)
-if redis.call('ZCARD', KEYS[3]) == 0 then  -- an empty scope: its term counts start (again) complete
-  redis.call('DEL', KEYS[7], KEYS[8])
-  redis.call('HSET', KEYS[7], '#v', '1')
+purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[1])
+return write_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV, 0, #ARGV)
+""",
+)
+
+WRITE_MANY = Script(
+    "write_many",
+    _PURGE
+    + _CHILDREN
+    + _WRITE_ONE
+    + """
+-- Several memories of ONE scope, in order, each exactly as WRITE would write it (one call instead of one
+-- per memory: a chat session's batch of small messages spends a share of its time on each call).
+-- KEYS: z, x, c, i, t, xt, then mem, stats of each memory
+-- ARGV: per memory, the number n of its arguments, then its n arguments as WRITE's ARGV
+-- Returns WRITE's reply of each memory, in order.
+purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[2])
+local out, o, j = {}, 0, 0
+while o < #ARGV do
+  local n = tonumber(ARGV[o + 1])
+  j = j + 1
+  out[j] = write_one(KEYS[5 + 2 * j], KEYS[6 + 2 * j], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
+    ARGV, o + 1, o + 1 + n)
+  o = o + 1 + n
 end
-local old = redis.call('HMGET', KEYS[1], 'kind', 'created_at', 'opt', 'nv', 'x_terms')
-local old_kind = old[1]
-local is_new = 1
-local keep = created == ''
-if keep then created = old[2] or now end
--- the scope's write sequence: listing breaks created_at ties by it (exact insertion order); a re-put
--- key keeps its place
-local seq = (keep and old[3] and string.match(old[3], '^(%d+)|')) or redis.call('HINCRBY', KEYS[5], '#seq', 1)
-if old_kind then
-  is_new = 0
-  if redis.call('ZREM', KEYS[3], id) == 1 then
-    redis.call('HINCRBY', KEYS[5], old_kind, -1)
-    uncount(KEYS[7], KEYS[8], id, old[5], true)
-  else
-    redis.call('HDEL', KEYS[8], id)
-  end
-  redis.call('ZREM', KEYS[4], old_kind .. '|' .. id)
-  redis.call('DEL', KEYS[1])
-elseif redis.call('ZSCORE', KEYS[3], id) then  -- reclaimed by the server before its expiry here
-  uncount(KEYS[7], KEYS[8], id, nil, false)
-end
-if old[4] then drop_children(KEYS[1], tonumber(old[4])) end
--- ONE HSET: every write to an indexed hash re-indexes the whole document (the vector included), so
--- the kept created_at and the sequence go into the same call. The client sends created_at and
--- x_created_at as the first two field pairs (ARGV[11..14]), so a kept time replaces them in place
--- (unpack last in the call expands every remaining value, without copying ARGV).
-if keep then ARGV[12] = created; ARGV[14] = created end
-if nv > 0 then
-  redis.call('HSET', KEYS[1], 'opt', seq .. '|' .. ARGV[8], 'nv', ARGV[9], 'vx', ARGV[10], unpack(ARGV, 11))
-else
-  redis.call('HSET', KEYS[1], 'opt', seq .. '|' .. ARGV[8], unpack(ARGV, 11))
-end
-redis.call('HINCRBY', KEYS[5], kind, 1)
-redis.call('ZADD', KEYS[3], created, id)
-redis.call('ZADD', KEYS[6], ARGV[7], id)
-local terms = nil
-for j = 11, #ARGV, 2 do
-  if ARGV[j] == 'x_terms' then terms = ARGV[j + 1]; break end
-end
-count(KEYS[7], KEYS[8], id, terms, ttl > 0)
-if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('ZADD', KEYS[4], exp, kind .. '|' .. id)
-end
-if nv > 0 then write_children(KEYS[1], ttl) end
--- counters live in their own (non-indexed) hash, created on first reinforcement; keep its lifetime
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  if is_new == 1 then redis.call('DEL', KEYS[2])
-  elseif ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl)
-  else redis.call('PERSIST', KEYS[2]) end
-end
-return {is_new, redis.call('ZCARD', KEYS[3])}
+return out
 """,
 )
 
@@ -591,6 +627,7 @@ return row
 )
 
 ALL_SCRIPTS = (
-    WRITE, UPDATE, FETCH, READ, PAGE, DUPLICATE, DELETE, SCOPE_STATS, ALIAS_CLAIM, ALIAS_RELEASE, REFRESH,
+    WRITE, WRITE_MANY, UPDATE, FETCH, READ, PAGE, DUPLICATE, DELETE, SCOPE_STATS, ALIAS_CLAIM, ALIAS_RELEASE,
+    REFRESH,
     TERM_STATS,
 )  # fmt: skip

@@ -83,6 +83,7 @@ __all__ = [
     "Update",
     "Write",
     "WriteConfig",
+    "WriteMany",
     "WriteCounters",
     "WriteResult",
 ]
@@ -167,6 +168,22 @@ class Write:
     fields: Mapping[str, str]
     vectors: tuple[bytes, ...] = ()
     count_up_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteMany:
+    """Several writes (:class:`Write`) of ONE scope (one ``tag``), applied in order, each atomically.
+
+    Exactly what the same writes do one after another; a backend may send them as one call (on Valkey one
+    script call, which saves each memory's own command on the client and the server). Result: one
+    :class:`WriteResult` per write, in order.
+    """
+
+    writes: tuple[Write, ...]
+
+    def __post_init__(self) -> None:
+        if not self.writes or any(w.tag != self.writes[0].tag for w in self.writes):
+            raise ValueError("WriteMany takes one or more writes of one scope")
 
 
 class WriteResult(NamedTuple):
@@ -529,9 +546,9 @@ class Probed(NamedTuple):
 
 
 Op = (
-    Knn | FilterSearch | Write | Merge | Update | Delete | Fetch | Refresh | ReadMemories | ReadCounters
-    | WriteCounters | Exists | ResolveIds | ClaimId | ReleaseIds | ScopeCounts | TermStats | ScopeSize
-    | ScopeMembers
+    Knn | FilterSearch | Write | WriteMany | Merge | Update | Delete | Fetch | Refresh | ReadMemories
+    | ReadCounters | WriteCounters | Exists | ResolveIds | ClaimId | ReleaseIds | ScopeCounts | TermStats
+    | ScopeSize | ScopeMembers
     | ScopeByTime | ScopePage | EvictionSample | Register | Unregister | AllScopes | ScopeDescriptors
     | ScopeIndexRange | DropScopeIndexMembers | Setup | ReadConfig | WriteConfig | Probe
 )  # fmt: skip

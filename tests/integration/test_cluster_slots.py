@@ -140,6 +140,7 @@ def _scope_ops(scope: ScopeKey) -> list[Any]:
     first = ids[0]
     return [
         _write(first, tag, "c", vectors=3),
+        ops.WriteMany((_write(ids[1], tag, "d", vectors=2), _write(ids[2], tag, "e"))),
         ops.Merge(first, "1001", (('"t"', "t"),)),
         ops.Update(
             first,

@@ -39,6 +39,7 @@ from agentmem_core._scripts import (
     TERM_STATS,
     UPDATE,
     WRITE,
+    WRITE_MANY,
 )
 from agentmem_core.engine import EngineInfo
 from agentmem_core.errors import AgentMemError, BackendAuthError, BackendError, translate_backend_error
@@ -183,8 +184,8 @@ def _filter_result(
 
 
 # -- memories ----------------------------------------------------------------------------------------------
-def _write(v: ValkeyOps, op: ops.Write) -> list[Command]:
-    keys = v.keys
+def _write_args(op: ops.Write) -> tuple[Any, ...]:
+    """WRITE's ARGV for one memory."""
     created = op.fields[F.CREATED_AT]
     flat: list[str | bytes] = [F.CREATED_AT, created, F.X_CREATED_AT, created]  # first: the script may keep
     for name, value in op.fields.items():  # the replaced memory's time in their place
@@ -192,25 +193,25 @@ def _write(v: ValkeyOps, op: ops.Write) -> list[Command]:
             flat += [name, value]
     if op.vectors:  # a memory without a vector stays out of KNN (and valkey-search 1.0 queries)
         flat += [F.EMBEDDING, op.vectors[0]]
-    return [
-        ScriptCall(
-            WRITE,
-            (keys.memory(op.id), keys.stats(op.id), *keys.bookkeeping(op.tag)),
-            (
-                op.now,
-                op.id,
-                op.created_at,
-                op.ttl_ms,
-                op.expires_at,
-                op.kind,
-                op.importance,
-                op.opt_rest,
-                max(0, len(op.vectors) - 1),  # the vectors after the first become child documents
-                b"".join(op.vectors[1:]),
-                *flat,
-            ),
-        )  # fmt: skip
-    ]
+    return (
+        op.now,
+        op.id,
+        op.created_at,
+        op.ttl_ms,
+        op.expires_at,
+        op.kind,
+        op.importance,
+        op.opt_rest,
+        max(0, len(op.vectors) - 1),  # the vectors after the first become child documents
+        b"".join(op.vectors[1:]),
+        *flat,
+    )  # fmt: skip
+
+
+def _write(v: ValkeyOps, op: ops.Write) -> list[Command]:
+    keys = v.keys
+    names = (keys.memory(op.id), keys.stats(op.id), *keys.bookkeeping(op.tag))
+    return [ScriptCall(WRITE, names, _write_args(op))]
 
 
 def _write_result(
@@ -218,6 +219,23 @@ def _write_result(
 ) -> ops.WriteResult:
     is_new, size = replies[0]
     return ops.WriteResult(int(is_new) == 1, int(size))
+
+
+def _write_many(v: ValkeyOps, op: ops.WriteMany) -> list[Command]:
+    keys = v.keys
+    names: list[str] = list(keys.bookkeeping(op.writes[0].tag))
+    args: list[Any] = []
+    for w in op.writes:
+        names += (keys.memory(w.id), keys.stats(w.id))
+        one = _write_args(w)
+        args += (len(one), *one)
+    return [ScriptCall(WRITE_MANY, tuple(names), tuple(args))]
+
+
+def _write_many_result(
+    v: ValkeyOps, op: ops.WriteMany, _c: Sequence[Command], replies: Sequence[Any]
+) -> tuple[ops.WriteResult, ...]:
+    return tuple(ops.WriteResult(int(is_new) == 1, int(size)) for is_new, size in replies[0])
 
 
 def _merge(v: ValkeyOps, op: ops.Merge) -> list[Command]:
@@ -654,7 +672,8 @@ def _audit_range_result(
 
 
 _COMMANDS: dict[type, Translate] = {
-    ops.Knn: _knn, ops.FilterSearch: _filter, ops.Write: _write, ops.Merge: _merge, ops.Update: _update,
+    ops.Knn: _knn, ops.FilterSearch: _filter, ops.Write: _write, ops.WriteMany: _write_many,
+    ops.Merge: _merge, ops.Update: _update,
     ops.Delete: _delete, ops.Fetch: _fetch, ops.Refresh: _refresh, ops.ReadMemories: _read,
     ops.ReadCounters: _read_counters, ops.WriteCounters: _write_counters, ops.Exists: _exists,
     ops.ResolveIds: _resolve, ops.ClaimId: _claim, ops.ReleaseIds: _release, ops.ScopeCounts: _scope_counts,
@@ -667,7 +686,8 @@ _COMMANDS: dict[type, Translate] = {
     ops.AuditAppend: _audit_append, ops.AuditRange: _audit_range, ops.Probe: _probe,
 }  # fmt: skip
 _RESULTS: dict[type, Parse] = {
-    ops.Knn: _knn_result, ops.FilterSearch: _filter_result, ops.Write: _write_result, ops.Merge: _int_result,
+    ops.Knn: _knn_result, ops.FilterSearch: _filter_result, ops.Write: _write_result,
+    ops.WriteMany: _write_many_result, ops.Merge: _int_result,
     ops.Update: _update_result, ops.Delete: _delete_result, ops.Fetch: _fetch_result,
     ops.Refresh: _sum_result,
     ops.ReadMemories: _read_result, ops.ReadCounters: _pairs_result, ops.WriteCounters: _none_result,

@@ -192,6 +192,10 @@ def _write(tx: Tx, op: ops.Write) -> ops.WriteResult:
     return ops.WriteResult(old_kind is None, size)
 
 
+def _write_many(tx: Tx, op: ops.WriteMany) -> tuple[ops.WriteResult, ...]:
+    return tuple(_write(tx, w) for w in op.writes)
+
+
 def _merge(tx: Tx, op: ops.Merge) -> int:
     parse_id(op.id)
     held = tx.memory(op.id)
@@ -584,7 +588,8 @@ def _probe(tx: Tx, op: ops.Probe) -> ops.Probed:
 
 
 HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
-    ops.Knn: _knn, ops.FilterSearch: _filter, ops.Write: _write, ops.Merge: _merge, ops.Update: _update,
+    ops.Knn: _knn, ops.FilterSearch: _filter, ops.Write: _write, ops.WriteMany: _write_many,
+    ops.Merge: _merge, ops.Update: _update,
     ops.Delete: _delete, ops.Fetch: _fetch, ops.Refresh: _refresh, ops.ReadMemories: _read,
     ops.ReadCounters: _read_counters, ops.WriteCounters: _write_counters, ops.Exists: _exists,
     ops.ResolveIds: _resolve, ops.ClaimId: _claim, ops.ReleaseIds: _release, ops.ScopeCounts: _scope_counts,

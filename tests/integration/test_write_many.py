@@ -1,0 +1,151 @@
+"""A batch's writes to one scope go as one call (WriteMany), and store what one write at a time stores.
+
+``remember_many`` sends each run of consecutive writes to one scope as one ``WriteMany`` (on Valkey one
+WRITE_MANY script call instead of one WRITE per memory). These tests write the same items both ways, into
+two stores on the same backend and clock, and compare everything a reader can see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from _support import Clock, Facade, open_like
+
+from agentmem_core import _flows_write
+
+ITEMS: list[dict[str, Any]] = [
+    {"content": "the flight to Lisbon leaves at nine", "importance": 0.9, "tags": ["travel"]},
+    {"content": "likes window seats", "key": "seat", "metadata": {"kind": "pref", "n": 2}},
+    {"content": "hotel booked near the river", "ttl": 3600, "kind": "episodic"},
+    {"content": "prefers green tea", "key": "drink"},  # re-puts the key written before the batch
+    {"content": "packing list", "texts": ["passport and charger", "sunscreen for the beach"]},
+    {"content": "likes aisle seats now", "key": "seat"},  # the same key twice in one batch
+    {"content": "not embedded: the booking reference", "embed": False},
+    {"content": "museum tickets for Tuesday", "ttl": 60, "tags": ["travel", "plans"]},
+    {"content": "other user's note", "user_id": "v2"},  # another scope between two runs of this one
+    {"content": "a second note about the river walk"},
+]
+
+
+def _seen(m: Any) -> tuple[Any, ...]:
+    return (
+        m.content, m.kind, m.importance, m.tags, m.user_id, m.key, m.metadata, m.created_at, m.updated_at,
+        m.expires_at, m.sequence, m.embedded, m.ttl, m.access_count, m.duplicate_count,
+    )  # fmt: skip
+
+
+async def _state(mem: Facade, user: str) -> dict[str, Any]:
+    page = await mem.list(user_id=user, limit=100)
+    recalled = await mem.recall("river seats tea", user_id=user, k=20, reinforce=False)
+    stats = await mem.stats(user_id=user)
+    return {
+        "listed": [_seen(m) for m in page.memories],
+        # as a set: memories that tie on score are ordered by id, and the two stores' ids differ
+        "recalled": sorted(
+            (h.memory.content, round(h.scores.score, 9), round(h.scores.lexical or 0, 9)) for h in recalled
+        ),
+        "total": stats.total,
+        "by_kind": stats.by_kind,
+        "count": await mem.count(user_id=user),
+        "other": [m.content for m in (await mem.list(user_id="v2", limit=10)).memories],
+    }
+
+
+async def test_a_batch_writes_what_one_write_at_a_time_writes(mem: Facade, unique_name: str) -> None:
+    clock = mem.clock  # type: ignore[attr-defined]
+    one_by_one = await open_like(mem, "", unique_name + "b", clock=clock)
+    try:
+        for store in (mem, one_by_one):
+            await store.remember("likes black tea", user_id="v", key="drink", created_at=clock.now - 500)
+            await store.remember("an older note about the river", user_id="v")
+        clock.now += 10
+        items = [{"user_id": "v", **item} for item in ITEMS]
+        batch_ids = await mem.remember_many(items)
+        single_ids = [await one_by_one.remember(**item) for item in items]
+        assert len(batch_ids) == len(single_ids) == len(ITEMS)
+        assert batch_ids[1] == batch_ids[5]  # one key, one memory
+        assert await _state(mem, "v") == await _state(one_by_one, "v")
+        drink = await mem.get(batch_ids[3])
+        assert drink.content == "prefers green tea" and drink.created_at == clock.now - 510
+        clock.now += 120  # the museum tickets expire; both stores purge them the same way
+        after = [{"user_id": "v", "content": "after the expiry"}, {"user_id": "v", "content": "and one more"}]
+        await mem.remember_many(after)  # one call: it purges the expired memory first
+        for item in after:
+            await one_by_one.remember(**item)
+        assert await _state(mem, "v") == await _state(one_by_one, "v")
+    finally:
+        await one_by_one.close()
+
+
+async def test_a_scope_over_capacity_is_evicted_as_without_one_call(
+    mem: Facade, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch evicts once, after its writes (each write's scope size in its reply), coalesced or not."""
+    clock = mem.clock  # type: ignore[attr-defined]
+    batch = await open_like(mem, "", unique_name + "c", clock=clock, max_items_per_scope=5)
+    single = await open_like(mem, "", unique_name + "d", clock=clock, max_items_per_scope=5)
+    try:
+        items = [
+            {"content": f"note {i} about seats", "user_id": "v", "importance": ((i * 5) % 12) / 12}
+            for i in range(12)
+        ]
+        await batch.remember_many(items)
+        with monkeypatch.context() as m:
+            m.setattr(_flows_write, "WRITE_MANY_MAX", 1)  # every write its own call, as before WriteMany
+            await single.remember_many(items)
+        assert await _state(batch, "v") == await _state(single, "v")
+        assert (await batch.stats(user_id="v")).total == 5
+    finally:
+        await batch.close()
+        await single.close()
+
+
+@pytest.mark.parametrize("n", [2, 50, 130])
+async def test_one_call_per_run_of_writes_to_a_scope(store: Any, valkey_url: str, n: int) -> None:
+    """On Valkey ``n`` memories of one (registered) scope are ceil(n / 64) script calls, not ``n``."""
+    import valkey
+
+    admin = valkey.Valkey.from_url(valkey_url)
+    try:
+        store.remember("registers the scope", user_id="w")
+
+        def calls() -> int:
+            return int(admin.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+        before = calls()
+        ids = store.remember_many([{"content": f"message {i}", "user_id": "w"} for i in range(n)])
+        assert calls() - before == -(-n // 64)
+        assert len(set(ids)) == n and store.count(user_id="w") == n + 1
+        listed = store.list(user_id="w", limit=200, order="oldest").memories
+        assert [m.content for m in listed] == ["registers the scope", *(f"message {i}" for i in range(n))]
+    finally:
+        admin.close()
+
+
+def test_one_call_purges_the_scopes_expired_memories_first(valkey_url: str, unique_name: str) -> None:
+    """Reads skip an expired memory anyway; the purge drops its bookkeeping (z, x, the term counts)."""
+    import valkey
+
+    from agentmem_core import MemoryStore
+    from agentmem_core._records import scope_of
+    from agentmem_core.embeddings import HashingEmbedder
+
+    clock = Clock()
+    store = MemoryStore.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(64), clock=clock)
+    admin = valkey.Valkey.from_url(valkey_url, decode_responses=True)
+    try:
+        store.setup()
+        store.remember_many([{"content": f"short lived {i}", "user_id": "w", "ttl": 60} for i in range(3)])
+        tag = scope_of(None, None, None, "w").tag
+        keys = store.keys
+        assert admin.zcard(keys.created(tag)) == 3 and admin.zcard(keys.expiring(tag)) == 3
+        clock.now += 120
+        store.remember_many([{"content": f"kept {i}", "user_id": "w"} for i in range(2)])
+        assert admin.zcard(keys.created(tag)) == 2 and admin.zcard(keys.expiring(tag)) == 0
+        assert admin.hget(keys.counts(tag), "semantic") == "2"
+        terms = admin.hgetall(keys.terms(tag))
+        assert "short" not in terms and terms.get("kept") == "2"
+    finally:
+        admin.close()
+        store.close()
