@@ -101,6 +101,26 @@ def scope_of(
     Raises:
         InvalidMemoryError: for an invalid namespace label or scope id.
     """
+    # A batch names one scope many times (a chat session's messages): the same hashable fields give the
+    # same (immutable) ScopeKey, its tag computed once. Only valid fields are kept (errors are not cached).
+    if namespace is None or type(namespace) in (str, tuple):
+        try:
+            return _scope_of_cached(namespace, thread_id, agent_id, user_id)
+        except TypeError:  # an unhashable label: the uncached path says what is wrong with it
+            pass
+    return _scope_of(namespace, thread_id, agent_id, user_id)
+
+
+@lru_cache(maxsize=1024)
+def _scope_of_cached(
+    namespace: str | tuple[str, ...] | None, thread_id: str | None, agent_id: str | None, user_id: str | None
+) -> ScopeKey:
+    return _scope_of(namespace, thread_id, agent_id, user_id)
+
+
+def _scope_of(
+    namespace: str | Sequence[str] | None, thread_id: str | None, agent_id: str | None, user_id: str | None
+) -> ScopeKey:
     return ScopeKey(
         normalise_namespace(namespace),
         scope_value("thread_id", thread_id),
@@ -164,11 +184,31 @@ def _tags(tags: Sequence[str] | None, config: StoreConfig) -> tuple[str, ...]:
     return tuple(out)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _metadata(metadata: Mapping[str, Any] | None, config: StoreConfig) -> tuple[dict[str, Any], str]:
     if metadata is None:
         return {}, "{}"
     if not isinstance(metadata, Mapping):
         raise InvalidMemoryError("metadata must be a mapping")
+    # A batch often carries the same small metadata on every item (a chat message's status): a dict of
+    # scalars is encoded once per distinct content. The key holds each value's type and, for a float, its
+    # repr (1 == True == 1.0 and 0.0 == -0.0 hash alike but encode differently); the checks are on the
+    # text, so a cached text passed them (a failed check raises and is not cached).
+    if len(metadata) <= 8 and all(type(v) in _SCALARS for v in metadata.values()):
+        key = tuple((k, type(v), v, repr(v) if type(v) is float else None) for k, v in metadata.items())
+        decoded, text = _flat_metadata_text(key, config.max_metadata_bytes)
+        return dict(decoded), text
+    return _metadata_text(metadata, config.max_metadata_bytes)
+
+
+@lru_cache(maxsize=256)
+def _flat_metadata_text(key: tuple[tuple[Any, ...], ...], max_bytes: int) -> tuple[dict[str, Any], str]:
+    return _metadata_text({k: v for k, _, v, _ in key}, max_bytes)
+
+
+def _metadata_text(metadata: Mapping[str, Any], max_bytes: int) -> tuple[dict[str, Any], str]:
     for key in metadata:
         if not isinstance(key, str):
             raise InvalidMemoryError(f"metadata keys must be strings, got {key!r}")
@@ -177,8 +217,8 @@ def _metadata(metadata: Mapping[str, Any] | None, config: StoreConfig) -> tuple[
     except (TypeError, ValueError) as exc:
         raise InvalidMemoryError(f"metadata must be JSON-serialisable: {exc}") from exc
     check_text("metadata", text)
-    if len(text.encode("utf-8")) > config.max_metadata_bytes:
-        raise InvalidMemoryError(f"metadata larger than {config.max_metadata_bytes} bytes")
+    if len(text.encode("utf-8")) > max_bytes:
+        raise InvalidMemoryError(f"metadata larger than {max_bytes} bytes")
     decoded: dict[str, Any] = json.loads(text)
     return decoded, text
 
