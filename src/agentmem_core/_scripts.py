@@ -144,9 +144,10 @@ end
 """.replace("@CHILD_EXPIRES_AT@", str(CHILD_EXPIRES_AT))
 
 # One memory's write (WRITE's body, and each memory of WRITE_MANY): A[o+1..o+10] are WRITE's ARGV[1..10]
-# and its field pairs are A[o+11..last].
+# and its field pairs are A[o+11..last]; ``shared``: more field pairs (WRITE_MANY's, every memory of the
+# call has them), or nil.
 _WRITE_ONE = """
-local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last)
+local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared)
   local now, id, created, ttl = A[o + 1], A[o + 2], A[o + 3], tonumber(A[o + 4])
   local exp, kind = A[o + 5], A[o + 6]
   local nv = tonumber(A[o + 9])
@@ -180,12 +181,27 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last)
   -- the kept created_at and the sequence go into the same call. The client sends created_at and
   -- x_created_at as the first two field pairs (A[o+11..o+14]), so a kept time replaces them in place
   -- (unpack last in the call expands every remaining value, without copying A).
-  if keep then A[o + 12] = created; A[o + 14] = created end
-  if nv > 0 then
-    redis.call('HSET', mem, 'opt', seq .. '|' .. A[o + 8], 'nv', A[o + 9], 'vx', A[o + 10],
-      unpack(A, o + 11, last))
+  if shared then  -- one list of every field, the kept time in place of the sent one wherever it is
+    local f = {'opt', seq .. '|' .. A[o + 8]}
+    if nv > 0 then f[3] = 'nv'; f[4] = A[o + 9]; f[5] = 'vx'; f[6] = A[o + 10] end
+    local n = #f
+    for j = 1, #shared do f[n + j] = shared[j] end
+    n = #f - o - 10
+    for j = o + 11, last do f[n + j] = A[j] end
+    if keep then
+      for j = 3, #f - 1, 2 do
+        if f[j] == 'created_at' or f[j] == 'x_created_at' then f[j + 1] = created end
+      end
+    end
+    redis.call('HSET', mem, unpack(f))
   else
-    redis.call('HSET', mem, 'opt', seq .. '|' .. A[o + 8], unpack(A, o + 11, last))
+    if keep then A[o + 12] = created; A[o + 14] = created end
+    if nv > 0 then
+      redis.call('HSET', mem, 'opt', seq .. '|' .. A[o + 8], 'nv', A[o + 9], 'vx', A[o + 10],
+        unpack(A, o + 11, last))
+    else
+      redis.call('HSET', mem, 'opt', seq .. '|' .. A[o + 8], unpack(A, o + 11, last))
+    end
   end
   redis.call('HINCRBY', c, kind, 1)
   redis.call('ZADD', z, created, id)
@@ -193,6 +209,11 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last)
   local terms = nil
   for j = o + 11, last, 2 do
     if A[j] == 'x_terms' then terms = A[j + 1]; break end
+  end
+  if not terms and shared then
+    for j = 1, #shared, 2 do
+      if shared[j] == 'x_terms' then terms = shared[j + 1]; break end
+    end
   end
   count(t, xt, id, terms, ttl > 0)
   if ttl > 0 then
@@ -221,7 +242,7 @@ WRITE = Script(
 --       importance, opt without its sequence ("ttl|flags|caller id"), the number of vectors after the
 --       first, those vectors (concatenated blobs), 'created_at', t, 'x_created_at', t, field, value, ...
 purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[1])
-return write_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV, 0, #ARGV)
+return write_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV, 0, #ARGV, nil)
 """,
 )
 
@@ -234,15 +255,20 @@ WRITE_MANY = Script(
 -- Several memories of ONE scope, in order, each exactly as WRITE would write it (one call instead of one
 -- per memory: a chat session's batch of small messages spends a share of its time on each call).
 -- KEYS: z, x, c, i, t, xt, then mem, stats of each memory
--- ARGV: per memory, the number n of its arguments, then its n arguments as WRITE's ARGV
+-- ARGV: the number s of shared arguments, then those s (field, value pairs that every memory of the call
+--       has: sent once), then per memory the number n of its arguments and its n arguments, as WRITE's
+--       ARGV with only the field pairs that are its own
 -- Returns WRITE's reply of each memory, in order.
-purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[2])
-local out, o, j = {}, 0, 0
+local s = tonumber(ARGV[1])
+local shared = {}
+for j = 1, s do shared[j] = ARGV[1 + j] end
+purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[s + 3])  -- the first memory's now
+local out, o, j = {}, s + 1, 0
 while o < #ARGV do
   local n = tonumber(ARGV[o + 1])
   j = j + 1
   out[j] = write_one(KEYS[5 + 2 * j], KEYS[6 + 2 * j], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
-    ARGV, o + 1, o + 1 + n)
+    ARGV, o + 1, o + 1 + n, shared)
   o = o + 1 + n
 end
 return out

@@ -146,6 +146,10 @@ def test_one_call_purges_the_scopes_expired_memories_first(valkey_url: str, uniq
         assert admin.hget(keys.counts(tag), "semantic") == "2"
         terms = admin.hgetall(keys.terms(tag))
         assert "short" not in terms and terms.get("kept") == "2"
+        # memories whose terms are all the same: the terms go once for the whole call, and count each
+        store.remember_many([{"content": "lisbon trip words", "user_id": "w2"}] * 3)
+        same = admin.hgetall(keys.terms(scope_of(None, None, None, "w2").tag))
+        assert same.get("lisbon") == "3" and same.get("word") == "3"
     finally:
         admin.close()
         store.close()

@@ -9,7 +9,7 @@ memories of several scopes becomes one script call per scope (one hash slot each
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -184,13 +184,16 @@ def _filter_result(
 
 
 # -- memories ----------------------------------------------------------------------------------------------
-def _write_args(op: ops.Write) -> tuple[Any, ...]:
-    """WRITE's ARGV for one memory."""
-    created = op.fields[F.CREATED_AT]
-    flat: list[str | bytes] = [F.CREATED_AT, created, F.X_CREATED_AT, created]  # first: the script may keep
-    for name, value in op.fields.items():  # the replaced memory's time in their place
-        if name not in (F.CREATED_AT, F.X_CREATED_AT):
-            flat += [name, value]
+def _write_args(op: ops.Write, shared: Mapping[str, str] | None = None) -> tuple[Any, ...]:
+    """WRITE's ARGV for one memory; with ``shared`` (WRITE_MANY's), only the field pairs not in it."""
+    if shared is None:
+        created = op.fields[F.CREATED_AT]
+        flat: list[str | bytes] = [F.CREATED_AT, created, F.X_CREATED_AT, created]  # first: the script may
+        for name, value in op.fields.items():  # keep the replaced memory's time in their place
+            if name not in (F.CREATED_AT, F.X_CREATED_AT):
+                flat += [name, value]
+    else:
+        flat = [x for name, value in op.fields.items() if name not in shared for x in (name, value)]
     if op.vectors:  # a memory without a vector stays out of KNN (and valkey-search 1.0 queries)
         flat += [F.EMBEDDING, op.vectors[0]]
     return (
@@ -223,11 +226,14 @@ def _write_result(
 
 def _write_many(v: ValkeyOps, op: ops.WriteMany) -> list[Command]:
     keys = v.keys
+    first, rest = op.writes[0].fields, op.writes[1:]
+    # the field pairs every memory of the call has (a chat session's scope, times, status...): sent once
+    shared = {k: value for k, value in first.items() if all(w.fields.get(k) == value for w in rest)}
     names: list[str] = list(keys.bookkeeping(op.writes[0].tag))
-    args: list[Any] = []
+    args: list[Any] = [2 * len(shared), *(x for pair in shared.items() for x in pair)]
     for w in op.writes:
         names += (keys.memory(w.id), keys.stats(w.id))
-        one = _write_args(w)
+        one = _write_args(w, shared)
         args += (len(one), *one)
     return [ScriptCall(WRITE_MANY, tuple(names), tuple(args))]
 
