@@ -145,13 +145,14 @@ end
 
 # One memory's write (WRITE's body, and each memory of WRITE_MANY): A[o+1..o+10] are WRITE's ARGV[1..10]
 # and its field pairs are A[o+11..last]; ``shared``: more field pairs (WRITE_MANY's, every memory of the
-# call has them), or nil.
+# call has them), or nil; ``size``: the scope's size (ZCARD z) when the caller knows it, or nil.
 _WRITE_ONE = """
-local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared)
+local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared, size)
   local now, id, created, ttl = A[o + 1], A[o + 2], A[o + 3], tonumber(A[o + 4])
   local exp, kind = A[o + 5], A[o + 6]
   local nv = tonumber(A[o + 9])
-  if redis.call('ZCARD', z) == 0 then  -- an empty scope: its term counts start (again) complete
+  size = size or redis.call('ZCARD', z)  -- kept up to date below: each ZREM and ZADD of z says what it did
+  if size == 0 then  -- an empty scope: its term counts start (again) complete
     redis.call('DEL', t, xt)
     redis.call('HSET', t, '#v', '1')
   end
@@ -166,6 +167,7 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared)
   if old_kind then
     is_new = 0
     if redis.call('ZREM', z, id) == 1 then
+      size = size - 1
       redis.call('HINCRBY', c, old_kind, -1)
       uncount(t, xt, id, old[5], true)
     else
@@ -204,7 +206,7 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared)
     end
   end
   redis.call('HINCRBY', c, kind, 1)
-  redis.call('ZADD', z, created, id)
+  size = size + redis.call('ZADD', z, created, id)  -- 1 for a new member, 0 for one already there
   redis.call('ZADD', i, A[o + 7], id)
   local terms = nil
   for j = o + 11, last, 2 do
@@ -227,7 +229,7 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared)
     elseif ttl > 0 then redis.call('PEXPIRE', stats, ttl)
     else redis.call('PERSIST', stats) end
   end
-  return {is_new, redis.call('ZCARD', z)}
+  return {is_new, size}
 end
 """
 
@@ -242,7 +244,8 @@ WRITE = Script(
 --       importance, opt without its sequence ("ttl|flags|caller id"), the number of vectors after the
 --       first, those vectors (concatenated blobs), 'created_at', t, 'x_created_at', t, field, value, ...
 purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[1])
-return write_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV, 0, #ARGV, nil)
+return write_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV, 0, #ARGV,
+  nil, nil)
 """,
 )
 
@@ -263,12 +266,13 @@ local s = tonumber(ARGV[1])
 local shared = {}
 for j = 1, s do shared[j] = ARGV[1 + j] end
 purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[s + 3])  -- the first memory's now
-local out, o, j = {}, s + 1, 0
+local out, o, j, size = {}, s + 1, 0, nil
 while o < #ARGV do
   local n = tonumber(ARGV[o + 1])
   j = j + 1
   out[j] = write_one(KEYS[5 + 2 * j], KEYS[6 + 2 * j], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
-    ARGV, o + 1, o + 1 + n, shared)
+    ARGV, o + 1, o + 1 + n, shared, size)
+  size = out[j][2]  -- the next memory's scope size, without asking the server again
   o = o + 1 + n
 end
 return out

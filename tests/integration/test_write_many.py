@@ -7,6 +7,7 @@ two stores on the same backend and clock, and compare everything a reader can se
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -150,6 +151,68 @@ def test_one_call_purges_the_scopes_expired_memories_first(valkey_url: str, uniq
         store.remember_many([{"content": "lisbon trip words", "user_id": "w2"}] * 3)
         same = admin.hgetall(keys.terms(scope_of(None, None, None, "w2").tag))
         assert same.get("lisbon") == "3" and same.get("word") == "3"
+    finally:
+        admin.close()
+        store.close()
+
+
+async def test_each_write_of_one_call_reports_its_own_result(mem: Facade) -> None:
+    """WriteMany's results are each write's own: is_new, and the scope's size right after it."""
+    from agentmem_core._flows_write import write_op
+    from agentmem_core._records import MemoryInput, prepare
+    from agentmem_core.ops import WriteMany, WriteResult
+
+    store = mem.store
+    cfg, now = store.config, mem.clock.now  # type: ignore[attr-defined]
+
+    def op(content: str, **kw: Any) -> Any:
+        return write_op(prepare(MemoryInput(content=content, user_id="r", embed=False, **kw), cfg, now), [])
+
+    async def execute(ops: list[Any]) -> list[Any]:
+        backend = store._backend
+        got = await backend.aexecute(ops) if hasattr(backend, "aexecute") else backend.execute(ops)
+        return list(got)
+
+    first = await execute([WriteMany((op("a", key="ka"), op("b"), op("a again", key="ka"), op("c")))])
+    assert first == [
+        (WriteResult(True, 1), WriteResult(True, 2), WriteResult(False, 2), WriteResult(True, 3))
+    ]
+    second = await execute([WriteMany((op("b again", key="kb"), op("a thrice", key="ka"), op("d")))])
+    assert second == [(WriteResult(True, 4), WriteResult(False, 4), WriteResult(True, 5))]
+    assert await mem.count(user_id="r") == 5
+
+
+def test_a_memory_the_server_reclaimed_early_is_counted_once(valkey_url: str, unique_name: str) -> None:
+    """The server expired a memory (PEXPIRE) before the store's clock says so: re-writing its key in a
+    call adds no second member, and the sizes the call reports are the scope's."""
+    import valkey
+
+    from agentmem_core import MemoryStore
+    from agentmem_core._flows_write import write_op
+    from agentmem_core._records import MemoryInput, prepare, scope_of
+    from agentmem_core.embeddings import HashingEmbedder
+    from agentmem_core.ops import WriteMany, WriteResult
+
+    clock = Clock()  # frozen: the store never sees the memory expire
+    store = MemoryStore.from_url(valkey_url, name=unique_name, embedder=HashingEmbedder(64), clock=clock)
+    admin = valkey.Valkey.from_url(valkey_url, decode_responses=True)
+    try:
+        store.setup()
+        gone = store.remember("short lived", user_id="q", key="k", embed=False, ttl=0.2)
+        store.remember("stays", user_id="q", embed=False)
+        keys, tag = store.keys, scope_of(None, None, None, "q").tag
+        deadline = time.monotonic() + 5
+        while admin.exists(keys.memory(gone)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not admin.exists(keys.memory(gone)) and admin.zcard(keys.created(tag)) == 2
+
+        def op(content: str, **kw: Any) -> Any:
+            item = MemoryInput(content=content, user_id="q", embed=False, **kw)
+            return write_op(prepare(item, store.config, clock.now), [])
+
+        got = store._backend.execute([WriteMany((op("back", key="k"), op("new")))])
+        assert got == [(WriteResult(True, 2), WriteResult(True, 3))]
+        assert admin.zcard(keys.created(tag)) == 3 and store.count(user_id="q") == 3
     finally:
         admin.close()
         store.close()
