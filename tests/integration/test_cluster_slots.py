@@ -357,12 +357,22 @@ def test_script_calls_of_every_kind_run_per_scope_on_the_cluster(
     ids = {s.tag: _memory_ids(s) for s in scopes}
     every = [m for s in scopes for m in ids[s.tag]]
 
-    # WRITE (the first memory of a scope has two extra vectors: child documents not named in KEYS)
-    writes = [_write(m, s.tag, f"content {m}", vectors=3 if m == ids[s.tag][0] else 1)
-              for s in scopes for m in ids[s.tag]]  # fmt: skip
-    results = backend.execute(writes)
-    assert [r.is_new for r in results] == [True] * len(writes)
+    # WRITE (the first memory of a scope has two extra vectors: child documents not named in KEYS), then
+    # WRITE_MANY for the other two (the second with children too)
+    writes: list[Any] = []
+    for s in scopes:
+        first, second, third = ids[s.tag]
+        writes += [
+            _write(first, s.tag, f"content {first}", vectors=3),
+            ops.WriteMany((_write(second, s.tag, f"content {second}", vectors=2),
+                           _write(third, s.tag, f"content {third}"))),
+        ]  # fmt: skip
+    replies = backend.execute(writes)
+    results = [r for reply in replies for r in ([reply] if isinstance(reply, ops.WriteResult) else reply)]
+    assert [r.is_new for r in results] == [True] * 3 * len(scopes)
     assert [r.scope_size for r in results] == [1, 2, 3] * len(scopes)
+    for s in scopes:
+        assert cluster.exists(keys.memory(ids[s.tag][1]) + ":1") == 1  # type: ignore[no-untyped-call]
     for s in scopes:  # children live next to their memory, on its node
         first = keys.memory(ids[s.tag][0])
         for j in (1, 2):
