@@ -180,9 +180,7 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared, size
   end
   if old[4] then drop_children(mem, tonumber(old[4])) end
   -- ONE HSET: every write to an indexed hash re-indexes the whole document (the vector included), so
-  -- the kept created_at and the sequence go into the same call. The client sends created_at and
-  -- x_created_at as the first two field pairs (A[o+11..o+14]), so a kept time replaces them in place
-  -- (unpack last in the call expands every remaining value, without copying A).
+  -- the kept created_at and the sequence go into the same call.
   if shared then  -- one list of every field, the kept time in place of the sent one wherever it is
     local f = {'opt', seq .. '|' .. A[o + 8]}
     if nv > 0 then f[3] = 'nv'; f[4] = A[o + 9]; f[5] = 'vx'; f[6] = A[o + 10] end
@@ -197,6 +195,9 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared, size
     end
     redis.call('HSET', mem, unpack(f))
   else
+    -- WRITE: the client sends created_at and x_created_at as the first two field pairs
+    -- (A[o+11..o+14]), so a kept time replaces them in place (unpack last in the call expands every
+    -- remaining value, without copying A)
     if keep then A[o + 12] = created; A[o + 14] = created end
     if nv > 0 then
       redis.call('HSET', mem, 'opt', seq .. '|' .. A[o + 8], 'nv', A[o + 9], 'vx', A[o + 10],

@@ -220,7 +220,12 @@ def _write(v: ValkeyOps, op: ops.Write) -> list[Command]:
 def _write_result(
     v: ValkeyOps, op: ops.Write, _c: Sequence[Command], replies: Sequence[Any]
 ) -> ops.WriteResult:
-    is_new, size = replies[0]
+    return _write_reply(replies[0])
+
+
+def _write_reply(reply: Sequence[Any]) -> ops.WriteResult:
+    """One memory's reply of WRITE (or of WRITE_MANY, per memory): ``{is_new, scope size}``."""
+    is_new, size = reply
     return ops.WriteResult(int(is_new) == 1, int(size))
 
 
@@ -241,7 +246,7 @@ def _write_many(v: ValkeyOps, op: ops.WriteMany) -> list[Command]:
 def _write_many_result(
     v: ValkeyOps, op: ops.WriteMany, _c: Sequence[Command], replies: Sequence[Any]
 ) -> tuple[ops.WriteResult, ...]:
-    return tuple(ops.WriteResult(int(is_new) == 1, int(size)) for is_new, size in replies[0])
+    return tuple(_write_reply(reply) for reply in replies[0])
 
 
 def _merge(v: ValkeyOps, op: ops.Merge) -> list[Command]:
