@@ -447,11 +447,13 @@ class StoreBase:
         offset: int = 0,
         refresh_ttl: bool = False,
         rerank: bool = True,
+        counters: bool = True,
     ) -> Flow[RecallResult]:
         if self._redact is not None and isinstance(query, str):  # redacted alike the memories it finds
             query = redact_text(self._redact, query, "query")
         if not isinstance(rerank, bool):
             raise InvalidMemoryError(f"rerank must be True or False, got {rerank!r}")
+        _check_counters(counters)
         ctx = self._context()
         if not rerank and ctx.reranker is not None:  # this call ranks by the composite alone
             ctx = replace(ctx, reranker=None)
@@ -479,13 +481,15 @@ class StoreBase:
                 reinforce=reinforce,
                 offset=offset,
                 refresh_ttl=refresh_ttl,
+                counters=counters,
             )
         )
 
     def _get_many(
-        self, ids: Sequence[str], refresh_ttl: bool = False, with_vector: bool = False
+        self, ids: Sequence[str], refresh_ttl: bool = False, with_vector: bool = False, counters: bool = True
     ) -> Flow[list[Memory | None]]:
-        return (yield from get_many_flow(self._context(), list(ids), refresh_ttl, with_vector))
+        _check_counters(counters)
+        return (yield from get_many_flow(self._context(), list(ids), refresh_ttl, with_vector, counters))
 
     def _touch(self, ids: Sequence[str]) -> Flow[int]:
         return (yield from touch_flow(self._context(), list(ids)))
@@ -516,16 +520,24 @@ class StoreBase:
         order: Order = "newest",
         offset: int = 0,
         refresh_ttl: bool = False,
+        counters: bool = True,
     ) -> Flow[Page]:
-        return (yield from list_flow(self._context(), flt, limit, cursor, order, offset, refresh_ttl))
+        _check_counters(counters)
+        return (
+            yield from list_flow(self._context(), flt, limit, cursor, order, offset, refresh_ttl, counters)
+        )
 
-    def _get_by_key(self, key: str, scope: ScopeKey, refresh_ttl: bool = False) -> Flow[Memory | None]:
-        return (yield from get_by_key_flow(self._context(), key, scope, refresh_ttl))
+    def _get_by_key(
+        self, key: str, scope: ScopeKey, refresh_ttl: bool = False, counters: bool = True
+    ) -> Flow[Memory | None]:
+        _check_counters(counters)
+        return (yield from get_by_key_flow(self._context(), key, scope, refresh_ttl, counters))
 
     def _get_many_by_key(
-        self, keys: Sequence[str], scope: ScopeKey, refresh_ttl: bool = False
+        self, keys: Sequence[str], scope: ScopeKey, refresh_ttl: bool = False, counters: bool = True
     ) -> Flow[list[Memory | None]]:
-        return (yield from get_many_by_key_flow(self._context(), keys, scope, refresh_ttl))
+        _check_counters(counters)
+        return (yield from get_many_by_key_flow(self._context(), keys, scope, refresh_ttl, counters))
 
     def _forget_keys(self, keys: Sequence[str], scope: ScopeKey) -> Flow[int]:
         ctx = self._context()
@@ -624,6 +636,11 @@ class _Default:
 
 
 DEFAULT = _Default()
+
+
+def _check_counters(counters: object) -> None:
+    if not isinstance(counters, bool):
+        raise InvalidMemoryError(f"counters must be True or False, got {counters!r}")
 
 
 def _weights(value: ScoringWeights | Mapping[str, float]) -> ScoringWeights:

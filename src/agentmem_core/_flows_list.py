@@ -58,6 +58,7 @@ def list_flow(
     order: Order = "newest",
     offset: int = 0,
     refresh: bool = False,
+    counters: bool = True,
 ) -> Flow[Page]:
     """Memories across the matching scopes in ``order``, ``offset`` skipped, paged by an opaque cursor.
 
@@ -68,7 +69,8 @@ def list_flow(
     Each scope is read in one step (ids and fields). When that would read many more memories than the
     page needs (:data:`SPARED_READS`), the scopes are read by id and creation time first, then only the
     memories that can make the page are read whole (:func:`_merged`): one more round trip, and a page's
-    worth of memories read and decoded instead of a page's worth per scope.
+    worth of memories read and decoded instead of a page's worth per scope. ``counters=False`` leaves the
+    memories' counters unread (``None``).
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_K:
         raise InvalidMemoryError(f"limit must be an int in 1..{MAX_K}, got {limit!r}")
@@ -87,7 +89,7 @@ def list_flow(
     def first_reads(scopes: Sequence[ScopeKey]) -> list[Any]:
         # each scope's ids and their fields at once; over many scopes, their ids first (see _merged)
         if not _by_id_first(len(scopes), fetch):
-            return [ScopePage(s.tag, newest, bound, fetch, STORED_FIELDS, counters=True) for s in scopes]
+            return [ScopePage(s.tag, newest, bound, fetch, STORED_FIELDS, counters=counters) for s in scopes]
         return [ScopeByTime(s.tag, newest, bound, fetch) for s in scopes]
 
     # the scopes' first reads go with the index read when the filter's scopes are known from last time
@@ -116,7 +118,7 @@ def list_flow(
                 (opts,) = yield batch([ReadMemories(tuple(tied), (F.OPT,))])
                 assert cut is not None
                 ids += _first_written(tied, expect(opts), fetch - len(ids), newest, cut, position)
-            (reads,) = yield batch([ReadMemories(tuple(ids), STORED_FIELDS, counters=True)])
+            (reads,) = yield batch([ReadMemories(tuple(ids), STORED_FIELDS, counters=counters)])
         memories = decode_gets(ctx, ids, reads)
         internal_of = {
             m.id: i for m, i in zip(memories, ids) if m is not None

@@ -34,10 +34,10 @@ from agentmem_core.types import Facets, Memory, ScopeStats, Stats
 __all__ = ["get_many_flow", "health_flow", "scopes_flow", "stats_flow"]
 
 
-def get_op(ids: Sequence[str], vectors: bool = False) -> ReadMemories:
-    """Read the stored fields (and the vectors, when asked) and the counters of each id."""
+def get_op(ids: Sequence[str], vectors: bool = False, counters: bool = True) -> ReadMemories:
+    """Read the stored fields (and the vectors, when asked) and, when asked, the counters of each id."""
     fields = (*STORED_FIELDS, F.EMBEDDING, F.VX) if vectors else STORED_FIELDS
-    return ReadMemories(tuple(ids), fields, counters=True)
+    return ReadMemories(tuple(ids), fields, counters=counters)
 
 
 def decode_gets(ctx: Context, ids: Sequence[str], result: Any) -> list[Memory | None]:
@@ -87,18 +87,18 @@ def resolve_flow(ctx: Context, ids: Sequence[str]) -> Flow[list[str | None]]:
 
 
 def get_many_flow(
-    ctx: Context, ids: Sequence[str], refresh: bool = False, vectors: bool = False
+    ctx: Context, ids: Sequence[str], refresh: bool = False, vectors: bool = False, counters: bool = True
 ) -> Flow[list[Memory | None]]:
     """Fetch memories by id (agentmem's or the caller's) in one round trip, two with caller ids.
 
     ``refresh`` restarts the lifetime of the found memories that have a TTL (one more round trip);
-    ``vectors`` also reads their stored embeddings.
+    ``vectors`` also reads their stored embeddings; ``counters=False`` leaves their counters unread.
     """
     internal = yield from resolve_flow(ctx, ids)
     known = [i for i in internal if i is not None]
     if not known:
         return [None] * len(ids)
-    (result,) = yield batch([get_op(known, vectors)])
+    (result,) = yield batch([get_op(known, vectors, counters)])
     found = iter(decode_gets(ctx, known, result))
     memories = [None if i is None else next(found) for i in internal]
     if refresh:
@@ -283,9 +283,11 @@ def stats_flow(ctx: Context, flt: MemoryFilter | None = None) -> Flow[Stats]:
 
 
 # -- keys, counts and facets ------------------------------------------------------------------------------
-def get_by_key_flow(ctx: Context, key: str, scope: ScopeKey, refresh: bool = False) -> Flow[Memory | None]:
+def get_by_key_flow(
+    ctx: Context, key: str, scope: ScopeKey, refresh: bool = False, counters: bool = True
+) -> Flow[Memory | None]:
     """The memory a caller's key names in a scope (``remember(key=...)``), or ``None``."""
-    (memory,) = yield from get_many_by_key_flow(ctx, [key], scope, refresh)
+    (memory,) = yield from get_many_by_key_flow(ctx, [key], scope, refresh, counters)
     return memory
 
 
@@ -301,10 +303,10 @@ def keyed_ids(scope: ScopeKey, keys: Sequence[str]) -> list[str]:
 
 
 def get_many_by_key_flow(
-    ctx: Context, keys: Sequence[str], scope: ScopeKey, refresh: bool = False
+    ctx: Context, keys: Sequence[str], scope: ScopeKey, refresh: bool = False, counters: bool = True
 ) -> Flow[list[Memory | None]]:
     """The memories the caller's keys name in a scope, in order (``None`` where missing), one round trip."""
-    return (yield from get_many_flow(ctx, keyed_ids(scope, keys), refresh))
+    return (yield from get_many_flow(ctx, keyed_ids(scope, keys), refresh, counters=counters))
 
 
 SCAN_PAGE = 500

@@ -104,16 +104,20 @@ def knn_rows_flow(
     predicate: Predicate | None,
     window: MemoryFilter | None = None,
     multiplier: int | None = None,
+    stored: bool = False,
 ) -> Flow[list[SearchRow]]:
     """KNN rows that are alive and pass ``predicate``; widens the pool until ``k`` pass or none are left.
 
     The first pool is ``k × multiplier`` (default: the store's ``candidate_multiplier``). When the widest
     pool still holds fewer than ``k`` passing rows, the exhaustive channel answers (a page is never short
     because a condition ran on the client). With a ``window`` (the filter narrowed to the query's time),
-    its nearest rows join the first pool, in the same round trip.
+    its nearest rows join the first pool, in the same round trip. ``stored``: the rows also carry every
+    stored field (a row of an extra-vector document all but the content: see :func:`_whole_rows`).
     """
     leaves = tuple(flt.scope_leaves())
     fields = rank_fields(lexical=False, extra=flt.client_fields())
+    if stored:
+        fields = (*fields, *(f for f in STORED_FIELDS if f not in fields))
     keep = _keeper(ctx, predicate)
     times = ctx.config.candidate_multiplier if multiplier is None else multiplier
     pool = first = min(MAX_POOL, k * times)
@@ -169,7 +173,7 @@ class Candidate:
     importance: float = 0.5
     created_at: float = 0.0
     stored: dict[str, Any] | None = None
-    counters: Sequence[Any] = ()
+    counters: Sequence[Any] | None = ()
     time_fit: float | None = None  # how created_at fits the query's dates (None: it names none)
     rerank: float | None = None  # the store's reranker's score, when one ran
 
@@ -472,7 +476,30 @@ def _rank(
     return scored[:k]
 
 
-def _hit(c: Candidate, score: float, rec: float, counters: Sequence[Any]) -> RecallHit:
+_Read = dict[str, tuple[Sequence[Any] | None, Sequence[Any]]]
+"""``id -> (counters or None, stored field values)``: what recall reads of its chosen candidates."""
+
+
+def _whole_rows(chosen: Sequence[Candidate]) -> Flow[_Read]:
+    """What a Fetch of ``chosen`` without counters gives, from the rows that carry every stored field.
+
+    A memory's extra vectors (``remember(texts=...)``) are documents of their own that copy its indexed
+    fields but not its content: such a row is read from the memory itself (one more round trip, only when
+    one of them is among the hits).
+    """
+    fetched: _Read = {
+        c.id: (None, [c.fields.get(f) for f in STORED_FIELDS]) for c in chosen if F.CONTENT in c.fields
+    }
+    unread = tuple(c.id for c in chosen if c.id not in fetched)
+    if unread:
+        (read,) = yield batch([ReadMemories(unread, STORED_FIELDS)])
+        for memory_id, (values, _) in zip(unread, expect(read)):
+            if values is not None:  # deleted since the search: no hit
+                fetched[memory_id] = (None, values)
+    return fetched
+
+
+def _hit(c: Candidate, score: float, rec: float, counters: Sequence[Any] | None) -> RecallHit:
     memory = decode_memory(c.id, c.stored or {}, counters)
     distance = c.distance if c.distance is not None else 2.0
     breakdown = build_frozen(
@@ -507,11 +534,13 @@ def recall_flow(
     reinforce: bool,
     offset: int = 0,
     refresh_ttl: bool = False,
+    counters: bool = True,
 ) -> Flow[RecallResult]:
     """Recall: embed, search (KNN, plus BM25 when hybrid), rank, fetch (+ reinforce); see the module doc.
 
     ``offset`` skips that many of the best hits (the page ``offset .. offset + k`` of the ranking); only
-    the returned hits are reinforced.
+    the returned hits are reinforced. ``counters=False`` returns the hits without their counters; ranked
+    by similarity alone and not reinforced, the KNN's own rows are then the hits (one round trip).
     """
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidMemoryError(f"k must be an int in 1..{MAX_K}, got {k!r}")
@@ -536,6 +565,7 @@ def recall_flow(
     window = query_window(ctx, query, scoring)
     reranker = ctx.reranker if isinstance(query, str) else None
     candidates: list[Candidate]
+    whole = False  # the KNN rows carry every stored field: no fetch
     if terms:
         candidates = yield from hybrid_candidates_flow(
             ctx, blob, flt, terms, page_end, predicate, window_filter(ctx, flt, window)
@@ -544,12 +574,15 @@ def recall_flow(
         # Ranked by similarity alone, the KNN order is the ranking: the k nearest are the hits, no spare
         # candidates needed, unless a fact and its source among them take one place (asked again below).
         nearest = _by_similarity_alone(scoring, window, reranker)
+        # Nothing to rank or return needs the counters then, so the rows can be the hits themselves.
+        whole = nearest and not reinforce and not counters
         rows = yield from knn_rows_flow(
-            ctx, blob, flt, page_end, predicate, window_filter(ctx, flt, window), 1 if nearest else None
-        )
+            ctx, blob, flt, page_end, predicate, window_filter(ctx, flt, window), 1 if nearest else None,
+            stored=whole,
+        )  # fmt: skip
         candidates = [Candidate(r.id, r.fields, r.distance, True) for r in rows]
         if nearest and derivations(candidates):  # spares to fill the places such pairs free
-            rows = yield from knn_rows_flow(ctx, blob, flt, page_end, predicate, None)
+            rows = yield from knn_rows_flow(ctx, blob, flt, page_end, predicate, None, stored=whole)
             candidates = [Candidate(r.id, r.fields, r.distance, True) for r in rows]
     if threshold is not None:
         in_range = [c for c in candidates if c.distance is None or c.distance <= threshold]
@@ -574,11 +607,16 @@ def recall_flow(
         reinforce and threshold is None and offset == 0 and len(chosen) <= k and not partners
         and reranker is None
     )  # fmt: skip
-    requests: list[Any] = [fetch_op(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)]
-    if missing:
-        requests.append(ReadMemories(tuple(c.id for c in missing), (F.EMBEDDING, F.VX)))
-    replies = yield batch(requests)
-    fetched = expect(replies[0])
+    fetched: _Read
+    if whole:
+        fetched = yield from _whole_rows(chosen)
+        replies: list[Any] = []
+    else:
+        requests: list[Any] = [fetch_op(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)]
+        if missing:
+            requests.append(ReadMemories(tuple(c.id for c in missing), (F.EMBEDDING, F.VX)))
+        replies = yield batch(requests)
+        fetched = expect(replies[0])
     dims = ctx.spec.config.dims
     for candidate, (values, _) in zip(missing, expect(replies[1]) if missing else ()):
         raw, extra = values or (None, None)
@@ -611,10 +649,12 @@ def recall_flow(
     hits = []
     now = format_number(ctx.now)
     for c, score, rec in ranked:
-        counters = c.counters
-        if reinforce:  # the counters after this recall: one more access, now
-            counters = (_count(counters[0]) + 1, now, counters[2])
-        hits.append(_hit(c, score, rec, counters))
+        held = c.counters
+        if not counters:
+            held = None
+        elif reinforce and held is not None:  # the counters after this recall: one more access, now
+            held = (_count(held[0]) + 1, now, held[2])
+        hits.append(_hit(c, score, rec, held))
     if refresh_ttl and hits:  # restart the lifetime of the returned memories (one more round trip)
         yield from refresh_flow(ctx, [h.memory for h in hits], [c.id for c, _, _ in ranked])
         hits = [replace(h, memory=refreshed(ctx, h.memory) or h.memory) for h in hits]

@@ -317,6 +317,8 @@ def _flat_metadata(raw: str | bytes) -> dict[str, Any] | None:
 def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any] | None) -> Memory:
     """Build a :class:`Memory` from stored fields (``str`` or ``bytes`` values) and its counters.
 
+    ``stats`` ``None``: the counters were not read, and the memory's counters are ``None``.
+
     This runs for every hit and every ``get``, so it avoids per-field helper calls where it can.
 
     Raises:
@@ -326,9 +328,12 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
     try:
         created = _float(get(F.CREATED_AT))
         expires = _float(get(F.EXPIRES_AT), NEVER)
-        access = last = dup = None
-        if stats is not None:
+        if stats is None:
+            access_count = last_accessed = duplicates = None
+        else:
             access, last, dup = stats
+            access_count, duplicates = int(access) if access else 0, int(dup) if dup else 0
+            last_accessed = float(last) if last else created
         sequence, ttl, embedded, external = unpack_opt(get(F.OPT))
         raw_kind = get(F.KIND)
         fact = decode_state(raw_fact) if (raw_fact := get(F.FACT)) else None
@@ -351,9 +356,9 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             created_at=created,
             updated_at=_float(get(F.UPDATED_AT), created),
             expires_at=None if expires >= NEVER else expires,
-            access_count=int(access) if access else 0,
-            last_accessed_at=float(last) if last else created,
-            duplicate_count=int(dup) if dup else 0,
+            access_count=access_count,
+            last_accessed_at=last_accessed,
+            duplicate_count=duplicates,
             sequence=sequence,
             embedded=embedded,
             ttl=ttl,

@@ -329,6 +329,7 @@ class MemoryStore(StoreBase):
         reinforce: bool = True,
         offset: int = 0,
         refresh_ttl: bool = False,
+        counters: bool = True,
         history: bool = False,
         rerank: bool = True,
         **filters: Unpack[FilterArgs],
@@ -344,6 +345,9 @@ class MemoryStore(StoreBase):
             reinforce: bump ``access_count``/``last_accessed_at`` of the hits (one round trip).
             offset: skip this many of the best hits (pages through the ranking; ``k + offset <= 10000``).
             refresh_ttl: restart the lifetime of the returned memories that have a TTL.
+            counters: ``False`` returns the hits without their counters (``access_count``,
+                ``last_accessed_at`` and ``duplicate_count`` are ``None``); ranked by similarity alone and
+                not reinforced, the search's own rows are then the hits: one round trip fewer.
             history: also return facts that no longer hold (superseded or retracted); by default recall
                 returns current facts only (``current=False`` returns only the history).
             rerank: ``False`` skips the store's reranker for this call (hits in composite order).
@@ -360,7 +364,7 @@ class MemoryStore(StoreBase):
         flow = self._recall(
             query, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
             reinforce=reinforce, flt=recall_filter(filters, history), offset=offset,
-            refresh_ttl=refresh_ttl, rerank=rerank,
+            refresh_ttl=refresh_ttl, rerank=rerank, counters=counters,
         )  # fmt: skip
         result: RecallResult = self._run("recall", flow)
         return result
@@ -376,6 +380,7 @@ class MemoryStore(StoreBase):
         reinforce: bool = True,
         offset: int = 0,
         refresh_ttl: bool = False,
+        counters: bool = True,
         history: bool = False,
         **filters: Unpack[FilterArgs],
     ) -> RecallResult:
@@ -383,25 +388,33 @@ class MemoryStore(StoreBase):
         flow = self._recall(
             vector, k=k, threshold=threshold, weights=weights, half_life_seconds=half_life_seconds,
             reinforce=reinforce, flt=recall_filter(filters, history), offset=offset,
-            refresh_ttl=refresh_ttl,
+            refresh_ttl=refresh_ttl, counters=counters,
         )  # fmt: skip
         result: RecallResult = self._run("recall", flow)
         return result
 
-    def get(self, memory_id: str, *, refresh_ttl: bool = False, with_vector: bool = False) -> Memory | None:
+    def get(
+        self, memory_id: str, *, refresh_ttl: bool = False, with_vector: bool = False, counters: bool = True
+    ) -> Memory | None:
         """One memory by id (agentmem's or yours), or ``None`` if it does not exist (or expired).
 
         ``refresh_ttl`` restarts its lifetime when it has a TTL (LangGraph's refresh on read);
-        ``with_vector`` also returns its stored embedding (``Memory.vector``).
+        ``with_vector`` also returns its stored embedding (``Memory.vector``); ``counters=False`` leaves its
+        counters unread (``None``).
         """
-        (memory,) = self._run("get", self._get_many([memory_id], refresh_ttl, with_vector))
+        (memory,) = self._run("get", self._get_many([memory_id], refresh_ttl, with_vector, counters))
         return memory  # type: ignore[no-any-return]
 
     def get_many(
-        self, memory_ids: Sequence[str], *, refresh_ttl: bool = False, with_vector: bool = False
+        self,
+        memory_ids: Sequence[str],
+        *,
+        refresh_ttl: bool = False,
+        with_vector: bool = False,
+        counters: bool = True,
     ) -> builtins.list[Memory | None]:
-        """Memories by id (``None`` where missing), in one round trip (two with caller ids)."""
-        return list(self._run("get_many", self._get_many(memory_ids, refresh_ttl, with_vector)))
+        """Memories by id (``None`` where missing), one round trip (two with caller ids); as :meth:`get`."""
+        return list(self._run("get_many", self._get_many(memory_ids, refresh_ttl, with_vector, counters)))
 
     def touch(self, memory_ids: Sequence[str]) -> int:
         """Reinforce memories as if a recall had returned them (``access_count``, ``last_accessed_at``).
@@ -419,6 +432,7 @@ class MemoryStore(StoreBase):
         order: Order = "newest",
         offset: int = 0,
         refresh_ttl: bool = False,
+        counters: bool = True,
         **filters: Unpack[FilterArgs],
     ) -> Page:
         """Memories matching the filters, ``limit`` per page.
@@ -430,10 +444,11 @@ class MemoryStore(StoreBase):
                 order the memories were written in (exact, for chat histories).
             offset: skip this many first (after the cursor, if one is given).
             refresh_ttl: restart the lifetime of the listed memories that have a TTL.
+            counters: ``False`` lists the memories without their counters (``None``): less to read.
             **filters: as :meth:`recall`; a page is never short because a filter ran on the client.
         """
         page: Page = self._run(
-            "list", self._list(to_filter(filters), limit, cursor, order, offset, refresh_ttl)
+            "list", self._list(to_filter(filters), limit, cursor, order, offset, refresh_ttl, counters)
         )
         return page
 
@@ -446,10 +461,11 @@ class MemoryStore(StoreBase):
         agent_id: str | None = None,
         user_id: str | None = None,
         refresh_ttl: bool = False,
+        counters: bool = True,
     ) -> Memory | None:
-        """The memory written with ``remember(..., key=key)`` in this scope, or ``None``."""
+        """The memory written with ``remember(..., key=key)`` in this scope, or ``None`` (as :meth:`get`)."""
         scope = scope_of(namespace, thread_id, agent_id, user_id)
-        memory: Memory | None = self._run("get_by_key", self._get_by_key(key, scope, refresh_ttl))
+        memory: Memory | None = self._run("get_by_key", self._get_by_key(key, scope, refresh_ttl, counters))
         return memory
 
     def get_many_by_key(
@@ -461,13 +477,14 @@ class MemoryStore(StoreBase):
         agent_id: str | None = None,
         user_id: str | None = None,
         refresh_ttl: bool = False,
+        counters: bool = True,
     ) -> builtins.list[Memory | None]:
         """The memories written with these keys in this scope, in order (``None`` where missing).
 
         One round trip whatever the number of keys (LlamaIndex message ids, a LangGraph batch of gets).
         """
         scope = scope_of(namespace, thread_id, agent_id, user_id)
-        return list(self._run("get_many_by_key", self._get_many_by_key(keys, scope, refresh_ttl)))
+        return list(self._run("get_many_by_key", self._get_many_by_key(keys, scope, refresh_ttl, counters)))
 
     def forget_keys(
         self,

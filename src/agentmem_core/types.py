@@ -42,9 +42,12 @@ class Memory:
         created_at: when it happened (Unix seconds; may be back-dated by the caller).
         updated_at: last write (Unix seconds).
         expires_at: when it expires (Unix seconds), or ``None``.
-        access_count: how many recalls returned it with reinforcement on.
-        last_accessed_at: last reinforced recall (``created_at`` if never).
-        duplicate_count: how many near-duplicate writes were merged into it.
+        access_count: how many recalls returned it with reinforcement on; ``None`` from a read that skipped
+            the counters (``counters=False``).
+        last_accessed_at: last reinforced recall (``created_at`` if never); ``None`` from a read that
+            skipped the counters.
+        duplicate_count: how many near-duplicate writes were merged into it; ``None`` from a read that
+            skipped the counters.
         sequence: its place in its scope's write order (increasing per write; a re-put key keeps its
             place): ``list`` breaks ``created_at`` ties by it, so a chat history keeps its exact order.
         embedded: whether its content was embedded (``False``: listed and filtered, never recalled).
@@ -79,9 +82,9 @@ class Memory:
     created_at: float
     updated_at: float
     expires_at: float | None
-    access_count: int = 0
+    access_count: int | None = 0
     last_accessed_at: float | None = None
-    duplicate_count: int = 0
+    duplicate_count: int | None = 0
     sequence: int = 0
     embedded: bool = True
     ttl: float | None = None

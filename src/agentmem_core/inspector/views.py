@@ -245,7 +245,7 @@ def memory_view(memory: Memory, now: float) -> MemoryView:
         importance=f"{memory.importance:.2f}",
         created=format_time(memory.created_at),
         last_accessed=format_time(memory.last_accessed_at),
-        access_count=memory.access_count,
+        access_count=memory.access_count or 0,  # the inspector reads with counters: None never comes
         ttl_left=format_duration(ttl_left),
         scope=Scope(tuple(memory.namespace), memory.thread_id, memory.agent_id, memory.user_id),
         subject=memory.subject,
