@@ -193,7 +193,7 @@ def record_of(memory: Memory) -> MemoryRecord:
     saved = metadata.pop(LAST_ACCESSED_KEY, None)
     created = from_timestamp(memory.created_at)
     last_accessed = datetime.fromisoformat(saved) if isinstance(saved, str) else created
-    if memory.access_count > 0 and memory.last_accessed_at is not None:
+    if memory.access_count and memory.last_accessed_at is not None:  # None: read without counters
         last_accessed = max(last_accessed, from_timestamp(memory.last_accessed_at))
     return MemoryRecord(
         id=memory.id,

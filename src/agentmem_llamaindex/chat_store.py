@@ -223,7 +223,7 @@ class ValkeyChatStore(AsyncDBChatStore):
             wanted = MAX_PAGE if limit is None else max(1, min(MAX_PAGE, limit - len(out) + skip))
             page = await self._core.list(
                 limit=wanted, cursor=cursor, order="oldest", offset=core_offset,
-                refresh_ttl=self._settings.refresh_ttl, namespace=namespace, **flt,
+                refresh_ttl=self._settings.refresh_ttl, counters=False, namespace=namespace, **flt,
             )  # fmt: skip
             memories = list(page.memories)
             dropped = min(skip, len(memories))

@@ -143,7 +143,8 @@ def _get_flow(op: GetOp) -> Flow[Item | None]:
     if not _storable_key(op.key):
         return None  # the core refuses such a key on put, so no item has it
     memory = yield CoreCall(
-        "get_by_key", {"key": op.key, "namespace": tuple(op.namespace), "refresh_ttl": op.refresh_ttl}
+        "get_by_key",
+        {"key": op.key, "namespace": tuple(op.namespace), "refresh_ttl": op.refresh_ttl, "counters": False},
     )
     return None if memory is None else to_item(memory)
 
@@ -222,6 +223,7 @@ def _search_flow(settings: Settings, op: SearchOp) -> Flow[list[SearchItem]]:
     if k > 0:
         kwargs = {
             **scope, "k": k, "offset": op.offset, "threshold": None, "refresh_ttl": op.refresh_ttl,
+            "counters": False,
         }  # fmt: skip
         if settings.ranking == "similarity":
             vector = yield EmbedQuery(op.query)
@@ -256,7 +258,7 @@ def _list_flow(scope: Mapping[str, Any], offset: int, limit: int, refresh_ttl: b
     cursor: str | None = None
     while offset > MAX_DEPTH:
         page: Page = yield CoreCall(
-            "list", {**scope, "order": "oldest", "limit": MAX_DEPTH, "cursor": cursor}
+            "list", {**scope, "order": "oldest", "limit": MAX_DEPTH, "cursor": cursor, "counters": False}
         )
         if page.next_cursor is None:
             return []
@@ -267,7 +269,7 @@ def _list_flow(scope: Mapping[str, Any], offset: int, limit: int, refresh_ttl: b
         page = yield CoreCall(
             "list",
             {**scope, "order": "oldest", "limit": min(MAX_DEPTH, limit - len(out)), "offset": offset,
-             "cursor": cursor, "refresh_ttl": refresh_ttl},
+             "cursor": cursor, "refresh_ttl": refresh_ttl, "counters": False},
         )  # fmt: skip
         out.extend(page.memories)
         offset, cursor = 0, page.next_cursor
