@@ -181,6 +181,31 @@ def test_search_similarity_scores_and_scoreless_fill(store: ValkeyMemoryStore) -
     assert keys(reference.search(("d",), query="green tea", offset=4, limit=2)) == ["raw", "nofield"]
 
 
+def test_a_similarity_search_and_a_get_read_no_counters(store: ValkeyMemoryStore) -> None:
+    # An Item shows no access counters, so the store reads none: a similarity search is the KNN's one
+    # round trip, and a get reads the memory's hash alone.
+    store.put(("d",), "tea", {"text": "green tea leaves"})
+    store.put(("d",), "coffee", {"text": "black coffee"})
+    store.search(("d",), query="green tea", limit=2)  # the scope is known from here on
+    backend = store.core._driver.backend  # type: ignore[attr-defined]
+    sent: list[list[Any]] = []
+    inner = backend.execute
+
+    def recorded(ops: Any) -> Any:
+        sent.append(list(ops))
+        return inner(ops)
+
+    backend.execute = recorded
+    try:
+        assert keys(store.search(("d",), query="green tea", limit=2)) == ["tea", "coffee"]
+        assert len(sent) == 1
+        item = store.get(("d",), "tea")
+        assert item is not None and item.value == {"text": "green tea leaves"}
+        assert [getattr(op, "counters", None) for op in sent[-1]] == [False]
+    finally:
+        del backend.execute
+
+
 def test_search_filters(store: ValkeyMemoryStore) -> None:
     ns = ("f",)
     store.put(ns, "1", {"text": "one", "n": 1, "color": "red", "meta": {"a": 1, "b": "x"}, "tags": [1, 2]})
