@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import valkey.asyncio as avalkey
@@ -91,6 +92,27 @@ async def test_get_keys_sends_no_keys_or_scan(valkey_chat: ValkeyChatStore, valk
     assert keys == [f"s{n:02d}" for n in range(30)]
     for command in ("cmdstat_keys", "cmdstat_scan", "cmdstat_hscan", "cmdstat_sscan", "cmdstat_zscan"):
         assert after.get(command, {}).get("calls", 0) == before.get(command, {}).get("calls", 0), command
+
+
+async def test_reads_ask_for_no_counters(valkey_chat: ValkeyChatStore) -> None:
+    # A chat message shows no access counters: its reads leave the memories' counter hashes alone.
+    await valkey_chat.add_messages("s", [ChatMessage(content=f"m{n}") for n in range(5)])
+    backend = valkey_chat._core._driver.backend
+    sent: list[Any] = []
+    inner = backend.aexecute
+
+    async def recorded(ops: Any) -> Any:
+        sent.extend(ops)
+        return await inner(ops)
+
+    backend.aexecute = recorded
+    try:
+        assert [m.content for m in await valkey_chat.get_messages("s")] == [f"m{n}" for n in range(5)]
+        assert [m.content for m in await valkey_chat.get_messages("s", limit=2, offset=3)] == ["m3", "m4"]
+    finally:
+        del backend.aexecute
+    reads = [op for op in sent if hasattr(op, "counters")]
+    assert reads and not any(op.counters for op in reads)
 
 
 # -- durability and TTL ----------------------------------------------------------------------------------
