@@ -42,6 +42,7 @@ os.environ.setdefault("BETTERDB_TELEMETRY", "false")  # the peer's documented an
 import numpy as np
 import valkey
 import valkey.asyncio as avalkey
+from _order import staggered
 from valkey._parsers import _AsyncRESP2Parser, _RESP2Parser
 from valkey._parsers.encoders import Encoder
 from valkey.connection import PythonRespSerializer
@@ -269,8 +270,9 @@ class Bench:
         gc.collect()
         gc.disable()
         try:
-            for a in args:
-                for s in series:
+            for step in staggered(args, len(series)):  # a new query per series, in a new order each step
+                for n, a in step:
+                    s = series[n]
                     if s.is_async:
                         s.samples.append(self.run(_timed(s.fn, a)))
                     else:

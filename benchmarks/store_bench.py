@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 import valkey
+from _order import staggered
 from langgraph.store.base import BaseStore, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 from valkey.utils import LIBVALKEY_AVAILABLE
@@ -318,8 +319,9 @@ class Bench:
         gc.collect()
         gc.disable()
         try:
-            for a in args:
-                for s in series:
+            for step in staggered(args, len(series)):  # a new query per series, in a new order each step
+                for n, a in step:
+                    s = series[n]
                     if len(s.samples) >= s.cap:
                         continue
                     t0 = time.perf_counter_ns()
