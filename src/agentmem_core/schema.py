@@ -281,9 +281,13 @@ def unpack_opt(raw: Any) -> tuple[int, float | None, bool, str | None]:
     return int(seq) if seq else 0, float(ttl) if ttl else None, "n" not in flags, external or None
 
 
-@functools.lru_cache(maxsize=1024)
-def _namespace(raw: Any) -> tuple[str, ...]:
-    """A stored namespace (JSON list of labels); memoised: a page's memories mostly share one."""
+@functools.lru_cache(maxsize=2048)
+def _labels(raw: Any) -> tuple[str, ...]:
+    """A stored namespace or tag list (JSON list of labels), as a tuple.
+
+    Memoised: a page's memories mostly share them, and a tuple of labels is immutable, so every caller
+    may hold the same one.
+    """
     return tuple(_json(raw, ()))
 
 
@@ -345,8 +349,8 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
             content=_opt(get(F.CONTENT)) or "",
             kind=kind,
             importance=_float(get(F.IMPORTANCE), 0.5),
-            tags=tuple(_json(get(F.TAGS), ())),
-            namespace=_namespace(get(F.NAMESPACE)),
+            tags=_labels(get(F.TAGS)),
+            namespace=_labels(get(F.NAMESPACE)),
             thread_id=_opt(get(F.THREAD_ID)),
             agent_id=_opt(get(F.AGENT_ID)),
             user_id=_opt(get(F.USER_ID)),
