@@ -24,7 +24,8 @@ Against ONE server in one run, at each size N it loads the same N items into eve
   the same with ``filter={"kind": c}`` (random ``c`` per query). Floors, on agentmem's index: a raw
   ``FT.SEARCH`` KNN-10 with the filter text agentmem renders for that search (``MemoryFilter(namespace_
   prefix=..., metadata=...)`` scope leaves) returning agentmem's stored fields (= "raw FT.SEARCH"), and
-  the KNN command agentmem itself sends for it (``knn_command``: KNN-20, EF_RUNTIME, ranking fields, and
+  the KNN command agentmem itself sends for a ``ranking="similarity"`` search (``knn_command``: KNN-10,
+  EF_RUNTIME, the ranking and every stored field, since session 25 its only round trip, and
   ``HYBRID_POLICY BATCHES`` where agentmem's KNN plan would add it).
   Every result is checked: items outside the prefix or failing the filter are errors; the returned page
   size is reported for every store (a full page is 10) and recall@10 against exact cosine search over
@@ -70,6 +71,7 @@ from langgraph.store.base import BaseStore, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 from valkey.utils import LIBVALKEY_AVAILABLE
 
+from agentmem_core._flows_recall import knn_fields
 from agentmem_core.query import MemoryFilter, render_query
 
 try:
@@ -80,7 +82,7 @@ except ImportError:  # a tree from before the KNN plan (session 11): agentmem ne
         return False
 
 
-from agentmem_core.schema import DISTANCE_ALIAS, STORED_FIELDS, F, rank_fields
+from agentmem_core.schema import DISTANCE_ALIAS, STORED_FIELDS, F
 from agentmem_langgraph.store import ValkeyMemoryStore
 
 DIMS = 384
@@ -560,8 +562,9 @@ class Bench:
                 "DIALECT", 2,
             )  # fmt: skip
 
-        pool = K * core.config.candidate_multiplier
-        fields = rank_fields(lexical=False)
+        # what ranking="similarity" sends: the k nearest with every stored field (its rows are the hits)
+        pool = K
+        fields = knn_fields(MemoryFilter(), stored=True)
 
         # the plan agentmem's recall chooses for each filter, from the same counts it would ask for
         total = core.count()

@@ -96,6 +96,17 @@ def _keeper(ctx: Context, predicate: Predicate | None) -> Callable[[Mapping[str,
     return lambda fields: _alive(fields, now) and predicate(fields)
 
 
+def knn_fields(flt: MemoryFilter, stored: bool = False) -> tuple[str, ...]:
+    """The fields a KNN row of recall carries: what ranking and the client-side filter read.
+
+    With ``stored``, every stored field too: the rows are then the hits (:func:`recall_flow`).
+    """
+    fields = rank_fields(lexical=False, extra=flt.client_fields())
+    if stored:
+        fields = (*fields, *(f for f in STORED_FIELDS if f not in fields))
+    return fields
+
+
 def knn_rows_flow(
     ctx: Context,
     vector: bytes,
@@ -115,9 +126,7 @@ def knn_rows_flow(
     stored field (a row of an extra-vector document all but the content: see :func:`_whole_rows`).
     """
     leaves = tuple(flt.scope_leaves())
-    fields = rank_fields(lexical=False, extra=flt.client_fields())
-    if stored:
-        fields = (*fields, *(f for f in STORED_FIELDS if f not in fields))
+    fields = knn_fields(flt, stored)
     keep = _keeper(ctx, predicate)
     times = ctx.config.candidate_multiplier if multiplier is None else multiplier
     pool = first = min(MAX_POOL, k * times)
