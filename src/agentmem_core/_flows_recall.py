@@ -485,27 +485,62 @@ def _rank(
     return scored[:k]
 
 
-_Read = dict[str, tuple[Sequence[Any] | None, Sequence[Any]]]
-"""``id -> (counters or None, stored field values)``: what recall reads of its chosen candidates."""
-
-
-def _whole_rows(chosen: Sequence[Candidate]) -> Flow[_Read]:
-    """What a Fetch of ``chosen`` without counters gives, from the rows that carry every stored field.
+def _whole_rows(chosen: list[Candidate]) -> Flow[list[Candidate]]:
+    """``chosen`` with their stored fields (no counters), from the KNN rows that carry every one.
 
     A memory's extra vectors (``remember(texts=...)``) are documents of their own that copy its indexed
     fields but not its content: such a row is read from the memory itself (one more round trip, only when
-    one of them is among the hits).
+    one of them is among the hits; a memory deleted since the search is then no hit).
     """
-    fetched: _Read = {
-        c.id: (None, [c.fields.get(f) for f in STORED_FIELDS]) for c in chosen if F.CONTENT in c.fields
-    }
-    unread = tuple(c.id for c in chosen if c.id not in fetched)
-    if unread:
-        (read,) = yield batch([ReadMemories(unread, STORED_FIELDS)])
-        for memory_id, (values, _) in zip(unread, expect(read)):
-            if values is not None:  # deleted since the search: no hit
-                fetched[memory_id] = (None, values)
-    return fetched
+    unread = []
+    for c in chosen:
+        c.counters = None
+        if F.CONTENT in c.fields:
+            c.stored = c.fields
+        else:
+            unread.append(c)
+    if not unread:
+        return chosen
+    (read,) = yield batch([ReadMemories(tuple(c.id for c in unread), STORED_FIELDS)])
+    gone = set()
+    for c, (values, _) in zip(unread, expect(read)):
+        if values is None:
+            gone.add(c.id)
+        else:
+            c.stored = dict(zip(STORED_FIELDS, values))
+    return [c for c in chosen if c.id not in gone]
+
+
+def _fetched(
+    ctx: Context,
+    chosen: list[Candidate],
+    missing: Sequence[Candidate],
+    reinforce: bool,
+    query_vector: np.ndarray,
+) -> Flow[list[Candidate]]:
+    """``chosen`` with their counters and stored fields (and ``missing``'s distances), in one round trip.
+
+    ``reinforce``: the fetch also reinforces them (the hits are known before their counters are).
+    """
+    requests: list[Any] = [fetch_op(ctx, chosen, reinforce=reinforce, fields=STORED_FIELDS)]
+    if missing:
+        requests.append(ReadMemories(tuple(c.id for c in missing), (F.EMBEDDING, F.VX)))
+    replies = yield batch(requests)
+    fetched = expect(replies[0])
+    dims = ctx.spec.config.dims
+    for candidate, (values, _) in zip(missing, expect(replies[1]) if missing else ()):
+        raw, extra = values or (None, None)
+        if isinstance(raw, bytes) and len(raw) == 4 * dims:
+            stored = np.frombuffer(raw, dtype="<f4")
+            if isinstance(extra, bytes) and extra and len(extra) % (4 * dims) == 0:  # its closest vector
+                stored = np.vstack([stored, np.frombuffer(extra, dtype="<f4").reshape(-1, dims)])
+            best = float(np.max(stored @ query_vector))
+            candidate.distance = max(0.0, min(2.0, 1.0 - best))
+    chosen = [c for c in chosen if c.id in fetched]  # a memory deleted since the search is not a hit
+    for c in chosen:
+        c.counters, values = fetched[c.id]
+        c.stored = dict(zip(STORED_FIELDS, values))
+    return chosen
 
 
 def _hit(c: Candidate, score: float, rec: float, counters: Sequence[Any] | None) -> RecallHit:
@@ -616,29 +651,10 @@ def recall_flow(
         reinforce and threshold is None and offset == 0 and len(chosen) <= k and not partners
         and reranker is None
     )  # fmt: skip
-    fetched: _Read
-    if whole:
-        fetched = yield from _whole_rows(chosen)
-        replies: list[Any] = []
+    if whole:  # the rows carry what the hits need: no fetch (see _whole_rows)
+        chosen = yield from _whole_rows(chosen)
     else:
-        requests: list[Any] = [fetch_op(ctx, chosen, reinforce=folded, fields=STORED_FIELDS)]
-        if missing:
-            requests.append(ReadMemories(tuple(c.id for c in missing), (F.EMBEDDING, F.VX)))
-        replies = yield batch(requests)
-        fetched = expect(replies[0])
-    dims = ctx.spec.config.dims
-    for candidate, (values, _) in zip(missing, expect(replies[1]) if missing else ()):
-        raw, extra = values or (None, None)
-        if isinstance(raw, bytes) and len(raw) == 4 * dims:
-            stored = np.frombuffer(raw, dtype="<f4")
-            if isinstance(extra, bytes) and extra and len(extra) % (4 * dims) == 0:  # its closest vector
-                stored = np.vstack([stored, np.frombuffer(extra, dtype="<f4").reshape(-1, dims)])
-            best = float(np.max(stored @ query_vector))
-            candidate.distance = max(0.0, min(2.0, 1.0 - best))
-    chosen = [c for c in chosen if c.id in fetched]  # a memory deleted since the search is not a hit
-    for c in chosen:
-        c.counters, values = fetched[c.id]
-        c.stored = dict(zip(STORED_FIELDS, values))
+        chosen = yield from _fetched(ctx, chosen, missing, folded, query_vector)
     if threshold is not None:
         kept = [c for c in chosen if c.distance is not None and c.distance <= threshold]
         if not kept:
@@ -666,5 +682,6 @@ def recall_flow(
         hits.append(_hit(c, score, rec, held))
     if refresh_ttl and hits:  # restart the lifetime of the returned memories (one more round trip)
         yield from refresh_flow(ctx, [h.memory for h in hits], [c.id for c, _, _ in ranked])
-        hits = [replace(h, memory=refreshed(ctx, h.memory) or h.memory) for h in hits]
+        # only a memory with a TTL changes (its expires_at)
+        hits = [h if h.memory.ttl is None else replace(h, memory=refreshed(ctx, h.memory)) for h in hits]
     return RecallResult(tuple(hits))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import overload
 
 from agentmem_core._context import Context
 from agentmem_core._plan import Flow, batch, expect
@@ -37,6 +38,10 @@ def refresh_flow(
         expect(refreshed_count)
 
 
+@overload
+def refreshed(ctx: Context, memory: Memory) -> Memory: ...
+@overload
+def refreshed(ctx: Context, memory: Memory | None) -> Memory | None: ...
 def refreshed(ctx: Context, memory: Memory | None) -> Memory | None:
     """A memory as a read with ``refresh_ttl=True`` left it (its new ``expires_at``)."""
     if memory is None or memory.ttl is None:
