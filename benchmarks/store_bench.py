@@ -71,7 +71,7 @@ from langgraph.store.base import BaseStore, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 from valkey.utils import LIBVALKEY_AVAILABLE
 
-from agentmem_core._flows_recall import knn_fields
+from agentmem_core._flows_candidates import knn_fields
 from agentmem_core.query import MemoryFilter, render_query
 
 try:

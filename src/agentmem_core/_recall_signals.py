@@ -22,7 +22,7 @@ from agentmem_core.rerank import Reranker, check_scores
 from agentmem_core.schema import F
 
 if TYPE_CHECKING:
-    from agentmem_core._flows_recall import Candidate
+    from agentmem_core._flows_candidates import Candidate
 
 WINDOW_POOL = 2
 """With a query that names a time, the ``k * WINDOW_POOL`` nearest memories of that time join the pool."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from _support import Facade
 
-import agentmem_core._flows_recall as recall_module
+import agentmem_core._flows_candidates as recall_module
 from agentmem_core.embeddings import HashingEmbedder
 
 QUERY = "museum tickets in paris"

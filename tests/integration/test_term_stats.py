@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from _support import Facade, open_like
 
-import agentmem_core._flows_recall as recall_module
+import agentmem_core._flows_candidates as recall_module
 from agentmem_core._conditions import TagIn
 from agentmem_core._counts import live_count, live_count_ops
 from agentmem_core._encoding import ScopeKey

@@ -6,7 +6,7 @@ import pytest
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys
-from agentmem_core._flows_recall import knn_rows_flow
+from agentmem_core._flows_candidates import knn_rows_flow
 from agentmem_core._knn_plan import _CAPACITY, ESTIMATE_TTL_S, KnnPlanner, prefer_batches
 from agentmem_core._plan import Batch
 from agentmem_core.backends.valkey import ValkeyOps

@@ -8,7 +8,8 @@ import pytest
 
 from agentmem_core._context import Context
 from agentmem_core._encoding import Keys, ScopeKey
-from agentmem_core._flows_recall import Candidate, _keeper, fetch_op, knn_rows_flow
+from agentmem_core._flows_candidates import Candidate, _keeper, knn_rows_flow
+from agentmem_core._flows_recall import fetch_op
 from agentmem_core._plan import Batch, ScriptCall
 from agentmem_core.backends.valkey import ValkeyOps
 from agentmem_core.config import IndexConfig, ScoringConfig, ScoringWeights, StoreConfig
