@@ -294,28 +294,36 @@ def _labels(raw: Any) -> tuple[str, ...]:
 _MEMO_METADATA = 256
 """Stored metadata texts up to this length are parsed once (memoised) when their values are all scalars."""
 
+_FLAT_MEMO: dict[str | bytes, dict[str, Any]] = {}
+"""Parsed flat metadata by stored text (a chat message's status): never handed out, only copies of it."""
+
+_FLAT_MEMO_SIZE = 1024
+"""Entries :data:`_FLAT_MEMO` holds before it starts over (a page's memories mostly share a few)."""
+
 
 def decode_metadata(raw: Any) -> Any:
     """A stored ``metadata`` field (JSON text, ``str`` or ``bytes``; missing or empty = ``{}``).
 
-    Every call returns its own dict (a caller may change it).
+    Every call returns its own dict (a caller may change it). The text is parsed once: a flat one (all
+    values scalars, up to :data:`_MEMO_METADATA` long) is memoised and copied, any other is returned as
+    parsed.
     """
-    if isinstance(raw, (str, bytes)) and len(raw) <= _MEMO_METADATA and raw not in _EMPTY_JSON:
-        flat = _flat_metadata(raw)
-        if flat is not None:
-            return dict(flat)  # scalars only: a shallow copy shares nothing mutable
-    return _json(raw, {})
-
-
-@functools.lru_cache(maxsize=1024)
-def _flat_metadata(raw: str | bytes) -> dict[str, Any] | None:
-    """The parsed metadata when it is a JSON object of scalars (a chat message's status); else ``None``."""
+    if not isinstance(raw, (str, bytes)) or raw in _EMPTY_JSON:
+        return _json(raw, {})
+    flat = _FLAT_MEMO.get(raw)
+    if flat is not None:
+        return dict(flat)  # scalars only: a shallow copy shares nothing mutable
     value = _json(raw, {})
-    if isinstance(value, dict) and all(
-        v is None or isinstance(v, (str, int, float, bool)) for v in value.values()
+    if (
+        len(raw) <= _MEMO_METADATA
+        and isinstance(value, dict)
+        and all(v is None or isinstance(v, (str, int, float, bool)) for v in value.values())
     ):
-        return value
-    return None
+        if len(_FLAT_MEMO) >= _FLAT_MEMO_SIZE:
+            _FLAT_MEMO.clear()
+        _FLAT_MEMO[raw] = value
+        return dict(value)
+    return value
 
 
 def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any] | None) -> Memory:

@@ -35,3 +35,24 @@ def test_unreadable_metadata_still_fails_its_memory() -> None:
     for _ in range(2):  # the failed parse is not memoised as a value
         with pytest.raises(BackendError):
             decode_memory("ab" * 16, fields, None)
+
+
+def test_metadata_is_parsed_once_per_call_and_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentmem_core import schema
+
+    calls: list[object] = []
+    loads = schema.json.loads
+
+    def counted(text: str) -> object:
+        calls.append(text)
+        return loads(text)
+
+    monkeypatch.setattr(schema.json, "loads", counted)
+    assert decode_metadata(b'{"deep": {"x": 1}, "n": 2}') == {"deep": {"x": 1}, "n": 2}
+    assert len(calls) == 1  # a nested text: parsed once, returned as parsed
+    decode_metadata(b'{"only": "scalars", "n": 7}')
+    decode_metadata(b'{"only": "scalars", "n": 7}')
+    assert len(calls) == 2  # a flat text: parsed once, then copied from the memo
+    for n in range(3 * schema._FLAT_MEMO_SIZE):
+        assert decode_metadata(f'{{"n": {n}}}') == {"n": n}
+    assert len(schema._FLAT_MEMO) <= schema._FLAT_MEMO_SIZE
