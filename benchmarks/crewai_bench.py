@@ -213,7 +213,6 @@ def hset_floor(storage: ValkeyStorage, ops: int, batch: int) -> list[float]:
     return out
 
 
-_ROW_TABLES = ("mem", "vec", "tok", "num")  # a new memory's rows, found by its id (it has no counters yet)
 _FLOOR_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 5000")
 
 
@@ -222,10 +221,11 @@ def sqlite_floor(storage: ValkeyStorage, ops: int, batch: int) -> list[float]:
 
     The rows a new memory has in the store's tables (its fields, vector, TAG and NUMERIC index entries,
     and its entries in the scope's sorted sets), copied as they are to new ids in the originals'
-    scopes, on a second connection with the store's pragmas (WAL, ``synchronous = NORMAL``), and
-    committed: nothing else (no reads, no scope bookkeeping, no client work). What writing ``batch``
-    memories in this file format costs SQLite (mostly the B-tree pages the commit writes to the WAL), so
-    no save of this format can be faster. The copies are deleted afterwards.
+    scopes (and new row numbers, which the postings hold), on a second connection with the store's
+    pragmas (WAL, ``synchronous = NORMAL``), and committed: nothing else (no reads, no scope bookkeeping,
+    no client work). What writing ``batch`` memories in this file format costs SQLite (mostly the B-tree
+    pages the commit writes to the WAL), so no save of this format can be faster. The copies are deleted
+    afterwards.
     """
     path = storage.core._driver.backend.path  # the embedded backend's file
     store = storage.core.keys.store
@@ -236,40 +236,47 @@ def sqlite_floor(storage: ValkeyStorage, ops: int, batch: int) -> list[float]:
     def table(t: str) -> str:
         return f'"am_{store}_{t}"'
 
-    ids = [r[0] for r in conn.execute(f"SELECT id FROM {table('mem')} LIMIT ?", (batch,))]
+    mems = conn.execute(f"SELECT rid, id, fields, deadline FROM {table('mem')} LIMIT ?", (batch,)).fetchall()
+    ids, rids = [m[1] for m in mems], [m[0] for m in mems]
     marks = ",".join("?" * len(ids))
-    rows = {t: conn.execute(f"SELECT * FROM {table(t)} WHERE id IN ({marks})", ids).fetchall()
-            for t in _ROW_TABLES}  # fmt: skip
-    columns = {t: [c[1] for c in conn.execute(f"PRAGMA table_info({table(t)})")]
-               for t in (*_ROW_TABLES, "zs")}  # fmt: skip
-    zs = conn.execute(f"SELECT * FROM {table('zs')} WHERE member IN ({marks})", ids).fetchall()
-    made: list[str] = []
+
+    def rows(columns: str, t: str, key: str, values: list[Any]) -> list[Any]:
+        return conn.execute(f"SELECT {columns} FROM {table(t)} WHERE {key} IN ({marks})", values).fetchall()
+
+    vec = rows("id, n, v", "vec", "id", ids)
+    tok = rows("field, token, rid", "tok", "rid", rids)
+    num = rows("field, value, rid", "num", "rid", rids)
+    zs = rows("k, tag, member, score", "zs", "member", ids)
+    made: list[tuple[str, int]] = []
 
     def copy(_: int) -> None:
         # a new id in the original's scope (its tag, then a random part), as a save of a new memory makes:
         # its entries land where a new memory's would, not next to the original's
         fresh = {i: i[:16] + uuid.uuid4().hex[:16] for i in ids}
         conn.execute("BEGIN IMMEDIATE")
-        for t, found in rows.items():
-            at = columns[t].index("id")
-            marks = ",".join("?" * len(columns[t]))
-            conn.executemany(f"INSERT INTO {table(t)} VALUES ({marks})",
-                             [(*r[:at], fresh[r[at]], *r[at + 1 :]) for r in found])  # fmt: skip
-        at = columns["zs"].index("member")
-        conn.executemany(f"INSERT INTO {table('zs')} VALUES ({','.join('?' * len(columns['zs']))})",
-                         [(*r[:at], fresh[r[at]], *r[at + 1 :]) for r in zs])  # fmt: skip
+        row = {}
+        for rid, i, fields, deadline in mems:
+            (row[rid],) = conn.execute(f"INSERT INTO {table('mem')} (id, fields, deadline) VALUES (?, ?, ?) "
+                                       "RETURNING rid", (fresh[i], fields, deadline)).fetchone()  # fmt: skip
+            made.append((fresh[i], row[rid]))
+        three = "VALUES (?, ?, ?)"
+        conn.executemany(f"INSERT INTO {table('vec')} {three}", [(fresh[i], n, v) for i, n, v in vec])
+        conn.executemany(f"INSERT INTO {table('tok')} {three}", [(f, t, row[r]) for f, t, r in tok])
+        conn.executemany(f"INSERT INTO {table('num')} {three}", [(f, v, row[r]) for f, v, r in num])
+        conn.executemany(f"INSERT INTO {table('zs')} (k, tag, member, score) VALUES (?, ?, ?, ?)",
+                         [(k, tag, fresh[m], sc) for k, tag, m, sc in zs])  # fmt: skip
         conn.execute("COMMIT")
-        made.extend(fresh.values())
 
     runs = iter(range(ops))
     out = timed(lambda: copy(next(runs)), ops)
     conn.execute("BEGIN IMMEDIATE")
     for start in range(0, len(made), 500):
-        copies = made[start : start + 500]
-        marks = ",".join("?" * len(copies))
-        for t in _ROW_TABLES:
-            conn.execute(f"DELETE FROM {table(t)} WHERE id IN ({marks})", copies)
-        conn.execute(f"DELETE FROM {table('zs')} WHERE member IN ({marks})", copies)
+        part = made[start : start + 500]
+        marks = ",".join("?" * len(part))
+        copies, numbers = [i for i, _ in part], [r for _, r in part]
+        for t, column, keys in (("mem", "id", copies), ("vec", "id", copies), ("tok", "rid", numbers),
+                                ("num", "rid", numbers), ("zs", "member", copies)):  # fmt: skip
+            conn.execute(f"DELETE FROM {table(t)} WHERE {column} IN ({marks})", keys)
     conn.execute("COMMIT")
     conn.close()
     return out

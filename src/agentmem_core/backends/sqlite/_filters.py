@@ -47,9 +47,9 @@ Estimate = Callable[[str, list[Any]], int]
 def render(
     leaves: Sequence[Any], sql: Tables, *, child: bool = False, estimate: Estimate | None = None
 ) -> tuple[str, list[Any]]:
-    """A boolean SQL expression on ``m.id`` (the memory table's alias) and its parameters.
+    """A boolean SQL expression on ``m.rid`` (the memory table's alias) and its parameters.
 
-    With ``estimate``, the most selective top-level positive leaf becomes ``m.id IN (...)`` (the
+    With ``estimate``, the most selective top-level positive leaf becomes ``m.rid IN (...)`` (the
     planner then walks its index entries only), every other leaf a correlated ``EXISTS`` probe per
     candidate; without one (or when no leaf is positive) the memory table is scanned.
 
@@ -71,7 +71,7 @@ def render(
     parts: list[str] = []
     for n, leaf in enumerate(leaves):
         if driver is not None and n == driver[0]:
-            parts.append(f"m.id IN ({driver[1]})")
+            parts.append(f"m.rid IN ({driver[1]})")
             params.extend(driver[2])
         else:
             parts.append(_leaf(leaf, sql, child, params))
@@ -79,15 +79,15 @@ def render(
 
 
 def _subquery(leaf: Any, sql: Tables, child: bool) -> tuple[str, list[Any]] | None:
-    """The ids a positive leaf matches, as a subquery on its index (``None``: not a positive leaf)."""
+    """The rows a positive leaf matches, as a subquery on its index (``None``: not a positive leaf)."""
     skipped = child and getattr(leaf, "field", None) in CHILD_SKIP
     if isinstance(leaf, TagIn) and not leaf.negate and leaf.tokens and not skipped:
         marks = ", ".join("?" * len(leaf.tokens))
-        statement = sql(f"SELECT id FROM {{tok}} WHERE field = ? AND token IN ({marks})")
+        statement = sql(f"SELECT rid FROM {{tok}} WHERE field = ? AND token IN ({marks})")
         return statement, [leaf.field, *(t.strip().lower() for t in leaf.tokens)]
     if isinstance(leaf, NumRange) and not skipped:
         where, params = _range(leaf)
-        return sql("SELECT id FROM {num} WHERE ") + where, params
+        return sql("SELECT rid FROM {num} WHERE ") + where, params
     return None
 
 
@@ -123,14 +123,14 @@ def _leaf(leaf: Any, sql: Tables, child: bool, params: list[Any]) -> str:
         marks = ", ".join("?" * len(leaf.tokens))
         params.append(leaf.field)
         params.extend(token.strip().lower() for token in leaf.tokens)
-        probe = sql(f"SELECT 1 FROM {{tok}} WHERE field = ? AND token IN ({marks}) AND id = m.id")
+        probe = sql(f"SELECT 1 FROM {{tok}} WHERE field = ? AND token IN ({marks}) AND rid = m.rid")
         return f"{'NOT ' if leaf.negate else ''}EXISTS ({probe})"
     if isinstance(leaf, NumRange):
         if child and leaf.field in CHILD_SKIP:
             return "1" if _child_holds(leaf) else "0"
         where, more = _range(leaf)
         params.extend(more)
-        return f"EXISTS ({sql('SELECT 1 FROM {num} WHERE id = m.id AND ')}{where})"
+        return f"EXISTS ({sql('SELECT 1 FROM {num} WHERE rid = m.rid AND ')}{where})"
     if isinstance(leaf, AnyOf):
         if not leaf.groups:
             return "0"

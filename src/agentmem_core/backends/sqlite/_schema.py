@@ -6,9 +6,10 @@ tables mirror the Valkey key layout of :mod:`agentmem_core._encoding`:
 
 =========  ===========================================================================================
 mem        the memory hashes: ``fields`` (JSON object of text values) and ``deadline`` (the real-time
-           PEXPIRE instant in ms since the epoch, ``NULL``: none); rows past it are gone for every op
+           PEXPIRE instant in ms since the epoch, ``NULL``: none); rows past it are gone for every op.
+           ``rid``: the row's number, in the order memories were made (what the postings hold)
 vec        the vectors of a memory: ``n = 0`` is ``embedding``, ``n >= 1`` the extra vectors (``vx``)
-tok / num  the TAG tokens and NUMERIC values of the indexed fields (what filters match)
+tok / num  the TAG tokens and NUMERIC values of the indexed fields (what filters match), by ``rid``
 stats      the counter hashes (JSON object, own deadline like Valkey's ``s:`` keys)
 zs         the scope ZSETs: ``k`` = ``z`` (by created_at), ``x`` (expiring ``kind|id``), ``i`` (importance)
 counts     the scope count hashes (per kind, and ``#seq``)
@@ -41,8 +42,14 @@ from ._leases import LEASE_DDL
 
 __all__ = ["FORMAT", "Meta", "Tables", "connect", "ensure_schema", "read_meta"]
 
-FORMAT = "1"
-"""Version of the table layout (a later layout migrates or refuses files of this one)."""
+FORMAT = "2"
+"""Version of the table layout: ``setup()`` migrates a file of an earlier one (:func:`_migrate`).
+
+Layout ``"1"`` keyed the postings (``tok``, ``num``) by memory id: a new memory's entries landed on
+random B-tree leaves, one page each, and the commit wrote them all to the WAL. Layout ``"2"`` keys them by
+``rid``, which grows with every new memory, so the entries of a batch under one token share the token's
+last leaf (a save of ten memories' postings: 257 -> 100 WAL pages, 2.3 -> 1.1 ms).
+"""
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a transaction waits for another process's write lock before failing."""
@@ -64,17 +71,31 @@ _TABLES = (
     "gen", "lease", "audit",
 )  # fmt: skip
 
+# rid: an explicit INTEGER PRIMARY KEY, so VACUUM keeps it (the postings hold it), and AUTOINCREMENT, so
+# a number is never given twice: a posting left behind could never match a later memory of another scope
+_MEM = (
+    "(rid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, fields TEXT NOT NULL, deadline INTEGER)"
+)
+# tok / num: one B-tree each, keyed by what filters look up; a memory's entries are deleted by key, from its
+# stored fields
+_TOK = (
+    "(field TEXT NOT NULL, token TEXT NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (field, token, rid)) "
+    "WITHOUT ROWID"
+)
+_NUM = (
+    "(field TEXT NOT NULL, value REAL NOT NULL, rid INTEGER NOT NULL, PRIMARY KEY (field, value, rid)) "
+    "WITHOUT ROWID"
+)
+
 _DDL = (
-    "CREATE TABLE IF NOT EXISTS {mem} (id TEXT PRIMARY KEY, fields TEXT NOT NULL, deadline INTEGER)",
+    "CREATE TABLE IF NOT EXISTS {mem} " + _MEM,
     "CREATE INDEX IF NOT EXISTS {mem_deadline} ON {mem} (deadline) WHERE deadline IS NOT NULL",
+    # maps a posting back to its id without reading the rows (their fields are large)
+    "CREATE INDEX IF NOT EXISTS {mem_rid} ON {mem} (rid, id)",
     "CREATE TABLE IF NOT EXISTS {vec} (id TEXT NOT NULL, n INTEGER NOT NULL, v BLOB NOT NULL, "
     "UNIQUE (id, n))",
-    # tok / num: one B-tree each, keyed by what filters look up; a memory's entries are deleted by key,
-    # from its stored fields (files made before had a second index by id on tok and num: still valid)
-    "CREATE TABLE IF NOT EXISTS {tok} (field TEXT NOT NULL, token TEXT NOT NULL, id TEXT NOT NULL, "
-    "PRIMARY KEY (field, token, id)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS {num} (field TEXT NOT NULL, value REAL NOT NULL, id TEXT NOT NULL, "
-    "PRIMARY KEY (field, value, id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS {tok} " + _TOK,
+    "CREATE TABLE IF NOT EXISTS {num} " + _NUM,
     "CREATE TABLE IF NOT EXISTS {stats} (id TEXT PRIMARY KEY, data TEXT NOT NULL, deadline INTEGER)",
     "CREATE INDEX IF NOT EXISTS {stats_deadline} ON {stats} (deadline) WHERE deadline IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS {zs} (k TEXT NOT NULL, tag TEXT NOT NULL, member TEXT NOT NULL, "
@@ -99,7 +120,7 @@ class Tables:
 
     def __init__(self, store: str) -> None:
         names = {t: f'"am_{store}_{t}"' for t in _TABLES}
-        for index in ("mem_deadline", "tok_id", "num_fv", "num_id", "stats_deadline", "zs_score"):
+        for index in ("mem_deadline", "mem_rid", "stats_deadline", "zs_score"):
             names[index] = f'"am_{store}_{index}"'
         self.store = store
         self._names = names
@@ -156,8 +177,10 @@ def read_meta(conn: sqlite3.Connection, sql: Tables) -> Meta | None:
     if "dims" not in meta:
         return None
     if meta.get("format") != FORMAT:
+        hint = " (setup() migrates it)" if meta.get("format") in _MIGRATIONS else ""
         raise SchemaMismatchError(
-            f"store {sql.store!r} was written by another agentmem SQLite layout ({meta.get('format')!r})"
+            f"store {sql.store!r} has another agentmem SQLite layout ({meta.get('format')!r}, this version "
+            f"reads {FORMAT!r}){hint}"
         )
     return Meta(int(meta["dims"]), tuple(json.loads(meta.get("numeric", "[]"))))
 
@@ -173,6 +196,7 @@ def ensure_schema(conn: sqlite3.Connection, sql: Tables, spec: IndexSpec) -> Met
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            _migrate(conn, sql)
             for statement in _DDL:
                 conn.execute(sql(statement))
             meta = read_meta(conn, sql)
@@ -199,3 +223,56 @@ def ensure_schema(conn: sqlite3.Connection, sql: Tables, spec: IndexSpec) -> Met
             "numeric_fields must exist when the index is created (drop the index, or use another store name)"
         )
     return meta
+
+
+def _format(conn: sqlite3.Connection, sql: Tables) -> str | None:
+    """The layout of the store's tables (``None``: none yet)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"am_{sql.store}_meta",)
+    ).fetchone()
+    if exists is None:
+        return None
+    row = conn.execute(sql("SELECT value FROM {meta} WHERE name = 'format'")).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _migrate_1(conn: sqlite3.Connection, sql: Tables) -> None:
+    """Layout ``"1"`` -> ``"2"``: number the memory rows (in their rowid order) and key the postings by it."""
+    store = sql.store
+    for table, ddl in (("mem", _MEM), ("tok", _TOK), ("num", _NUM)):
+        conn.execute(f'CREATE TABLE "am_{store}_{table}_v2" {ddl}')
+    conn.execute(sql(f'INSERT INTO "am_{store}_mem_v2" (id, fields, deadline) '
+                     "SELECT id, fields, deadline FROM {mem} ORDER BY rowid"))  # fmt: skip
+    for table, value in (("tok", "token"), ("num", "value")):
+        conn.execute(sql(
+            f'INSERT INTO "am_{store}_{table}_v2" (field, {value}, rid) SELECT t.field, t.{value}, m.rid '
+            f'FROM {{{table}}} t JOIN "am_{store}_mem_v2" m ON m.id = t.id'
+        ))  # fmt: skip
+    for table in ("mem", "tok", "num"):  # their indexes go with them (format 1's tok_id, num_id, ...)
+        conn.execute(sql(f"DROP TABLE {{{table}}}"))
+        conn.execute(f'ALTER TABLE "am_{store}_{table}_v2" RENAME TO "am_{store}_{table}"')
+    # other connections' vector caches hold postings of the old numbering: they reload
+    conn.execute(sql("UPDATE {gen} SET v = v + 1"))
+
+
+_MIGRATIONS = {"1": ("2", _migrate_1)}
+"""Layout -> (the next layout, the step to it)."""
+
+
+def _migrate(conn: sqlite3.Connection, sql: Tables) -> None:
+    """Bring the store's tables to :data:`FORMAT`, step by step, inside the caller's transaction.
+
+    Raises:
+        SchemaMismatchError: the tables have a layout this version cannot migrate (a newer one).
+    """
+    found = _format(conn, sql)
+    while found is not None and found != FORMAT:
+        known = _MIGRATIONS.get(found)
+        if known is None:
+            raise SchemaMismatchError(
+                f"store {sql.store!r} has agentmem SQLite layout {found!r}, which this version (layout "
+                f"{FORMAT!r}) cannot read: open it with the agentmem version that wrote it"
+            )
+        found, step = known
+        step(conn, sql)
+        conn.execute(sql("UPDATE {meta} SET value = ? WHERE name = 'format'"), (found,))

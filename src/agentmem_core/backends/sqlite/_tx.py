@@ -96,6 +96,8 @@ class Tx:
         """``ZCARD`` of the sorted sets this transaction counted, kept in step with its writes."""
         self._purged: dict[str, float] = {}
         """Scope tag -> the instant this transaction purged it up to (no expiring member left by then)."""
+        self._rids: dict[str, int] = {}
+        """Memory id -> its row number, for the memories this transaction saved or looked up."""
 
     # -- plumbing ------------------------------------------------------------------------------------
     def q(self, template: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
@@ -142,11 +144,12 @@ class Tx:
 
     def save(self, memory_id: str, fields: Mapping[str, str], deadline: int | None) -> None:
         """Write a memory's fields and deadline (insert or replace)."""
-        self.q(
+        (rid,) = self.q(
             "INSERT INTO {mem} (id, fields, deadline) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "fields = excluded.fields, deadline = excluded.deadline",
+            "fields = excluded.fields, deadline = excluded.deadline RETURNING rid",
             (memory_id, _JSON.encode(dict(fields)), deadline),
-        )
+        ).fetchone()
+        self._rids[memory_id] = rid
         self._noted(memory_id, deadline)
 
     def _noted(self, memory_id: str, deadline: int | None) -> None:
@@ -167,31 +170,42 @@ class Tx:
 
     def destroy(self, memory_id: str) -> bool:
         """``DEL`` of a memory and its child vector documents; whether a row was there."""
-        row = self.q("DELETE FROM {mem} WHERE id = ? RETURNING fields", (memory_id,)).fetchone()
+        row = self.q("DELETE FROM {mem} WHERE id = ? RETURNING rid, fields", (memory_id,)).fetchone()
+        self._rids.pop(memory_id, None)
         if row is not None:
             self._changed()
             if self.cache.gen >= 0:
                 self.cache.forget(memory_id)
-            fields: dict[str, str] = json.loads(row[0])
-            self._unindex(memory_id, fields, self._indexed(fields))
+            fields: dict[str, str] = json.loads(row[1])
+            self._unindex(row[0], fields, self._indexed(fields))
         self.drop_vectors(memory_id)
         return row is not None
 
     def _indexed(self, names: Iterable[str]) -> list[str]:
         return [n for n in dict.fromkeys(names) if n in TAG_FIELDS or n in self.numeric]
 
-    def _entries(
-        self, memory_id: str, fields: Mapping[str, str], chosen: Sequence[str]
-    ) -> tuple[
-        list[tuple[str, str, str]], list[tuple[str, float, str]], dict[str, set[str]], dict[str, float]
-    ]:
-        """The index entries of the chosen fields' values.
+    def _rid(self, memory_id: str) -> int:
+        """The row number of a memory that exists (its postings' key)."""
+        rid = self._rids.get(memory_id)
+        if rid is None:
+            row = self.q("SELECT rid FROM {mem} WHERE id = ?", (memory_id,)).fetchone()
+            if row is None:
+                raise BackendError(f"memory {memory_id} has no row to index")
+            rid = self._rids[memory_id] = int(row[0])
+        return rid
 
-        TAG ``(field, token, id)`` and NUMERIC ``(field, value, id)`` rows, and the same as each field's
+    def _entries(
+        self, rid: int, fields: Mapping[str, str], chosen: Sequence[str]
+    ) -> tuple[
+        list[tuple[str, str, int]], list[tuple[str, float, int]], dict[str, set[str]], dict[str, float]
+    ]:
+        """The index entries of the chosen fields' values, for the memory row ``rid``.
+
+        TAG ``(field, token, rid)`` and NUMERIC ``(field, value, rid)`` rows, and the same as each field's
         token set / number (NaN: none).
         """
-        tokens: list[tuple[str, str, str]] = []
-        numbers: list[tuple[str, float, str]] = []
+        tokens: list[tuple[str, str, int]] = []
+        numbers: list[tuple[str, float, int]] = []
         held: dict[str, set[str]] = {}
         values: dict[str, float] = {}
         for name in chosen:
@@ -202,7 +216,7 @@ class Tx:
                     token = token.strip().lower()
                     if token and token not in mine:
                         mine.add(token)
-                        tokens.append((name, token, memory_id))
+                        tokens.append((name, token, rid))
             else:
                 values[name] = math.nan
                 if value is None:
@@ -212,20 +226,20 @@ class Tx:
                 except ValueError:
                     continue  # not a number: the engine does not index it
                 if not math.isnan(number):
-                    numbers.append((name, number, memory_id))
+                    numbers.append((name, number, rid))
                     values[name] = number
         return tokens, numbers, held, values
 
-    def _unindex(self, memory_id: str, old: Mapping[str, str], chosen: Sequence[str]) -> None:
-        """Delete the index entries the chosen fields' ``old`` values made (by primary key)."""
-        tokens, numbers, _, _ = self._entries(memory_id, old, chosen)
+    def _unindex(self, rid: int, old: Mapping[str, str], chosen: Sequence[str]) -> None:
+        """Delete the index entries the chosen fields' ``old`` values made for row ``rid`` (by key)."""
+        tokens, numbers, _, _ = self._entries(rid, old, chosen)
         if tokens:
             self.conn.executemany(
-                self.sql("DELETE FROM {tok} WHERE field = ? AND token = ? AND id = ?"), tokens
+                self.sql("DELETE FROM {tok} WHERE field = ? AND token = ? AND rid = ?"), tokens
             )
         if numbers:
             self.conn.executemany(
-                self.sql("DELETE FROM {num} WHERE field = ? AND value = ? AND id = ?"), numbers
+                self.sql("DELETE FROM {num} WHERE field = ? AND value = ? AND rid = ?"), numbers
             )
 
     def index(
@@ -239,18 +253,19 @@ class Tx:
         loaded postings of the vector cache follow.
         """
         chosen = self._indexed(fields if names is None else names)
+        rid = self._rid(memory_id)
         if old is not None:
-            self._unindex(memory_id, old, self._indexed(old) if names is None else chosen)
-        tokens, numbers, held, values = self._entries(memory_id, fields, chosen)
+            self._unindex(rid, old, self._indexed(old) if names is None else chosen)
+        tokens, numbers, held, values = self._entries(rid, fields, chosen)
         if chosen:
             self._changed()
             if self.cache.gen >= 0:
                 self.cache.reindex(memory_id, held, values)
         if tokens:
-            self.conn.executemany(self.sql("INSERT OR IGNORE INTO {tok} (field, token, id) VALUES (?, ?, ?)"),
-                                  tokens)  # fmt: skip
+            statement = "INSERT OR IGNORE INTO {tok} (field, token, rid) VALUES (?, ?, ?)"
+            self.conn.executemany(self.sql(statement), tokens)
         if numbers:
-            statement = "INSERT OR REPLACE INTO {num} (field, value, id) VALUES (?, ?, ?)"
+            statement = "INSERT OR REPLACE INTO {num} (field, value, rid) VALUES (?, ?, ?)"
             self.conn.executemany(self.sql(statement), numbers)
 
     # -- vectors -------------------------------------------------------------------------------------
@@ -273,11 +288,16 @@ class Tx:
     def _universe(self) -> Iterable[tuple[str, int | None]]:
         return [(r[0], r[1]) for r in self.q("SELECT id, deadline FROM {mem}")]
 
+    # a posting's rid -> its id through the narrow (rid, id) index, not the rows (their fields are large)
     def _tag_ids(self, field: str, token: str) -> Iterable[str]:
-        return [r[0] for r in self.q("SELECT id FROM {tok} WHERE field = ? AND token = ?", (field, token))]
+        statement = ("SELECT m.id FROM {tok} t JOIN {mem} m INDEXED BY {mem_rid} ON m.rid = t.rid "
+                     "WHERE t.field = ? AND t.token = ?")  # fmt: skip
+        return [r[0] for r in self.q(statement, (field, token))]
 
     def _number_pairs(self, field: str) -> Iterable[tuple[str, float]]:
-        return [(r[0], float(r[1])) for r in self.q("SELECT id, value FROM {num} WHERE field = ?", (field,))]
+        statement = ("SELECT m.id, t.value FROM {num} t JOIN {mem} m INDEXED BY {mem_rid} ON m.rid = t.rid "
+                     "WHERE t.field = ?")  # fmt: skip
+        return [(r[0], float(r[1])) for r in self.q(statement, (field,))]
 
     def fresh_cache(self) -> VectorCache:
         """The vector cache, reloaded first when another connection (or a rolled-back op) changed it."""
@@ -414,6 +434,7 @@ class Tx:
         """An operation was rolled back (to its savepoint): forget what this transaction kept."""
         self._cards.clear()
         self._purged.clear()
+        self._rids.clear()  # a rolled-back insert's row number is given to the next one
         self.cache.gen = -1  # it may hold the rolled-back vectors
         self.bumped = False
 
