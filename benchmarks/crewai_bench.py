@@ -244,8 +244,8 @@ def sqlite_floor(storage: ValkeyStorage, ops: int, batch: int) -> list[float]:
         return conn.execute(f"SELECT {columns} FROM {table(t)} WHERE {key} IN ({marks})", values).fetchall()
 
     vec = rows("id, n, v", "vec", "id", ids)
-    tok = rows("field, token, rid", "tok", "rid", rids)
-    num = rows("field, value, rid", "num", "rid", rids)
+    tok = rows("field, token, rid, id", "tok", "rid", rids)
+    num = rows("field, value, rid, id", "num", "rid", rids)
     zs = rows("k, tag, member, score", "zs", "member", ids)
     made: list[tuple[str, int]] = []
 
@@ -259,10 +259,11 @@ def sqlite_floor(storage: ValkeyStorage, ops: int, batch: int) -> list[float]:
             (row[rid],) = conn.execute(f"INSERT INTO {table('mem')} (id, fields, deadline) VALUES (?, ?, ?) "
                                        "RETURNING rid", (fresh[i], fields, deadline)).fetchone()  # fmt: skip
             made.append((fresh[i], row[rid]))
-        three = "VALUES (?, ?, ?)"
+        three, four = "VALUES (?, ?, ?)", "VALUES (?, ?, ?, ?)"
         conn.executemany(f"INSERT INTO {table('vec')} {three}", [(fresh[i], n, v) for i, n, v in vec])
-        conn.executemany(f"INSERT INTO {table('tok')} {three}", [(f, t, row[r]) for f, t, r in tok])
-        conn.executemany(f"INSERT INTO {table('num')} {three}", [(f, v, row[r]) for f, v, r in num])
+        for t, found in (("tok", tok), ("num", num)):
+            copies = [(f, x, row[r], fresh[i]) for f, x, r, i in found]
+            conn.executemany(f"INSERT INTO {table(t)} {four}", copies)
         conn.executemany(f"INSERT INTO {table('zs')} (k, tag, member, score) VALUES (?, ?, ?, ?)",
                          [(k, tag, fresh[m], sc) for k, tag, m, sc in zs])  # fmt: skip
         conn.execute("COMMIT")

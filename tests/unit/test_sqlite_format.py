@@ -90,7 +90,8 @@ def test_setup_migrates_and_every_answer_is_the_old_versions(legacy: Path) -> No
     store.setup()
     layout = _layout(legacy)
     assert layout["format"] == FORMAT
-    assert layout["tok"] == ["field", "token", "rid"] and layout["num"] == ["field", "value", "rid"]
+    assert layout["tok"] == ["field", "token", "rid", "id"]
+    assert layout["num"] == ["field", "value", "rid", "id"]
     assert layout["mem"] == ["rid", "id", "fields", "deadline"]
     assert layout["postings"] == before  # every posting kept
     assert answers(store) == expected

@@ -195,17 +195,16 @@ class Tx:
         return rid
 
     def _entries(
-        self, rid: int, fields: Mapping[str, str], chosen: Sequence[str]
-    ) -> tuple[
-        list[tuple[str, str, int]], list[tuple[str, float, int]], dict[str, set[str]], dict[str, float]
-    ]:
-        """The index entries of the chosen fields' values, for the memory row ``rid``.
+        self, key: tuple[Any, ...], fields: Mapping[str, str], chosen: Sequence[str]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, set[str]], dict[str, float]]:
+        """The index entries of the chosen fields' values.
 
-        TAG ``(field, token, rid)`` and NUMERIC ``(field, value, rid)`` rows, and the same as each field's
-        token set / number (NaN: none).
+        TAG ``(field, token, *key)`` and NUMERIC ``(field, value, *key)`` rows (``key``: ``(rid,)`` to
+        delete them, ``(rid, id)`` to insert them), and the same as each field's token set / number
+        (NaN: none).
         """
-        tokens: list[tuple[str, str, int]] = []
-        numbers: list[tuple[str, float, int]] = []
+        tokens: list[tuple[Any, ...]] = []
+        numbers: list[tuple[Any, ...]] = []
         held: dict[str, set[str]] = {}
         values: dict[str, float] = {}
         for name in chosen:
@@ -216,7 +215,7 @@ class Tx:
                     token = token.strip().lower()
                     if token and token not in mine:
                         mine.add(token)
-                        tokens.append((name, token, rid))
+                        tokens.append((name, token, *key))
             else:
                 values[name] = math.nan
                 if value is None:
@@ -226,13 +225,13 @@ class Tx:
                 except ValueError:
                     continue  # not a number: the engine does not index it
                 if not math.isnan(number):
-                    numbers.append((name, number, rid))
+                    numbers.append((name, number, *key))
                     values[name] = number
         return tokens, numbers, held, values
 
     def _unindex(self, rid: int, old: Mapping[str, str], chosen: Sequence[str]) -> None:
         """Delete the index entries the chosen fields' ``old`` values made for row ``rid`` (by key)."""
-        tokens, numbers, _, _ = self._entries(rid, old, chosen)
+        tokens, numbers, _, _ = self._entries((rid,), old, chosen)
         if tokens:
             self.conn.executemany(
                 self.sql("DELETE FROM {tok} WHERE field = ? AND token = ? AND rid = ?"), tokens
@@ -256,16 +255,16 @@ class Tx:
         rid = self._rid(memory_id)
         if old is not None:
             self._unindex(rid, old, self._indexed(old) if names is None else chosen)
-        tokens, numbers, held, values = self._entries(rid, fields, chosen)
+        tokens, numbers, held, values = self._entries((rid, memory_id), fields, chosen)
         if chosen:
             self._changed()
             if self.cache.gen >= 0:
                 self.cache.reindex(memory_id, held, values)
         if tokens:
-            statement = "INSERT OR IGNORE INTO {tok} (field, token, rid) VALUES (?, ?, ?)"
+            statement = "INSERT OR IGNORE INTO {tok} (field, token, rid, id) VALUES (?, ?, ?, ?)"
             self.conn.executemany(self.sql(statement), tokens)
         if numbers:
-            statement = "INSERT OR REPLACE INTO {num} (field, value, rid) VALUES (?, ?, ?)"
+            statement = "INSERT OR REPLACE INTO {num} (field, value, rid, id) VALUES (?, ?, ?, ?)"
             self.conn.executemany(self.sql(statement), numbers)
 
     # -- vectors -------------------------------------------------------------------------------------
@@ -288,16 +287,11 @@ class Tx:
     def _universe(self) -> Iterable[tuple[str, int | None]]:
         return [(r[0], r[1]) for r in self.q("SELECT id, deadline FROM {mem}")]
 
-    # a posting's rid -> its id through the narrow (rid, id) index, not the rows (their fields are large)
     def _tag_ids(self, field: str, token: str) -> Iterable[str]:
-        statement = ("SELECT m.id FROM {tok} t JOIN {mem} m INDEXED BY {mem_rid} ON m.rid = t.rid "
-                     "WHERE t.field = ? AND t.token = ?")  # fmt: skip
-        return [r[0] for r in self.q(statement, (field, token))]
+        return [r[0] for r in self.q("SELECT id FROM {tok} WHERE field = ? AND token = ?", (field, token))]
 
     def _number_pairs(self, field: str) -> Iterable[tuple[str, float]]:
-        statement = ("SELECT m.id, t.value FROM {num} t JOIN {mem} m INDEXED BY {mem_rid} ON m.rid = t.rid "
-                     "WHERE t.field = ?")  # fmt: skip
-        return [(r[0], float(r[1])) for r in self.q(statement, (field,))]
+        return [(r[0], float(r[1])) for r in self.q("SELECT id, value FROM {num} WHERE field = ?", (field,))]
 
     def fresh_cache(self) -> VectorCache:
         """The vector cache, reloaded first when another connection (or a rolled-back op) changed it."""
