@@ -110,6 +110,8 @@ class MemoryStore(StoreBase):
     def setup(self) -> EngineInfo:
         """Create the index (or validate the existing one) and detect the search engine.
 
+        Call it in every process, also on an index another one created: text recall's lexical channel
+        needs the detected engine (before it, ``hybrid_enabled`` is ``False`` and recall is vector-only).
         An embedding function given without ``dims=`` is first called once, to learn the dimension.
 
         Raises:

@@ -47,6 +47,22 @@ def test_hybrid_is_on_by_default(store: MemoryStore) -> None:
     assert store.hybrid_enabled
 
 
+def test_a_second_store_on_the_same_index_recalls_lexically_after_its_own_setup(
+    store: MemoryStore, valkey_url: str, unique_name: str
+) -> None:
+    """The README: call ``setup()`` in every process (it detects the engine the lexical channel needs)."""
+    _fill(store, ("t",), 50)
+    target = store.remember("Passport number XK42 is kept in the hotel safe", namespace=("t",))
+    with MemoryStore.from_url(valkey_url, name=unique_name, embedder=EMBEDDER) as other:
+        before = other.recall("passport XK42", k=5, namespace=("t",))
+        assert not other.hybrid_enabled  # vector alone: no hit has a lexical part
+        assert before.hits and all(h.scores.lexical == 0.0 for h in before.hits)
+        other.setup()
+        after = other.recall("passport XK42", k=1, namespace=("t",))
+        assert other.hybrid_enabled and after.hits[0].memory.id == target
+        assert after.hits[0].scores.lexical == pytest.approx(1.0)
+
+
 def test_keyword_finds_a_memory_outside_the_vector_pool(store: MemoryStore) -> None:
     _fill(store, ("t",), 300)
     target = store.remember("Passport number XK42 is kept in the hotel safe", namespace=("t",))
