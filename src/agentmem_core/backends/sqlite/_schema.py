@@ -168,12 +168,17 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-def read_meta(conn: sqlite3.Connection, sql: Tables) -> Meta | None:
-    """The store's index settings, or ``None`` when its tables do not exist yet."""
-    exists = conn.execute(
+def _has_tables(conn: sqlite3.Connection, sql: Tables) -> bool:
+    """Whether the store's tables exist (its ``meta`` table is the one every layout has)."""
+    found = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"am_{sql.store}_meta",)
     ).fetchone()
-    if exists is None:
+    return found is not None
+
+
+def read_meta(conn: sqlite3.Connection, sql: Tables) -> Meta | None:
+    """The store's index settings, or ``None`` when its tables do not exist yet."""
+    if not _has_tables(conn, sql):
         return None
     meta = dict(conn.execute(sql("SELECT name, value FROM {meta}")).fetchall())
     if "dims" not in meta:
@@ -229,10 +234,7 @@ def ensure_schema(conn: sqlite3.Connection, sql: Tables, spec: IndexSpec) -> Met
 
 def _format(conn: sqlite3.Connection, sql: Tables) -> str | None:
     """The layout of the store's tables (``None``: none yet)."""
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"am_{sql.store}_meta",)
-    ).fetchone()
-    if exists is None:
+    if not _has_tables(conn, sql):
         return None
     row = conn.execute(sql("SELECT value FROM {meta} WHERE name = 'format'")).fetchone()
     return None if row is None else str(row[0])
