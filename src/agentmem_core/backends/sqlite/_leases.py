@@ -30,7 +30,7 @@ def _q(tx: Tx, template: str, params: Sequence[Any]) -> sqlite3.Cursor:
     """One statement on the lease table, creating the table first when the file predates it.
 
     A store opened by name uses a file's tables without a ``setup()``, so a file written by a version
-    without leases may lack the table; creating it here (inside the operation's savepoint) spares the
+    without leases may lack the table; creating it here (inside the operation's transaction) spares the
     caller a setup run. The check costs nothing once the table exists: the statement simply succeeds.
     """
     try:

@@ -425,7 +425,7 @@ class Tx:
         return int(self.q(statement, (k, tag, bound + 1)).fetchone()[0])
 
     def rolled_back(self) -> None:
-        """An operation was rolled back (to its savepoint): forget what this transaction kept."""
+        """An operation was rolled back to its savepoint: forget what this transaction kept."""
         self._cards.clear()
         self._purged.clear()
         self._rids.clear()  # a rolled-back insert's row number is given to the next one
