@@ -340,9 +340,16 @@ def untrained_cross_encoder(cache_dir: Path) -> Path:
 # ------------------------------------------------------------------------------------------ runner
 
 
-def run(retriever: Retriever, conversations: Sequence[data.Conversation], k: int = 20) -> dict[str, object]:
+def run(
+    retriever: Retriever,
+    conversations: Sequence[data.Conversation],
+    k: int = 20,
+    *,
+    per_question: bool = False,
+) -> dict[str, object]:
     ks = tuple(x for x in data.KS if x <= k)
     scored: list[tuple[data.Question, dict[str, float]]] = []
+    rows: list[dict[str, object]] = []
     adv_total = adv_conf = 0
     ans_total = ans_conf = 0
     adv_empty = 0
@@ -370,7 +377,14 @@ def run(retriever: Retriever, conversations: Sequence[data.Conversation], k: int
             else:
                 ans_total += 1
                 ans_conf += confident
-                scored.append((q, data.score_question([h.dia_id for h in hits], q.evidence, ks)))
+                ranked = [h.dia_id for h in hits]
+                scores = data.score_question(ranked, q.evidence, ks)
+                scored.append((q, scores))
+                if per_question:
+                    rows.append({
+                        "conversation": q.conversation, "index": q.index, "category": q.category,
+                        "question": q.question, "evidence": list(q.evidence), "ranked": ranked, **scores,
+                    })  # fmt: skip
     t_recall = time.perf_counter() - t0
     result = data.aggregate(scored)
     stats = data.EvidenceStats()
@@ -390,6 +404,8 @@ def run(retriever: Retriever, conversations: Sequence[data.Conversation], k: int
     result["config"] = asdict(cfg) if cfg is not None else None
     result["timing_s"] = {"add": round(t_add, 2), "recall": round(t_recall, 2), "recalls": n_recalls}
     result["conversations"] = [c.conv_id for c in conversations]
+    if per_question:
+        result["per_question"] = rows
     return result
 
 
@@ -460,6 +476,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="--mode agentmem: lexical_term_pool (a term held by more memories is only counted)",
     )
+    p.add_argument(
+        "--per-question",
+        action="store_true",
+        help="write every scored question's ranked ids and scores to the JSON (compare two runs with "
+        "benchmarks/locomo_diff.py)",
+    )
     args = p.parse_args(argv)
     lexical = LexicalConfig(date_prefix=args.date_prefix, context_weight=args.lexical_context)
 
@@ -477,7 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rerank_model=args.rerank_model,
             term_pool=args.term_pool,
         )
-        results[mode] = run(retriever, conversations, args.k)
+        results[mode] = run(retriever, conversations, args.k, per_question=args.per_question)
     stats = next(iter(results.values()))["evidence_cleanup"]
     print(
         f"LoCoMo (Maharana et al., ACL 2024): {len(conversations)} conversations, "
