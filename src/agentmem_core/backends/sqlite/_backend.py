@@ -163,9 +163,9 @@ class SqliteBackend:
             writes = any(_writes(op) for op in batch)
             # A savepoint makes SQLite copy every page an operation changes first into a sub-journal (a
             # temporary file), so that the operation alone can be rolled back: about a third of a small
-            # write batch's time, spent on the rare batch where an operation fails. So a write batch runs
-            # without them first, and only a failed one runs again, each operation in its savepoint (the
-            # first run is rolled back whole: nothing of it stays, and the second starts afresh).
+            # write batch's time, paid by every batch for the rare one where an operation fails. So a
+            # write batch runs without them first, and only a failed one runs again, each operation in
+            # its savepoint (the first run is rolled back whole: nothing of it stays).
             results = self._transaction(conn, batch, writes, isolate=False)
             if results is None:
                 results = self._transaction(conn, batch, writes, isolate=True)
