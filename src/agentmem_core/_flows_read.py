@@ -28,7 +28,7 @@ from agentmem_core.ops import (
     ScopeMembers,
 )
 from agentmem_core.query import MemoryFilter
-from agentmem_core.schema import STORED_FIELDS, F, decode_memory, format_number
+from agentmem_core.schema import STORED_FIELDS, F, decode_values, format_number
 from agentmem_core.types import Facets, Memory, ScopeStats, Stats
 
 __all__ = ["get_many_flow", "health_flow", "scopes_flow", "stats_flow"]
@@ -47,7 +47,7 @@ def decode_gets(ctx: Context, ids: Sequence[str], result: Any) -> list[Memory | 
         if values is None:
             out.append(None)
             continue
-        memory = decode_memory(memory_id, dict(zip(STORED_FIELDS, values)), counters)
+        memory = decode_values(memory_id, values, counters)
         if memory.expires_at is not None and memory.expires_at <= ctx.now:
             out.append(None)
             continue

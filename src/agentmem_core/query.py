@@ -287,10 +287,15 @@ class MemoryFilter:
             return False
         if self.namespace_prefix and memory.namespace[: len(self.namespace_prefix)] != self.namespace_prefix:
             return False
-        for want, have in ((self.thread_id, memory.thread_id), (self.agent_id, memory.agent_id),
-                           (self.user_id, memory.user_id), (self.source, memory.source)):  # fmt: skip
-            if want is not None and want != have:
-                return False
+        # one test per field, no tuples built: this runs for every memory a listing reads
+        if self.thread_id is not None and self.thread_id != memory.thread_id:
+            return False
+        if self.agent_id is not None and self.agent_id != memory.agent_id:
+            return False
+        if self.user_id is not None and self.user_id != memory.user_id:
+            return False
+        if self.source is not None and self.source != memory.source:
+            return False
         if self.tags is not None and not set(self.tags) & set(memory.tags):
             return False
         if self.kinds is not None and memory.kind not in self.kinds:
@@ -299,8 +304,11 @@ class MemoryFilter:
             return False
         if self.created_before is not None and memory.created_at >= self.created_before:
             return False
-        if not all(c.matches(memory.metadata) for c in self.metadata):
-            return False
+        if self.metadata:
+            metadata = memory.metadata
+            for condition in self.metadata:
+                if not condition.matches(metadata):
+                    return False
         if self.subjects is not None and memory.subject not in self.subjects:
             return False
         if self.current is not None and memory.current != self.current:

@@ -20,7 +20,7 @@ from agentmem_core._encoding import Keys
 from agentmem_core.config import IndexConfig, Kind
 from agentmem_core.errors import BackendError
 from agentmem_core.facts import decode_state
-from agentmem_core.types import Memory, make_memory
+from agentmem_core.types import Memory
 
 __all__ = ["CHILD_EXPIRES_AT", "DISTANCE_ALIAS", "F", "IndexSpec", "NEVER", "format_number", "rank_fields"]
 
@@ -124,7 +124,10 @@ STORED_FIELDS: tuple[str, ...] = (
     F.OPT,
     F.FACT,
 )
-"""Fields a read returns (never the vector blob: parsing it is most of a naive recall's cost)."""
+"""Fields a read returns (never the vector blob: parsing it is most of a naive recall's cost), in the order
+:func:`decode_values` unpacks them."""
+
+_STORED_COUNT = len(STORED_FIELDS)
 
 STATS_FIELDS: tuple[str, ...] = (F.ACCESS_COUNT, F.LAST_ACCESSED_AT, F.DUPLICATE_COUNT)
 
@@ -327,59 +330,81 @@ def decode_metadata(raw: Any) -> Any:
 
 
 def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any] | None) -> Memory:
-    """Build a :class:`Memory` from stored fields (``str`` or ``bytes`` values) and its counters.
+    """Build a :class:`Memory` from stored fields by name (``str`` or ``bytes`` values) and its counters.
 
     ``stats`` ``None``: the counters were not read, and the memory's counters are ``None``.
-
-    This runs for every hit and every ``get``, so it avoids per-field helper calls where it can.
 
     Raises:
         BackendError: when the stored hash is not a memory this version can read.
     """
     get = fields.get
+    return decode_values(memory_id, [get(name) for name in STORED_FIELDS], stats)
+
+
+_new_instance = object.__new__
+
+
+def decode_values(memory_id: str, values: Sequence[Any], stats: Sequence[Any] | None) -> Memory:
+    """Build a :class:`Memory` from the values of :data:`STORED_FIELDS`, in that order, and its counters.
+
+    What a read by field list returns (``ReadMemories``, ``ScopePage``); values past the stored fields
+    (vectors) are ignored. This runs for every hit and every listed memory, so it unpacks by position,
+    calls no helper per field where an expression does, and fills the instance's ``__dict__`` at once
+    (:func:`agentmem_core.types.build_frozen`: the same value, just as immutable).
+
+    Raises:
+        BackendError: when the stored hash is not a memory this version can read.
+    """
     try:
-        created = _float(get(F.CREATED_AT))
-        expires = _float(get(F.EXPIRES_AT), NEVER)
+        (
+            content, raw_kind, importance, created, updated, expires, namespace, thread_id, agent_id,
+            user_id, source, tags, metadata, key, opt, raw_fact,
+        ) = values[:_STORED_COUNT]  # fmt: skip
+        created = float(created) if created else 0.0  # float() reads bytes and str alike
+        expires = float(expires) if expires else NEVER
         if stats is None:
             access_count = last_accessed = duplicates = None
         else:
             access, last, dup = stats
             access_count, duplicates = int(access) if access else 0, int(dup) if dup else 0
             last_accessed = float(last) if last else created
-        sequence, ttl, embedded, external = unpack_opt(get(F.OPT))
-        raw_kind = get(F.KIND)
-        fact = decode_state(raw_fact) if (raw_fact := get(F.FACT)) else None
+        sequence, ttl, embedded, external = unpack_opt(opt)
+        fact = decode_state(raw_fact) if raw_fact else None
         kind = _KINDS.get(raw_kind) if raw_kind else Kind.SEMANTIC
         if kind is None:
             kind = Kind(_text(raw_kind))
-        return make_memory(
-            id=external or memory_id,
-            content=_opt(get(F.CONTENT)) or "",
-            kind=kind,
-            importance=_float(get(F.IMPORTANCE), 0.5),
-            tags=_labels(get(F.TAGS)),
-            namespace=_labels(get(F.NAMESPACE)),
-            thread_id=_opt(get(F.THREAD_ID)),
-            agent_id=_opt(get(F.AGENT_ID)),
-            user_id=_opt(get(F.USER_ID)),
-            source=_opt(get(F.SOURCE)),
-            key=_opt(get(F.KEY)),
-            metadata=decode_metadata(get(F.METADATA)),
-            created_at=created,
-            updated_at=_float(get(F.UPDATED_AT), created),
-            expires_at=None if expires >= NEVER else expires,
-            access_count=access_count,
-            last_accessed_at=last_accessed,
-            duplicate_count=duplicates,
-            sequence=sequence,
-            embedded=embedded,
-            ttl=ttl,
-            vector=None,
-            vectors=None,
-            subject=None if fact is None else fact.subject,
-            valid_until=None if fact is None else fact.valid_until,
-            superseded_by=None if fact is None else fact.superseded_by,
-            derived_from=() if fact is None else fact.sources,
+        memory = _new_instance(Memory)
+        memory.__dict__.update(
+            {
+                "id": external or memory_id,
+                "content": _opt(content) or "",
+                "kind": kind,
+                "importance": float(importance) if importance else 0.5,
+                "tags": _labels(tags),
+                "namespace": _labels(namespace),
+                "thread_id": _opt(thread_id) if thread_id else None,
+                "agent_id": _opt(agent_id) if agent_id else None,
+                "user_id": _opt(user_id) if user_id else None,
+                "source": _opt(source) if source else None,
+                "key": _opt(key) if key else None,
+                "metadata": decode_metadata(metadata),
+                "created_at": created,
+                "updated_at": float(updated) if updated else created,
+                "expires_at": None if expires >= NEVER else expires,
+                "access_count": access_count,
+                "last_accessed_at": last_accessed,
+                "duplicate_count": duplicates,
+                "sequence": sequence,
+                "embedded": embedded,
+                "ttl": ttl,
+                "vector": None,
+                "vectors": None,
+                "subject": None if fact is None else fact.subject,
+                "valid_until": None if fact is None else fact.valid_until,
+                "superseded_by": None if fact is None else fact.superseded_by,
+                "derived_from": () if fact is None else fact.sources,
+            }
         )
+        return memory
     except (ValueError, TypeError, UnicodeDecodeError, KeyError) as exc:
         raise BackendError(f"memory {memory_id} has an unreadable field: {exc}") from exc

@@ -116,11 +116,6 @@ def build_frozen(cls: type[_T], **values: Any) -> _T:
     return instance
 
 
-def make_memory(**values: Any) -> Memory:
-    """Build a :class:`Memory` from all of its fields, already typed (the decoder's fast path)."""
-    return build_frozen(Memory, **values)
-
-
 @dataclass(frozen=True)
 class ScoreBreakdown:
     """How a recall hit was ranked (every component is higher-is-better, in ``[0, 1]``).

@@ -17,7 +17,7 @@ from agentmem_core.config import DAY, IndexConfig, Kind, StoreConfig
 from agentmem_core.engine import detect_engine
 from agentmem_core.errors import BackendError, ConfigurationError, InvalidMemoryError, QueryTooComplexError
 from agentmem_core.query import MemoryFilter, NumRange, TagIn, render_query
-from agentmem_core.schema import F, IndexSpec, decode_memory, format_number
+from agentmem_core.schema import STORED_FIELDS, F, IndexSpec, decode_memory, decode_values, format_number
 from agentmem_core.scoring import composite, recency, similarity_from_distance
 from agentmem_core.types import Memory
 
@@ -243,6 +243,29 @@ def test_decode_memory_equals_the_dataclass_built_the_slow_way(as_bytes: bool) -
     assert (empty.kind, empty.tags, empty.metadata, empty.expires_at) == (Kind.SEMANTIC, (), {}, None)
     with pytest.raises(BackendError):
         decode_memory("0123456789abcdef0123456789abcdef", {F.KIND: b"no-such-kind"}, None)
+
+
+def test_decode_values_reads_the_stored_fields_by_position() -> None:
+    """decode_values (what reads by field list use) equals decode_memory by name, field for field."""
+    raw = {
+        F.CONTENT: b"Prefers aisle seats", F.KIND: b"procedural", F.IMPORTANCE: b"0.2",
+        F.CREATED_AT: b"10", F.UPDATED_AT: b"12", F.EXPIRES_AT: b"", F.NAMESPACE: b'["n"]',
+        F.THREAD_ID: None, F.AGENT_ID: b"bot", F.USER_ID: None, F.SOURCE: b"planner", F.TAGS: b'["a", "b"]',
+        F.METADATA: b'{"status": "active"}', F.KEY: b"seat", F.OPT: b"7|60|n|caller-id", F.FACT: None,
+    }  # fmt: skip
+    values = [raw[name] for name in STORED_FIELDS]
+    by_name = decode_memory("0123456789abcdef0123456789abcdef", raw, None)
+    by_position = decode_values("0123456789abcdef0123456789abcdef", [*values, b"vector", b""], None)
+    assert by_position == by_name
+    assert (by_position.id, by_position.kind, by_position.agent_id, by_position.source, by_position.key) == (
+        "caller-id", Kind.PROCEDURAL, "bot", "planner", "seat",
+    )
+    assert (by_position.sequence, by_position.ttl, by_position.embedded, by_position.updated_at) == (
+        7, 60.0, False, 12.0,
+    )
+    assert set(vars(by_position)) == {f.name for f in dataclasses.fields(Memory)}
+    with pytest.raises(BackendError):  # a reply that is not a whole memory
+        decode_values("0123456789abcdef0123456789abcdef", values[:-1], None)
 
 
 def test_parse_vector_dim_both_layouts() -> None:

@@ -387,7 +387,9 @@ def _read_result(
 
 def _found(values: Any) -> list[Any] | None:
     """A hash's HMGET values, or ``None`` when it does not exist (every value nil)."""
-    return None if values is None or all(x is None for x in values) else list(values)
+    if values is None or values.count(None) == len(values):
+        return None
+    return list(values)
 
 
 def _read_counters(v: ValkeyOps, op: ops.ReadCounters) -> list[Command]:
@@ -539,7 +541,7 @@ def _page_result(
     out: list[tuple[str, float, list[Any] | None, list[Any] | None]] = []
     for memory_id, created, values, counters in replies[0]:
         held = list(counters) if op.counters else None
-        out.append((as_text(memory_id), float(as_text(created)), _found(values), held))
+        out.append((as_text(memory_id), float(created), _found(values), held))  # float() reads bytes
     return out
 
 
