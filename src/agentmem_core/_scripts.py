@@ -145,9 +145,24 @@ end
 
 # One memory's write (WRITE's body, and each memory of WRITE_MANY): A[o+1..o+10] are WRITE's ARGV[1..10]
 # and its field pairs are A[o+11..last]; ``shared``: more field pairs (WRITE_MANY's, every memory of the
-# call has them), or nil; ``size``: the scope's size (ZCARD z) when the caller knows it, or nil.
+# call has them), or nil; ``size``: the scope's size (ZCARD z) when the caller knows it, or nil; ``acc``:
+# WRITE_MANY's pending bookkeeping, or nil. With it, the scope's write sequence is counted here and its
+# kind counts and importance ZADDs are summed, for flush_acc to send once per call instead of once per
+# memory (a call to the server from Lua costs as much as a small command): nothing in between reads them.
 _WRITE_ONE = """
-local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared, size)
+local function next_seq(c, acc)
+  if not acc then return redis.call('HINCRBY', c, '#seq', 1) end
+  if not acc.seq then acc.seq = tonumber(redis.call('HGET', c, '#seq') or '0') end
+  acc.seq = acc.seq + 1
+  acc.seq_changed = true
+  return acc.seq
+end
+local function flush_acc(c, i, acc)
+  if acc.seq_changed then redis.call('HSET', c, '#seq', acc.seq) end
+  for kind, n in pairs(acc.kinds) do redis.call('HINCRBY', c, kind, n) end
+  if #acc.imp > 0 then redis.call('ZADD', i, unpack(acc.imp)) end
+end
+local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared, size, acc)
   local now, id, created, ttl = A[o + 1], A[o + 2], A[o + 3], tonumber(A[o + 4])
   local exp, kind = A[o + 5], A[o + 6]
   local nv = tonumber(A[o + 9])
@@ -163,7 +178,7 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared, size
   if keep then created = old[2] or now end
   -- the scope's write sequence: listing breaks created_at ties by it (exact insertion order); a re-put
   -- key keeps its place
-  local seq = (keep and old[3] and string.match(old[3], '^(%d+)|')) or redis.call('HINCRBY', c, '#seq', 1)
+  local seq = (keep and old[3] and string.match(old[3], '^(%d+)|')) or next_seq(c, acc)
   if old_kind then
     is_new = 0
     if redis.call('ZREM', z, id) == 1 then
@@ -206,9 +221,15 @@ local function write_one(mem, stats, z, x, c, i, t, xt, A, o, last, shared, size
       redis.call('HSET', mem, 'opt', seq .. '|' .. A[o + 8], unpack(A, o + 11, last))
     end
   end
-  redis.call('HINCRBY', c, kind, 1)
   size = size + redis.call('ZADD', z, created, id)  -- 1 for a new member, 0 for one already there
-  redis.call('ZADD', i, A[o + 7], id)
+  if acc then  -- ZADD of several members applies them in order: a memory written twice keeps its last
+    acc.kinds[kind] = (acc.kinds[kind] or 0) + 1
+    acc.imp[#acc.imp + 1] = A[o + 7]
+    acc.imp[#acc.imp + 1] = id
+  else
+    redis.call('HINCRBY', c, kind, 1)
+    redis.call('ZADD', i, A[o + 7], id)
+  end
   local terms = nil
   for j = o + 11, last, 2 do
     if A[j] == 'x_terms' then terms = A[j + 1]; break end
@@ -246,7 +267,7 @@ WRITE = Script(
 --       first, those vectors (concatenated blobs), 'created_at', t, 'x_created_at', t, field, value, ...
 purge(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[1])
 return write_one(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV, 0, #ARGV,
-  nil, nil)
+  nil, nil, nil)
 """,
 )
 
@@ -268,14 +289,16 @@ local shared = {}
 for j = 1, s do shared[j] = ARGV[1 + j] end
 purge(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[s + 3])  -- the first memory's now
 local out, o, j, size = {}, s + 1, 0, nil
+local acc = {kinds = {}, imp = {}}
 while o < #ARGV do
   local n = tonumber(ARGV[o + 1])
   j = j + 1
   out[j] = write_one(KEYS[5 + 2 * j], KEYS[6 + 2 * j], KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
-    ARGV, o + 1, o + 1 + n, shared, size)
+    ARGV, o + 1, o + 1 + n, shared, size, acc)
   size = out[j][2]  -- the next memory's scope size, without asking the server again
   o = o + 1 + n
 end
+flush_acc(KEYS[3], KEYS[4], acc)
 return out
 """,
 )

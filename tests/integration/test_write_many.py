@@ -216,3 +216,47 @@ def test_a_memory_the_server_reclaimed_early_is_counted_once(valkey_url: str, un
     finally:
         admin.close()
         store.close()
+
+
+def _bookkeeping(raw: Any, store: Any, contents: dict[str, str]) -> dict[str, Any]:
+    """A Valkey scope's bookkeeping, ids replaced by contents (the two stores' ids differ)."""
+    keys, tag = store.keys, next(iter(contents))[:16]
+    text = {memory_id.encode(): content for memory_id, content in contents.items()}
+    return {
+        "counts": raw.hgetall(keys.counts(tag)),
+        "created": sorted((text[m], s) for m, s in raw.zrange(keys.created(tag), 0, -1, withscores=True)),
+        "importance": sorted(
+            (text[m], s) for m, s in raw.zrange(keys.by_importance(tag), 0, -1, withscores=True)
+        ),
+    }
+
+
+async def test_a_batch_keeps_the_bookkeeping_one_write_at_a_time_keeps(
+    mem: Facade, unique_name: str, valkey_url: str
+) -> None:
+    """WRITE_MANY sums a call's kind counts, write sequence and importance entries and sends them once:
+    the scope's counts (``#seq`` included), creation and importance ZSETs (what eviction reads) end as
+    one WRITE per memory leaves them."""
+    if mem.backend != "valkey":
+        pytest.skip("the Valkey scripts' own bookkeeping")
+    import valkey
+
+    clock = mem.clock  # type: ignore[attr-defined]
+    one_by_one = await open_like(mem, "", unique_name + "b", clock=clock)
+    raw = valkey.Valkey.from_url(valkey_url)
+    try:
+        states = []
+        for store, batched in ((mem, True), (one_by_one, False)):
+            await store.remember("likes black tea", user_id="v", key="drink", importance=0.3)
+            items = [{"user_id": "v", **item} for item in ITEMS if "user_id" not in item]
+            ids = (
+                await store.remember_many(items) if batched else [await store.remember(**i) for i in items]
+            )
+            contents = {m.id: m.content for m in (await store.list(user_id="v", limit=100)).memories}
+            assert set(ids) <= set(contents)
+            states.append(_bookkeeping(raw, store.store, contents))
+        assert states[0] == states[1]
+        assert b"#seq" in states[0]["counts"] and len(states[0]["importance"]) == len(states[0]["created"])
+    finally:
+        raw.close()
+        await one_by_one.close()

@@ -233,7 +233,12 @@ def _write_many(v: ValkeyOps, op: ops.WriteMany) -> list[Command]:
     keys = v.keys
     first, rest = op.writes[0].fields, op.writes[1:]
     # the field pairs every memory of the call has (a chat session's scope, times, status...): sent once
-    shared = {k: value for k, value in first.items() if all(w.fields.get(k) == value for w in rest)}
+    common = set(first.items())
+    for w in rest:
+        common &= w.fields.items()  # set operations in C: the field pairs are text
+        if not common:
+            break
+    shared = {k: value for k, value in first.items() if (k, value) in common}
     names: list[str] = list(keys.bookkeeping(op.writes[0].tag))
     args: list[Any] = [2 * len(shared), *(x for pair in shared.items() for x in pair)]
     for w in op.writes:
