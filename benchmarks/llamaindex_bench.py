@@ -12,9 +12,11 @@ Rows (p50 / p95 milliseconds over ``--rounds`` sessions, each a fresh session ke
    ``ValkeyMemoryBlock`` (the same block, holding 200 flushed messages of the user, for both stores) --
    so the row isolates what the chat store costs in a turn.
 
-SQLite runs through ``sqlite+aiosqlite`` twice: a file in a temporary directory (durable, like Valkey with
-its defaults here) and ``:memory:``. Valkey is a throwaway ``valkey-server`` with the search module on
-loopback (or ``--valkey-url``). Embeddings are the deterministic hashing model (no model cost). Every read
+SQLite runs through ``sqlite+aiosqlite`` twice: a file in a temporary directory (SQLite's defaults: each
+commit is synced to disk) and ``:memory:`` (``SQLAlchemyChatStore``'s default URI). Valkey is a throwaway
+``valkey-server`` with the search module on loopback (or ``--valkey-url``), started without RDB or AOF
+persistence: it writes nothing to disk, like ``:memory:``, so ``:memory:`` is the like-for-like column and
+the file the one a durable deployment pays. Embeddings are the deterministic hashing model (no model cost). Every read
 is checked (message counts and order). Ratios are SQLite time / Valkey time (> 1: Valkey faster).
 
 Usage::
