@@ -16,8 +16,9 @@ SQLite runs through ``sqlite+aiosqlite`` twice: a file in a temporary directory 
 commit is synced to disk) and ``:memory:`` (``SQLAlchemyChatStore``'s default URI). Valkey is a throwaway
 ``valkey-server`` with the search module on loopback (or ``--valkey-url``), started without RDB or AOF
 persistence: it writes nothing to disk, like ``:memory:``, so ``:memory:`` is the like-for-like column and
-the file the one a durable deployment pays. Embeddings are the deterministic hashing model (no model cost). Every read
-is checked (message counts and order). Ratios are SQLite time / Valkey time (> 1: Valkey faster).
+the file the one a durable deployment pays. Embeddings are the deterministic hashing model (no model
+cost). Every read is checked (message counts and order). Ratios are SQLite time / Valkey time (> 1: Valkey
+faster).
 
 Usage::
 

@@ -64,7 +64,8 @@ def test_headline_reads_every_suites_json() -> None:
             "LanceDBStorage (local disk)": {"save_batch_10": {"p50": 3.0}, "search": {"p50": 6.0}},
         }}},
         "llamaindex": {"results": {"valkey": {"get 50 again": {"p50_ms": 2.0}},
-                                   "sqlite file": {"get 50 again": {"p50_ms": 1.8}}}},
+                                   "sqlite file": {"get 50 again": {"p50_ms": 1.8}},
+                                   "sqlite memory": {"get 50 again": {"p50_ms": 1.6}}}},
     }  # fmt: skip
     table = report.headline(results)
     peers = "langgraph-checkpoint-aws 3.60 ms (3.00x); InMemoryStore – (–)"  # the second did not run
@@ -76,8 +77,8 @@ def test_headline_reads_every_suites_json() -> None:
     assert "| save, batches of 10 (Valkey, FLAT, 10k) | 2.50 ms | 0.50 ms (10 indexed HSETs) | 5.00x " \
            "| LanceDBStorage 3.00 ms (1.20x) |" in table  # fmt: skip
     assert "| search (Valkey, FLAT, 10k) | 1.00 ms | – | – | LanceDBStorage 6.00 ms (6.00x) |" in table
-    assert "| get 50 again (50-message session) | 2.00 ms | – | – | SQLAlchemyChatStore, SQLite file " \
-           "1.80 ms (0.90x) |" in table  # fmt: skip
+    assert "| get 50 again (50-message session) | 2.00 ms | – | – | SQLAlchemyChatStore, SQLite :memory: " \
+           "1.60 ms (0.80x); SQLAlchemyChatStore, SQLite file 1.80 ms (0.90x) |" in table  # fmt: skip
     assert "async" not in table  # rows of a run that did not measure them are left out
     assert report.headline({}).count("\n") == 1  # nothing run: the header only
 
