@@ -20,7 +20,7 @@ from agentmem_core._encoding import Keys
 from agentmem_core.config import IndexConfig, Kind
 from agentmem_core.errors import BackendError
 from agentmem_core.facts import decode_state
-from agentmem_core.types import Memory
+from agentmem_core.types import Memory, frozen_from
 
 __all__ = ["CHILD_EXPIRES_AT", "DISTANCE_ALIAS", "F", "IndexSpec", "NEVER", "format_number", "rank_fields"]
 
@@ -219,10 +219,6 @@ def _text(raw: Any) -> str | None:
     return str(raw)
 
 
-def _float(raw: Any, default: float = 0.0) -> float:
-    return float(raw) if raw else default  # float() reads bytes and str alike
-
-
 _EMPTY_JSON = (b"[]", b"{}", "[]", "{}")
 
 
@@ -341,16 +337,13 @@ def decode_memory(memory_id: str, fields: Mapping[str, Any], stats: Sequence[Any
     return decode_values(memory_id, [get(name) for name in STORED_FIELDS], stats)
 
 
-_new_instance = object.__new__
-
-
 def decode_values(memory_id: str, values: Sequence[Any], stats: Sequence[Any] | None) -> Memory:
     """Build a :class:`Memory` from the values of :data:`STORED_FIELDS`, in that order, and its counters.
 
     What a read by field list returns (``ReadMemories``, ``ScopePage``); values past the stored fields
     (vectors) are ignored. This runs for every hit and every listed memory, so it unpacks by position,
-    calls no helper per field where an expression does, and fills the instance's ``__dict__`` at once
-    (:func:`agentmem_core.types.build_frozen`: the same value, just as immutable).
+    calls no helper per field where an expression does, and builds the instance from one dict
+    (:func:`agentmem_core.types.frozen_from`: the same value, just as immutable).
 
     Raises:
         BackendError: when the stored hash is not a memory this version can read.
@@ -373,8 +366,8 @@ def decode_values(memory_id: str, values: Sequence[Any], stats: Sequence[Any] | 
         kind = _KINDS.get(raw_kind) if raw_kind else Kind.SEMANTIC
         if kind is None:
             kind = Kind(_text(raw_kind))
-        memory = _new_instance(Memory)
-        memory.__dict__.update(
+        return frozen_from(
+            Memory,
             {
                 "id": external or memory_id,
                 "content": _opt(content) or "",
@@ -403,8 +396,7 @@ def decode_values(memory_id: str, values: Sequence[Any], stats: Sequence[Any] | 
                 "valid_until": None if fact is None else fact.valid_until,
                 "superseded_by": None if fact is None else fact.superseded_by,
                 "derived_from": () if fact is None else fact.sources,
-            }
+            },
         )
-        return memory
     except (ValueError, TypeError, UnicodeDecodeError, KeyError) as exc:
         raise BackendError(f"memory {memory_id} has an unreadable field: {exc}") from exc

@@ -111,6 +111,11 @@ def build_frozen(cls: type[_T], **values: Any) -> _T:
     hit); the instance built here is the same value and just as immutable. Internal: the caller passes
     every field (a unit test checks the decoders do).
     """
+    return frozen_from(cls, values)
+
+
+def frozen_from(cls: type[_T], values: dict[str, Any]) -> _T:
+    """:func:`build_frozen` from a dict of every field (a decoder's dict literal, without a keyword call)."""
     instance = object.__new__(cls)
     instance.__dict__.update(values)
     return instance
